@@ -384,7 +384,7 @@ sbr_decision resolve_split_brain(const sbr_settings& settings, const sbr_snapsho
   d.outcome = sbr_outcome::decided;
   d.action = action;
   d.to_down = down_in(v, action);
-  d.reason = std::move(reason) + ": " + to_string(action);
+  d.reason = std::move(reason) + ": " + std::string{to_string(action)};
   return d;
 }
 
@@ -404,7 +404,7 @@ std::set<unique_address> indirectly_connected(const sbr_snapshot& snapshot) {
   return view{any, snapshot}.indirectly_connected();
 }
 
-const char* to_string(sbr_strategy strategy) noexcept {
+std::string_view to_string(sbr_strategy strategy) noexcept {
   switch (strategy) {
     case sbr_strategy::keep_majority: return "keep-majority";
     case sbr_strategy::static_quorum: return "static-quorum";
@@ -414,7 +414,7 @@ const char* to_string(sbr_strategy strategy) noexcept {
   return "unknown";
 }
 
-const char* to_string(sbr_action action) noexcept {
+std::string_view to_string(sbr_action action) noexcept {
   switch (action) {
     case sbr_action::down_unreachable: return "down-unreachable";
     case sbr_action::down_reachable: return "down-reachable";

@@ -43,6 +43,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -151,9 +152,9 @@ std::set<unique_address> nodes_to_down(const sbr_settings& settings, const sbr_s
 std::set<unique_address> indirectly_connected(const sbr_snapshot& snapshot);
 
 /// "keep-majority", "static-quorum", "keep-oldest" or "down-all".
-const char* to_string(sbr_strategy strategy) noexcept;
+std::string_view to_string(sbr_strategy strategy) noexcept;
 
 /// "down-unreachable", "down-reachable", "down-all" or "down-indirectly-connected".
-const char* to_string(sbr_action action) noexcept;
+std::string_view to_string(sbr_action action) noexcept;
 
 }  // namespace troupe::cluster::model
