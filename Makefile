@@ -1,0 +1,49 @@
+# The two commands a newcomer needs (README): `make demo` and `make test`.
+# Both install missing Debian packages first (.ci/install-deps), then build.
+
+JOBS ?= $(shell nproc)
+CTEST = ctest --output-on-failure --no-tests=error -j $(JOBS)
+
+.PHONY: deps release debug asan tsan demo test test-release test-sanitizers bench fuzz clean
+
+deps:
+	@./.ci/install-deps
+
+release: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS)
+
+debug: deps
+	cmake --preset debug >/dev/null
+	cmake --build --preset debug -j $(JOBS)
+
+asan: deps
+	cmake --preset asan >/dev/null
+	cmake --build --preset asan -j $(JOBS) --target troupe_actor_tests
+
+tsan: deps
+	cmake --preset tsan >/dev/null
+	cmake --build --preset tsan -j $(JOBS) --target troupe_actor_tests
+
+# The main demo (the supervision tree until the cluster demo replaces it).
+demo: release
+	./build/release/samples/supervision/supervision_demo
+
+# Every test of the optimised build, then the actor runtime under TSan and ASan+UBSan.
+test: test-release test-sanitizers
+
+test-release: release
+	cd build/release && $(CTEST)
+
+test-sanitizers: asan tsan
+	cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(CTEST) -R '^(unit|integration|stress):'
+	cd build/tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  $(CTEST) -R '^(unit|integration|stress):'
+
+# Benchmarks, troupe against CAF 0.17 in the same run; writes build/bench-results.json.
+bench: release
+	./test/bench/run-all build/release build/bench-results.json
+
+clean:
+	rm -rf build

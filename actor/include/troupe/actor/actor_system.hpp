@@ -1,0 +1,143 @@
+// actor_system: the home of a tree of actors, its threads, its clock and its events.
+//
+//   troupe::actor_system system("shop");                    // defaults
+//   auto s = troupe::actor_system_settings::parse(R"({"dispatcher": {"workers": 4}})");
+//   troupe::actor_system tuned("shop", s.value());
+//
+//   actor_ref cart = system.spawn<cart_actor>("cart-1");     // /user/cart-1
+//   cart.tell(add_item{"apple"});
+//   system.terminate();
+//   system.await_termination();                              // or await_termination(5s)
+//
+// Paths: the root `/` has two guardians, `/user` (parent of everything users spawn) and
+// `/system` (the runtime's own actors, and later layers' daemons). `terminate` stops
+// `/user` first, then `/system`; children always stop before their parents.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <typeindex>
+#include <unordered_map>
+
+#include "troupe/actor/actor.hpp"
+#include "troupe/actor/event_stream.hpp"
+#include "troupe/actor/log.hpp"
+#include "troupe/actor/scheduler.hpp"
+#include "troupe/actor/settings.hpp"
+
+namespace troupe {
+
+namespace detail {
+class system_core;
+}
+class coordinated_shutdown;
+
+/// Sends to whatever lives at a path when the message is sent.
+class actor_selection {
+ public:
+  /// Delivers `msg` to the actor at the path now, or to dead letters.
+  template <class T>
+  void tell(T&& msg) const {
+    tell_message(make_message(std::forward<T>(msg)));
+  }
+  /// The actor living at the path now, if any.
+  std::optional<actor_ref> resolve() const;
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  friend class actor_system;
+  actor_selection(const actor_system* s, std::string p) : system_(s), path_(std::move(p)) {}
+  void tell_message(message m) const;
+  const actor_system* system_;
+  std::string path_;
+};
+
+class actor_system {
+ public:
+  /// Starts a system with `settings`; `name` appears in every path.
+  explicit actor_system(std::string name, actor_system_settings settings = {});
+  /// Terminates (if not yet) and waits for every actor to stop.
+  ~actor_system();
+  actor_system(const actor_system&) = delete;
+  actor_system& operator=(const actor_system&) = delete;
+
+  const std::string& name() const noexcept;
+  const actor_system_settings& settings() const noexcept;
+
+  /// Starts a top-level actor under `/user`. Throws std::invalid_argument for a bad or
+  /// duplicate name.
+  actor_ref spawn(const props& p, std::string name = {});
+  template <class T, class... Args>
+  actor_ref spawn(std::string name, Args&&... args) {
+    return spawn(props::of<T>(std::forward<Args>(args)...), std::move(name));
+  }
+  /// Starts an actor under `/system` (for the runtime's and later layers' daemons).
+  actor_ref spawn_system_actor(const props& p, std::string name);
+  /// Stops any actor (children first); `terminated` goes to its watchers.
+  void stop(const actor_ref& r);
+
+  /// The actor at `path` (`/user/a/b`, `user/a/b` or `troupe://name/user/a/b`), if alive.
+  std::optional<actor_ref> resolve(std::string_view path) const;
+  /// A selection by path, resolved each time something is sent.
+  actor_selection select(std::string path) const { return actor_selection(this, std::move(path)); }
+
+  /// Publish/subscribe by type, system-wide.
+  troupe::event_stream& events() noexcept;
+  /// Where undeliverable messages go.
+  actor_ref dead_letters() const;
+  /// How many messages became dead letters so far.
+  std::uint64_t dead_letter_count() const noexcept;
+  /// The system's logger (source: the system name).
+  const logger& log() const noexcept;
+  /// The clock and timers of this system.
+  troupe::scheduler& scheduler() noexcept;
+  /// A seed for components that draw random numbers (from settings, or random).
+  std::uint64_t random_seed() noexcept;
+
+  /// Ordered shutdown phases; `run` ends in `terminate`.
+  troupe::coordinated_shutdown& coordinated_shutdown();
+
+  /// Starts stopping every actor; returns at once.
+  void terminate();
+  /// Waits until every actor stopped; false on timeout.
+  bool await_termination(std::chrono::nanoseconds timeout);
+  void await_termination();
+  bool is_terminated() const noexcept;
+
+  // ---- deterministic mode (dispatcher "manual"; see troupe/actor/testkit.hpp) ----
+  /// Runs one message (of the actor scheduled first); false when nothing is ready.
+  bool run_one();
+  /// Runs until no actor has anything to do; returns the number of turns run.
+  std::size_t run_until_idle(std::size_t max_turns = 10'000'000);
+  /// Moves manual time forward (firing due timers), then runs until idle.
+  void advance_time(std::chrono::nanoseconds d);
+  /// True in deterministic mode.
+  bool is_manual() const noexcept;
+
+  /// The extension of type `T` (constructed once from this system on first use), as
+  /// later layers attach themselves: `system.extension<troupe::remote::transport>()`.
+  template <class T>
+  T& extension() {
+    std::lock_guard lock(extensions_mutex_);
+    auto& slot = extensions_[std::type_index(typeid(T))];
+    if (!slot) slot = std::shared_ptr<void>(std::make_shared<T>(*this));
+    return *static_cast<T*>(slot.get());
+  }
+
+  /// Low level: the runtime's shared state.
+  detail::system_core& core() const noexcept { return *core_; }
+
+ private:
+  detail::system_core* core_;
+  std::unique_ptr<troupe::coordinated_shutdown> shutdown_;
+  std::mutex extensions_mutex_;
+  std::unordered_map<std::type_index, std::shared_ptr<void>> extensions_;
+};
+
+}  // namespace troupe

@@ -1,0 +1,153 @@
+// Messages: any movable C++ type, carried in a type-erased envelope.
+//
+// An envelope owns one value and knows its C++ type; handlers of a `behavior` match on
+// that type. Envelopes are also the mailbox nodes, so a message costs one allocation.
+//
+//   troupe::message m = troupe::make_message(std::string("hi"));
+//   if (auto* s = m.get_if<std::string>()) std::cout << *s;
+//   std::cout << m.type_name();  // "std::__cxx11::basic_string<...>"
+#pragma once
+
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+
+#include "troupe/actor/actor_ref.hpp"
+
+namespace troupe {
+
+/// Identity of a message type: one static object per C++ type, compared by address.
+struct type_descriptor {
+  const std::type_info& info;  ///< the C++ type
+  bool is_system;              ///< a system message (overtakes user messages)
+  /// Human-readable (demangled) name, for logs and errors.
+  std::string name() const;
+};
+using type_id = const type_descriptor*;
+
+namespace detail {
+template <class T>
+constexpr bool is_system_message_v = requires { T::troupe_system_message; };
+template <class T>
+inline const type_descriptor type_descriptor_v{typeid(T), is_system_message_v<T>};
+}  // namespace detail
+
+/// The type id of `T` (cv-qualifiers and references stripped).
+template <class T>
+type_id type_id_of() noexcept {
+  return &detail::type_descriptor_v<std::remove_cvref_t<T>>;
+}
+
+/// A mailbox node: links, sender, and (in `typed_envelope`) the value.
+struct envelope {
+  envelope* next = nullptr;  ///< intrusive link for mailbox queues
+  actor_ref sender;          ///< who sent it; empty when sent from outside any actor
+  type_id type;              ///< the C++ type of the payload
+
+  explicit envelope(type_id t) noexcept : type(t) {}
+  envelope(const envelope&) = delete;
+  envelope& operator=(const envelope&) = delete;
+  virtual ~envelope() = default;
+
+  /// Address of the payload; its type is `type`.
+  virtual void* payload() noexcept = 0;
+  /// A copy of this envelope (same sender), or nullptr when the payload is not copyable.
+  virtual envelope* clone() const = 0;
+};
+
+template <class T>
+struct typed_envelope final : envelope {
+  T value;
+
+  template <class... Args>
+  explicit typed_envelope(Args&&... args)
+      : envelope(type_id_of<T>()), value(std::forward<Args>(args)...) {}
+
+  void* payload() noexcept override { return &value; }
+
+  envelope* clone() const override {
+    if constexpr (std::is_copy_constructible_v<T>) {
+      auto* e = new typed_envelope<T>(value);
+      e->sender = sender;
+      return e;
+    } else {
+      return nullptr;
+    }
+  }
+};
+
+/// An owned, type-erased message: what `unhandled`, dead letters and catch-all handlers see.
+class message {
+ public:
+  message() noexcept = default;
+  explicit message(envelope* e) noexcept : env_(e) {}
+
+  /// The C++ type of the value, or nullptr for an empty message.
+  type_id type() const noexcept { return env_ ? env_->type : nullptr; }
+  /// Demangled type name ("<empty>" for an empty message).
+  std::string type_name() const;
+  /// True when the value is a `T`.
+  template <class T>
+  bool is() const noexcept {
+    return env_ && env_->type == type_id_of<T>();
+  }
+  /// The value as `T`, or nullptr when it is not a `T`.
+  template <class T>
+  T* get_if() noexcept {
+    return is<T>() ? static_cast<T*>(env_->payload()) : nullptr;
+  }
+  template <class T>
+  const T* get_if() const noexcept {
+    return is<T>() ? static_cast<const T*>(env_->payload()) : nullptr;
+  }
+  /// Who sent it (may be empty).
+  const actor_ref& sender() const noexcept;
+  /// A copy, or an empty message when the value is not copyable.
+  message copy() const { return message(env_ ? env_->clone() : nullptr); }
+  explicit operator bool() const noexcept { return env_ != nullptr; }
+
+  /// Low level: the envelope (still owned).
+  envelope* get() const noexcept { return env_.get(); }
+  /// Low level: gives up ownership of the envelope.
+  envelope* release() noexcept { return env_.release(); }
+
+ private:
+  std::unique_ptr<envelope> env_;
+};
+
+/// A message holding `value`.
+template <class T>
+message make_message(T&& value, actor_ref sender = {}) {
+  auto* e = new typed_envelope<std::remove_cvref_t<T>>(std::forward<T>(value));
+  e->sender = std::move(sender);
+  return message(e);
+}
+
+}  // namespace troupe
+
+namespace troupe {
+
+template <class T>
+void actor_ref::tell(T&& msg) const {
+  tell(std::forward<T>(msg), actor_ref::share(detail::current_actor()));
+}
+
+template <class T>
+void actor_ref::tell(T&& msg, const actor_ref& sender) const {
+  using V = std::remove_cvref_t<T>;
+  envelope* e;
+  if constexpr (std::is_same_v<V, message>) {
+    static_assert(!std::is_lvalue_reference_v<T>, "tell(message) takes the message by move");
+    e = msg.release();
+    if (!e) return;
+  } else {
+    static_assert(std::is_move_constructible_v<V>, "a message must be movable");
+    e = new typed_envelope<V>(std::forward<T>(msg));
+  }
+  e->sender = sender;
+  tell_envelope(e);
+}
+
+}  // namespace troupe

@@ -1,0 +1,1053 @@
+#include "internal/actor_cell.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+#include "internal/dispatcher.hpp"
+#include "internal/runtime_messages.hpp"
+#include "internal/system_core.hpp"
+
+namespace troupe::detail {
+
+namespace {
+
+thread_local actor_cell* tls_current = nullptr;
+thread_local actor_cell* tls_constructing = nullptr;
+
+// Sentinel values of the mailbox stack head; never dereferenced.
+alignas(16) char blocked_storage;
+alignas(16) char closed_storage;
+alignas(16) char tombstone_storage;
+
+const actor_ref& no_sender() {
+  static const actor_ref none;
+  return none;
+}
+
+std::string describe(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+template <class T, class... Args>
+envelope* sys_envelope(Args&&... args) {
+  return new typed_envelope<T>(T{std::forward<Args>(args)...});
+}
+
+}  // namespace
+
+actor_cell* current_cell() noexcept { return tls_current; }
+actor_cell* constructing_cell() noexcept { return tls_constructing; }
+ref_target* current_actor() noexcept { return tls_current; }
+
+// ---- compact_name ----
+
+compact_name::compact_name(std::string_view s) {
+  if (s.size() < 15) {
+    std::memcpy(inline_, s.data(), s.size());
+    inline_[s.size()] = 0;
+    inline_[15] = 0;
+  } else {
+    heap_.ptr = new char[s.size()];
+    std::memcpy(heap_.ptr, s.data(), s.size());
+    heap_.size = static_cast<std::uint32_t>(s.size());
+    inline_[15] = '\xff';
+  }
+}
+
+compact_name::~compact_name() {
+  if (is_heap()) delete[] heap_.ptr;
+}
+
+std::string_view compact_name::view() const noexcept {
+  if (is_heap()) return {heap_.ptr, heap_.size};
+  return {inline_};
+}
+
+// ---- children table: open addressing keyed by name, guarded by the cell's spinlock ----
+
+struct actor_cell::children_table {
+  std::vector<child_entry> slots;  // cell == nullptr: empty; == tombstone: deleted
+  std::size_t size = 0;
+  std::size_t used = 0;  // size + tombstones
+  std::uint64_t next_auto_name = 0;
+  bool closed = false;
+
+  static actor_cell* tombstone() { return reinterpret_cast<actor_cell*>(&tombstone_storage); }
+
+  static std::size_t hash(std::string_view s) { return std::hash<std::string_view>{}(s); }
+
+  child_entry* find(std::string_view name) {
+    if (slots.empty()) return nullptr;
+    const std::size_t mask = slots.size() - 1;
+    for (std::size_t i = hash(name) & mask;; i = (i + 1) & mask) {
+      auto& s = slots[i];
+      if (s.cell == nullptr) return nullptr;
+      if (s.cell != tombstone() && s.cell->name_view() == name) return &s;
+    }
+  }
+
+  child_entry* find(const actor_cell* c) {
+    auto* e = find(c->name_view());
+    return e && e->cell == c ? e : nullptr;
+  }
+
+  void grow() {
+    std::vector<child_entry> old;
+    old.swap(slots);
+    slots.assign(std::max<std::size_t>(8, size * 4 < old.size() ? old.size() : old.size() * 2),
+                 child_entry{nullptr, false});
+    used = size;
+    const std::size_t mask = slots.size() - 1;
+    for (auto& e : old) {
+      if (e.cell == nullptr || e.cell == tombstone()) continue;
+      std::size_t i = hash(e.cell->name_view()) & mask;
+      while (slots[i].cell != nullptr) i = (i + 1) & mask;
+      slots[i] = e;
+    }
+  }
+
+  void insert(actor_cell* c) {
+    if ((used + 1) * 10 > slots.size() * 7) grow();
+    const std::size_t mask = slots.size() - 1;
+    std::size_t i = hash(c->name_view()) & mask;
+    while (slots[i].cell != nullptr && slots[i].cell != tombstone()) i = (i + 1) & mask;
+    if (slots[i].cell == nullptr) ++used;
+    slots[i] = child_entry{c, false};
+    ++size;
+  }
+
+  void erase(child_entry* e) {
+    e->cell = tombstone();
+    e->stopping = false;
+    --size;
+  }
+
+  template <class F>
+  void for_each(F&& f) {
+    for (auto& e : slots)
+      if (e.cell != nullptr && e.cell != tombstone()) f(e);
+  }
+};
+
+// ---- construction ----
+
+actor_cell::actor_cell(system_core* core, actor_cell* parent, std::string_view name, props p,
+                       dispatcher* d)
+    : ref_target(new_uid()),
+      core_(core),
+      parent_(parent),
+      dispatcher_(d),
+      props_(std::move(p)),
+      name_(name) {
+  core_->add_ref();
+  if (parent_) parent_->add_ref();
+  const auto& mb = props_.mailbox_config();
+  const std::size_t cap = mb.use_default ? core_->settings().mailbox_capacity : mb.capacity;
+  capacity_ = static_cast<std::uint32_t>(std::min<std::size_t>(cap, 0x7fffffff));
+  // The creation message; the spawner schedules the cell once it is registered.
+  head_.store(sys_envelope<sys::create>(), std::memory_order_relaxed);
+}
+
+actor_cell::~actor_cell() {
+  auto drop = [](envelope* e) {
+    while (e) {
+      envelope* n = e->next;
+      delete e;
+      e = n;
+    }
+  };
+  envelope* h = head_.load(std::memory_order_acquire);
+  if (h != blocked_mark() && h != closed_mark()) drop(h);
+  drop(sys_first_);
+  drop(user_first_);
+  if (ext_) {
+    for (auto* e : ext_->stash) delete e;
+    delete ext_;
+  }
+  delete children_;
+  system_core* core = core_;
+  actor_cell* parent = parent_;
+  instance_.reset();
+  behavior_ = behavior{};
+  props_ = props::from(nullptr);
+  if (parent) parent->release();
+  core->release();
+}
+
+actor_cell::extras& actor_cell::ext() {
+  if (!ext_) ext_ = new extras();
+  return *ext_;
+}
+
+std::string actor_cell::path() const {
+  std::vector<std::string_view> parts;
+  for (const actor_cell* c = this; c && c->parent_; c = c->parent_) parts.push_back(c->name_view());
+  std::string p = "troupe://" + core_->name();
+  if (parts.empty()) return p + "/";
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+    p += '/';
+    p += *it;
+  }
+  return p;
+}
+
+// ---- mailbox ----
+
+envelope* actor_cell::blocked_mark() noexcept { return reinterpret_cast<envelope*>(&blocked_storage); }
+envelope* actor_cell::closed_mark() noexcept { return reinterpret_cast<envelope*>(&closed_storage); }
+
+bool actor_cell::push(envelope* e) noexcept {
+  envelope* h = head_.load(std::memory_order_relaxed);
+  for (;;) {
+    if (h == closed_mark()) return false;
+    e->next = (h == blocked_mark()) ? nullptr : h;
+    if (head_.compare_exchange_weak(h, e, std::memory_order_release, std::memory_order_relaxed)) break;
+  }
+  if (h == blocked_mark()) dispatcher_->schedule(this);
+  return true;
+}
+
+void actor_cell::fetch() noexcept {
+  envelope* h = head_.exchange(nullptr, std::memory_order_acquire);
+  assert(h != blocked_mark() && h != closed_mark());
+  envelope* fifo = nullptr;
+  while (h) {
+    envelope* n = h->next;
+    h->next = fifo;
+    fifo = h;
+    h = n;
+  }
+  while (fifo) {
+    envelope* n = fifo->next;
+    fifo->next = nullptr;
+    if (fifo->type->is_system) {
+      (sys_last_ ? sys_last_->next : sys_first_) = fifo;
+      sys_last_ = fifo;
+    } else {
+      (user_last_ ? user_last_->next : user_first_) = fifo;
+      user_last_ = fifo;
+    }
+    fifo = n;
+  }
+}
+
+envelope* actor_cell::pop_system() noexcept {
+  envelope* e = sys_first_;
+  if (e) {
+    sys_first_ = e->next;
+    if (!sys_first_) sys_last_ = nullptr;
+    e->next = nullptr;
+  }
+  return e;
+}
+
+envelope* actor_cell::pop_user() noexcept {
+  envelope* e = user_first_;
+  if (e) {
+    user_first_ = e->next;
+    if (!user_first_) user_last_ = nullptr;
+    e->next = nullptr;
+    if (capacity_) user_count_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  return e;
+}
+
+bool actor_cell::try_block() noexcept {
+  envelope* expected = nullptr;
+  return head_.compare_exchange_strong(expected, blocked_mark(), std::memory_order_acq_rel,
+                                       std::memory_order_relaxed);
+}
+
+void actor_cell::enqueue(envelope* e) noexcept {
+  if (capacity_) {
+    if (user_count_.fetch_add(1, std::memory_order_relaxed) >= static_cast<std::int32_t>(capacity_)) {
+      user_count_.fetch_sub(1, std::memory_order_relaxed);
+      dead_letter(e, "mailbox full");
+      return;
+    }
+  }
+  if (!push(e)) {
+    if (capacity_) user_count_.fetch_sub(1, std::memory_order_relaxed);
+    dead_letter(e, "recipient stopped");
+  }
+}
+
+namespace {
+// A system message for a cell whose mailbox is closed: answer watches, drop the rest.
+void handle_closed_system(actor_cell* self, envelope* e) noexcept {
+  if (e->type == type_id_of<sys::watch>()) {
+    auto& w = *static_cast<sys::watch*>(e->payload());
+    if (w.watchee.get() == self && w.watcher && w.watcher.get() != self) {
+      w.watcher.get()->enqueue_system(
+          sys_envelope<sys::death_watch_notification>(actor_ref::share(self), true, false));
+    }
+  }
+  delete e;
+}
+}  // namespace
+
+void actor_cell::enqueue_system(envelope* e) noexcept {
+  if (!push(e)) handle_closed_system(this, e);
+}
+
+void actor_cell::dead_letter(envelope* e, const char* reason) noexcept {
+  core_->dead_letter(e, actor_ref::share(this), reason);
+}
+
+void actor_cell::close_mailbox() noexcept {
+  envelope* h = head_.exchange(closed_mark(), std::memory_order_acq_rel);
+  if (h == blocked_mark()) h = nullptr;
+  envelope* fifo = nullptr;
+  while (h) {
+    envelope* n = h->next;
+    h->next = fifo;
+    fifo = h;
+    h = n;
+  }
+  auto drain = [this](envelope* e) {
+    while (e) {
+      envelope* n = e->next;
+      e->next = nullptr;
+      if (e->type->is_system) {
+        handle_closed_system(this, e);
+      } else {
+        dead_letter(e, "recipient stopped");
+      }
+      e = n;
+    }
+  };
+  drain(std::exchange(sys_first_, nullptr));
+  sys_last_ = nullptr;
+  drain(std::exchange(user_first_, nullptr));
+  user_last_ = nullptr;
+  drain(fifo);
+}
+
+// ---- the turn ----
+
+void actor_cell::run(int throughput) noexcept {
+  actor_cell* const prev = tls_current;
+  tls_current = this;
+  fetch();
+  bool reschedule = false;
+  int budget = throughput;
+  for (;;) {
+    while (envelope* s = pop_system()) process_system(s);
+    if (state_ == lifecycle::terminated) break;
+    while (budget > 0 && suspend_count_ == 0 && !sys_first_) {
+      envelope* u = pop_user();
+      if (!u) {
+        if (head_.load(std::memory_order_relaxed) == nullptr) break;
+        fetch();
+        continue;
+      }
+      invoke(u);
+      --budget;
+      if (head_.load(std::memory_order_relaxed) != nullptr) fetch();
+    }
+    if (sys_first_) continue;
+    if (state_ == lifecycle::terminated) break;
+    if (user_first_ && suspend_count_ == 0 && budget == 0) {  // turn used up: let others run
+      reschedule = true;
+      break;
+    }
+    if (try_block()) break;  // idle: the next producer schedules us
+    fetch();                 // something arrived meanwhile
+    if (budget == 0) {
+      reschedule = true;
+      break;
+    }
+  }
+  tls_current = prev;
+  if (state_ == lifecycle::terminated) {
+    release();  // the hold taken in finish_terminate
+    return;
+  }
+  if (reschedule) dispatcher_->schedule(this);
+}
+
+void actor_cell::process_system(envelope* e) {
+  message m(e);
+  try {
+    const type_id t = e->type;
+    if (t == type_id_of<sys::create>()) {
+      on_create();
+    } else if (t == type_id_of<sys::watch>()) {
+      on_watch(*static_cast<sys::watch*>(e->payload()));
+    } else if (t == type_id_of<sys::unwatch>()) {
+      on_unwatch(*static_cast<sys::unwatch*>(e->payload()));
+    } else if (t == type_id_of<sys::death_watch_notification>()) {
+      on_death_notification(*static_cast<sys::death_watch_notification*>(e->payload()));
+    } else if (t == type_id_of<sys::terminate>()) {
+      on_terminate();
+    } else if (t == type_id_of<sys::child_terminated>()) {
+      on_child_terminated(static_cast<sys::child_terminated*>(e->payload())->child);
+    } else if (t == type_id_of<sys::failed>()) {
+      on_failed(*static_cast<sys::failed*>(e->payload()));
+    } else if (t == type_id_of<sys::suspend>()) {
+      on_suspend();
+    } else if (t == type_id_of<sys::resume>()) {
+      on_resume(static_cast<sys::resume*>(e->payload())->caused_by_failure);
+    } else if (t == type_id_of<sys::recreate>()) {
+      on_recreate(static_cast<sys::recreate*>(e->payload())->cause);
+    }
+  } catch (...) {
+    TROUPE_LOG(core_->log(), error) << path() << ": error while handling a system message: "
+                                    << describe(std::current_exception());
+  }
+}
+
+void actor_cell::invoke(envelope* e) {
+  message m(e);
+  const type_id type = e->type;
+  current_ = &m;
+  try {
+    if (!handle_special(m)) deliver(m);
+    if (ext_) apply_pending_behavior();
+  } catch (...) {
+    if (ext_) {
+      ext_->pending_become.reset();
+      ext_->pending_unbecome = 0;
+    }
+    current_ = nullptr;
+    handle_failure(std::current_exception(), type->name());
+  }
+  current_ = nullptr;
+  if (ext_ && ext_->receive_timeout.count() > 0 && state_ == lifecycle::running) {
+    schedule_receive_timeout();
+  }
+}
+
+void actor_cell::deliver(message& m) {
+  if (!behavior_(m)) instance_->unhandled(m);
+}
+
+bool actor_cell::handle_special(message& m) {
+  const type_id t = m.type();
+  if (t == type_id_of<timer_fire>()) {
+    auto* f = m.get_if<timer_fire>();
+    on_timer(f->key, f->generation);
+    return true;
+  }
+  if (t == type_id_of<context_task>()) {
+    m.get_if<context_task>()->fn();
+    return true;
+  }
+  if (t == type_id_of<terminated>()) {
+    auto* term = m.get_if<terminated>();
+    if (!ext_ || ext_->terminated_queued.erase(term->actor) == 0) return true;  // unwatched
+    return false;
+  }
+  if (t == type_id_of<receive_timeout_fire>()) {
+    auto* f = m.get_if<receive_timeout_fire>();
+    if (ext_ && f->generation == ext_->receive_timeout_generation &&
+        ext_->receive_timeout.count() > 0) {
+      message timeout = make_message(receive_timeout{});
+      message* saved = std::exchange(current_, &timeout);
+      deliver(timeout);
+      current_ = saved;
+    }
+    return true;
+  }
+  if (t == type_id_of<poison_pill>()) {
+    stop_self();
+    return true;
+  }
+  if (t == type_id_of<kill>()) throw actor_killed_error(path() + " was killed");
+  if (t == type_id_of<identify>()) {
+    auto* id = m.get_if<identify>();
+    if (m.sender()) m.sender().tell(actor_identity{id->correlation_id, self_ref()}, self_ref());
+    return true;
+  }
+  return false;
+}
+
+void actor_cell::apply_pending_behavior() {
+  auto& x = *ext_;
+  while (x.pending_unbecome > 0) {
+    --x.pending_unbecome;
+    if (!x.behavior_stack.empty()) {
+      behavior_ = std::move(x.behavior_stack.back());
+      x.behavior_stack.pop_back();
+    }
+  }
+  if (x.pending_become) {
+    if (!x.pending_become->second) x.behavior_stack.push_back(std::move(behavior_));
+    behavior_ = std::move(x.pending_become->first);
+    x.pending_become.reset();
+  }
+}
+
+// ---- lifecycle ----
+
+void actor_cell::create_instance(const std::exception_ptr& restart_cause) {
+  actor_cell* const prev = tls_constructing;
+  tls_constructing = this;
+  try {
+    instance_ = props_.factory()();
+    tls_constructing = prev;
+  } catch (...) {
+    tls_constructing = prev;
+    throw;
+  }
+  if (!instance_) throw std::logic_error("the props factory returned no actor");
+  behavior_ = instance_->make_behavior();
+  state_ = lifecycle::running;
+  if (restart_cause) {
+    instance_->post_restart(restart_cause);
+  } else {
+    instance_->pre_start();
+  }
+  if (ext_) apply_pending_behavior();
+}
+
+namespace {
+std::exception_ptr initialization_failure(const std::string& path, const std::exception_ptr& cause) {
+  try {
+    std::throw_with_nested(actor_initialization_error(path + ": " + describe(cause)));
+  } catch (...) {
+    return std::current_exception();
+  }
+}
+}  // namespace
+
+void actor_cell::on_create() {
+  if (state_ != lifecycle::creating) return;
+  try {
+    create_instance(nullptr);
+  } catch (...) {
+    handle_failure(initialization_failure(path(), std::current_exception()), "");
+  }
+}
+
+void actor_cell::handle_failure(std::exception_ptr cause, const std::string& message_type) {
+  if (state_ == lifecycle::terminating || state_ == lifecycle::terminated) {
+    TROUPE_LOG(core_->log(), error) << path() << " failed while stopping: " << describe(cause);
+    return;
+  }
+  if (failed_) {
+    TROUPE_LOG(core_->log(), error) << path() << " failed again while waiting for its supervisor: "
+                                    << describe(cause);
+    return;
+  }
+  failed_ = true;
+  ++suspend_count_;
+  suspend_children();
+  if (core_->events().has_subscribers<actor_failed>()) {
+    core_->events().publish(actor_failed{self_ref(), describe(cause), message_type});
+  }
+  if (parent_) {
+    parent_->enqueue_system(sys_envelope<sys::failed>(self_ref(), cause, message_type));
+  } else {
+    TROUPE_LOG(core_->log(), error) << "the root guardian failed: " << describe(cause);
+    core_->terminate();
+  }
+}
+
+void actor_cell::on_suspend() {
+  ++suspend_count_;
+  suspend_children();
+}
+
+void actor_cell::on_resume(const std::exception_ptr& caused_by) {
+  if (state_ == lifecycle::terminating || state_ == lifecycle::terminated) return;
+  if (caused_by && !instance_) {  // resuming an actor that never got built: rebuild it
+    on_recreate(caused_by);
+    return;
+  }
+  if (suspend_count_ > 0) --suspend_count_;
+  if (caused_by) failed_ = false;
+  resume_children(nullptr);
+}
+
+void actor_cell::on_recreate(std::exception_ptr cause) {
+  if (state_ == lifecycle::terminating || state_ == lifecycle::terminated) return;
+  if (instance_) {
+    try {
+      instance_->pre_restart(cause);
+    } catch (...) {
+      TROUPE_LOG(core_->log(), error) << path() << ": pre_restart threw: "
+                                      << describe(std::current_exception());
+    }
+  }
+  cancel_all_timers();
+  auto& x = ext();
+  if (x.receive_timeout_task) core_->timers().cancel(x.receive_timeout_task);
+  x.receive_timeout = {};
+  x.receive_timeout_task = 0;
+  ++x.receive_timeout_generation;
+  unstash_all();
+  x.behavior_stack.clear();
+  x.pending_become.reset();
+  x.pending_unbecome = 0;
+  x.pending_cause = cause ? cause : std::make_exception_ptr(std::runtime_error("restart"));
+  state_ = lifecycle::recreating;
+  if (!has_stopping_children()) finish_recreate();
+}
+
+void actor_cell::finish_recreate() {
+  std::exception_ptr cause = std::exchange(ext().pending_cause, nullptr);
+  std::vector<child_entry> survivors;
+  for (auto& e : child_entries())
+    if (!e.stopping) survivors.push_back(e);
+  behavior_ = behavior{};
+  instance_.reset();
+  failed_ = false;
+  if (suspend_count_ > 0) --suspend_count_;
+  state_ = lifecycle::running;
+  try {
+    create_instance(cause);
+  } catch (...) {
+    handle_failure(std::current_exception(), "");
+    return;
+  }
+  for (auto& s : survivors) restart_child(s.cell, cause, false);
+}
+
+void actor_cell::on_terminate() {
+  if (state_ == lifecycle::terminating || state_ == lifecycle::terminated) return;
+  if (ext_) {
+    cancel_all_timers();
+    if (ext_->receive_timeout_task) core_->timers().cancel(ext_->receive_timeout_task);
+    ext_->receive_timeout = {};
+  }
+  state_ = lifecycle::terminating;
+  ++suspend_count_;
+  std::vector<child_entry> kids;
+  lock_children();
+  if (!children_) children_ = new children_table();
+  children_->closed = true;
+  children_->for_each([&](child_entry& e) {
+    if (!e.stopping) {
+      e.stopping = true;
+      kids.push_back(e);
+    }
+  });
+  unlock_children();
+  for (auto& k : kids) k.cell->enqueue_system(sys_envelope<sys::terminate>());
+  if (!has_children()) finish_terminate();
+}
+
+void actor_cell::finish_terminate() {
+  if (instance_) {
+    try {
+      instance_->post_stop();
+    } catch (...) {
+      TROUPE_LOG(core_->log(), error) << path() << ": post_stop threw: "
+                                      << describe(std::current_exception());
+    }
+  }
+  behavior_ = behavior{};
+  instance_.reset();
+  add_ref();  // keeps this cell alive until run() returns
+  state_ = lifecycle::terminated;
+  terminated_.store(true, std::memory_order_release);
+  close_mailbox();
+  actor_ref self = self_ref();
+  if (ext_) {
+    for (auto* e : ext_->stash) dead_letter(e, "recipient stopped");
+    ext_->stash.clear();
+    for (const auto& w : ext_->watched_by) {
+      w.get()->enqueue_system(sys_envelope<sys::death_watch_notification>(self, true, false));
+    }
+    for (const auto& w : ext_->watching) {
+      w.get()->enqueue_system(sys_envelope<sys::unwatch>(w, self));
+    }
+    delete std::exchange(ext_, nullptr);
+  }
+  if (parent_) {
+    parent_->enqueue_system(sys_envelope<sys::child_terminated>(self));
+  } else {
+    core_->on_root_terminated();
+  }
+}
+
+// ---- supervision (parent side) ----
+
+void actor_cell::on_failed(sys::failed& f) {
+  auto* child = static_cast<actor_cell*>(f.child.get());
+  bool known = false;
+  lock_children();
+  if (children_) {
+    auto* e = children_->find(child);
+    known = e && !e->stopping;
+  }
+  unlock_children();
+  if (!known) return;  // already stopping or gone: nothing to decide
+  const troupe::supervisor_strategy strategy =
+      instance_ ? instance_->supervisor_strategy() : supervisor_strategy::default_strategy();
+  const directive d = strategy.decide(f.cause);
+  if (strategy.log_failures) {
+    TROUPE_LOG(core_->log(), error) << child->path() << " failed"
+                                    << (f.message_type.empty() ? "" : " on a ")
+                                    << f.message_type << ": " << describe(f.cause) << " -> "
+                                    << to_string(d);
+  }
+  const bool all = strategy.kind == supervisor_strategy::scope::all_for_one;
+  switch (d) {
+    case directive::resume:
+      child->enqueue_system(sys_envelope<sys::resume>(f.cause));
+      break;
+    case directive::restart: {
+      auto& x = ext();
+      auto it = x.budgets.try_emplace(child, strategy.max_restarts, strategy.within).first;
+      if (!it->second.request_restart(core_->timers().now())) {
+        TROUPE_LOG(core_->log(), warning) << child->path() << ": restart budget of "
+                                          << strategy.max_restarts << " spent, stopping";
+        if (all) {
+          for (auto& e : child_entries()) stop_child(e.cell->self_ref());
+        } else {
+          stop_child(f.child);
+        }
+        break;
+      }
+      if (all) {
+        for (auto& e : child_entries()) {
+          if (!e.stopping) restart_child(e.cell, f.cause, e.cell != child);
+        }
+      } else {
+        restart_child(child, f.cause, false);
+      }
+      break;
+    }
+    case directive::stop:
+      if (all) {
+        for (auto& e : child_entries()) stop_child(e.cell->self_ref());
+      } else {
+        stop_child(f.child);
+      }
+      break;
+    case directive::escalate:
+      handle_failure(f.cause, f.message_type);
+      break;
+  }
+}
+
+void actor_cell::restart_child(actor_cell* c, const std::exception_ptr& cause, bool suspend_first) {
+  if (suspend_first) c->enqueue_system(sys_envelope<sys::suspend>());
+  c->enqueue_system(sys_envelope<sys::recreate>(cause));
+}
+
+void actor_cell::suspend_children() {
+  for (auto& e : child_entries()) e.cell->enqueue_system(sys_envelope<sys::suspend>());
+}
+
+void actor_cell::resume_children(const std::exception_ptr& cause) {
+  for (auto& e : child_entries()) {
+    if (!e.stopping) e.cell->enqueue_system(sys_envelope<sys::resume>(cause));
+  }
+}
+
+void actor_cell::on_child_terminated(const actor_ref& child) {
+  auto* c = static_cast<actor_cell*>(child.get());
+  remove_child(c);
+  if (ext_) ext_->budgets.erase(c);
+  if (state_ == lifecycle::terminating) {
+    if (!has_children()) finish_terminate();
+  } else if (state_ == lifecycle::recreating) {
+    if (!has_stopping_children()) finish_recreate();
+  }
+}
+
+// ---- children ----
+
+void actor_cell::lock_children() const noexcept {
+  while (children_lock_.exchange(true, std::memory_order_acquire)) {
+    while (children_lock_.load(std::memory_order_relaxed)) {
+    }
+  }
+}
+
+void actor_cell::unlock_children() const noexcept {
+  children_lock_.store(false, std::memory_order_release);
+}
+
+namespace {
+std::string auto_name(std::uint64_t n) {
+  static constexpr char digits[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::string s = "$";
+  do {
+    s += digits[n % 36];
+    n /= 36;
+  } while (n);
+  return s;
+}
+
+void validate_name(std::string_view name) {
+  if (name.empty()) throw std::invalid_argument("actor name must not be empty");
+  if (name.front() == '$') {
+    throw std::invalid_argument("actor name [" + std::string(name) +
+                                "] must not start with '$' (reserved for generated names)");
+  }
+  for (char ch : name) {
+    if (ch == '/' || ch == '#' || ch == '@' || ch == ' ' || static_cast<unsigned char>(ch) < 0x20) {
+      throw std::invalid_argument("actor name [" + std::string(name) +
+                                  "] contains an illegal character (/, #, @, space or control)");
+    }
+  }
+}
+}  // namespace
+
+actor_ref actor_cell::spawn_child(const props& p, std::string name) {
+  if (!p.factory()) throw std::invalid_argument("props without a factory");
+  dispatcher* d = core_->dispatcher_named(p.dispatcher());
+  const bool generated = name.empty();
+  if (!generated) validate_name(name);
+  lock_children();
+  if (!children_) children_ = new children_table();
+  if (generated) name = auto_name(children_->next_auto_name++);
+  if (children_->closed) {
+    unlock_children();
+    // The parent is stopping: the child is born dead, so messages go to dead letters.
+    auto* c = new actor_cell(core_, this, name, p, d);
+    delete c->head_.exchange(closed_mark());
+    c->state_ = lifecycle::terminated;
+    c->terminated_.store(true, std::memory_order_release);
+    return actor_ref::adopt(c);
+  }
+  if (children_->find(name)) {
+    unlock_children();
+    throw std::invalid_argument("actor name [" + name + "] is not unique under " + path());
+  }
+  auto* c = new actor_cell(core_, this, name, p, d);  // the table owns this reference
+  children_->insert(c);
+  unlock_children();
+  actor_ref r = actor_ref::share(c);
+  d->schedule(c);
+  return r;
+}
+
+actor_ref actor_cell::find_child(std::string_view name) const {
+  lock_children();
+  actor_ref r;
+  if (children_) {
+    if (auto* e = children_->find(name)) r = actor_ref::share(e->cell);
+  }
+  unlock_children();
+  return r;
+}
+
+std::vector<actor_cell::child_entry> actor_cell::child_entries() const {
+  std::vector<child_entry> out;
+  lock_children();
+  if (children_) children_->for_each([&](child_entry& e) { out.push_back(e); });
+  unlock_children();
+  return out;
+}
+
+std::vector<actor_ref> actor_cell::child_refs() const {
+  std::vector<actor_ref> out;
+  lock_children();
+  if (children_) {
+    children_->for_each([&](child_entry& e) {
+      if (!e.stopping) out.push_back(actor_ref::share(e.cell));
+    });
+  }
+  unlock_children();
+  return out;
+}
+
+bool actor_cell::has_children() const {
+  lock_children();
+  const bool any = children_ && children_->size > 0;
+  unlock_children();
+  return any;
+}
+
+bool actor_cell::has_stopping_children() const {
+  bool any = false;
+  lock_children();
+  if (children_) children_->for_each([&](child_entry& e) { any = any || e.stopping; });
+  unlock_children();
+  return any;
+}
+
+void actor_cell::mark_stopping(actor_cell* c) {
+  lock_children();
+  if (children_) {
+    if (auto* e = children_->find(c)) e->stopping = true;
+  }
+  unlock_children();
+}
+
+void actor_cell::remove_child(actor_cell* c) {
+  bool found = false;
+  lock_children();
+  if (children_) {
+    if (auto* e = children_->find(c)) {
+      children_->erase(e);
+      found = true;
+    }
+  }
+  unlock_children();
+  if (found) c->release();  // the table's reference
+}
+
+// ---- context API ----
+
+const actor_ref& actor_cell::current_sender() const noexcept {
+  return current_ && current_->get() ? current_->get()->sender : no_sender();
+}
+
+void actor_cell::stop_child(const actor_ref& child) {
+  if (!child) return;
+  if (child.get() == this) {
+    stop_self();
+    return;
+  }
+  mark_stopping(static_cast<actor_cell*>(child.get()));
+  child.get()->enqueue_system(sys_envelope<sys::terminate>());
+}
+
+void actor_cell::stop_self() { enqueue_system(sys_envelope<sys::terminate>()); }
+
+void actor_cell::watch(const actor_ref& other) {
+  if (!other || other.get() == this) return;
+  if (ext().watching.insert(other).second) {
+    other.get()->enqueue_system(sys_envelope<sys::watch>(other, self_ref()));
+  }
+}
+
+void actor_cell::unwatch(const actor_ref& other) {
+  if (!other || !ext_) return;
+  ext_->terminated_queued.erase(other);
+  if (ext_->watching.erase(other)) {
+    other.get()->enqueue_system(sys_envelope<sys::unwatch>(other, self_ref()));
+  }
+}
+
+void actor_cell::on_watch(sys::watch& w) {
+  if (w.watchee.get() != this || !w.watcher || w.watcher.get() == this) return;
+  ext().watched_by.insert(w.watcher);
+}
+
+void actor_cell::on_unwatch(sys::unwatch& w) {
+  if (ext_) ext_->watched_by.erase(w.watcher);
+}
+
+void actor_cell::on_death_notification(sys::death_watch_notification& n) {
+  if (!ext_ || ext_->watching.erase(n.actor) == 0) return;
+  if (state_ == lifecycle::terminating || state_ == lifecycle::terminated) return;
+  ext_->terminated_queued.insert(n.actor);
+  enqueue(new typed_envelope<terminated>(terminated{n.actor, n.existence_confirmed, n.address_terminated}));
+}
+
+void actor_cell::become(behavior b, bool discard_old) {
+  ext().pending_become.emplace(std::move(b), discard_old);
+  if (!current_) apply_pending_behavior();
+}
+
+void actor_cell::unbecome() {
+  ++ext().pending_unbecome;
+  if (!current_) apply_pending_behavior();
+}
+
+void actor_cell::stash() {
+  if (!current_ || !current_->get()) throw std::logic_error("stash() outside of a message handler");
+  ext().stash.push_back(current_->release());
+}
+
+void actor_cell::unstash_all() {
+  if (!ext_ || ext_->stash.empty()) return;
+  for (auto it = ext_->stash.rbegin(); it != ext_->stash.rend(); ++it) {
+    envelope* e = *it;
+    e->next = user_first_;
+    user_first_ = e;
+    if (!user_last_) user_last_ = e;
+  }
+  ext_->stash.clear();
+}
+
+timer_scheduler& actor_cell::timers() {
+  auto& x = ext();
+  if (!x.timer_api) x.timer_api.reset(new timer_scheduler(this));
+  return *x.timer_api;
+}
+
+void actor_cell::start_timer(std::string key, message msg, std::chrono::nanoseconds d, bool periodic) {
+  if (state_ == lifecycle::terminating || state_ == lifecycle::terminated) return;
+  cancel_timer(key);
+  auto& x = ext();
+  const std::uint64_t gen = ++x.timer_generation;
+  actor_ref self = self_ref();
+  auto fire = [self, key, gen] { self.tell(timer_fire{key, gen}, actor_ref{}); };
+  const auto task = periodic ? core_->timers().schedule_periodic(d, d, std::move(fire))
+                             : core_->timers().schedule_once(d, std::move(fire));
+  x.timers.insert_or_assign(std::move(key), timer_entry{gen, task, periodic, std::move(msg)});
+}
+
+void actor_cell::cancel_timer(const std::string& key) {
+  if (!ext_) return;
+  auto it = ext_->timers.find(key);
+  if (it == ext_->timers.end()) return;
+  core_->timers().cancel(it->second.task);
+  ext_->timers.erase(it);
+}
+
+void actor_cell::cancel_all_timers() {
+  if (!ext_) return;
+  for (auto& [k, t] : ext_->timers) core_->timers().cancel(t.task);
+  ext_->timers.clear();
+}
+
+bool actor_cell::is_timer_active(const std::string& key) const {
+  return ext_ && ext_->timers.count(key) > 0;
+}
+
+void actor_cell::on_timer(std::string_view key, std::uint64_t generation) {
+  if (!ext_) return;
+  auto it = ext_->timers.find(std::string(key));
+  if (it == ext_->timers.end() || it->second.generation != generation) return;  // cancelled
+  message m;
+  if (it->second.periodic) {
+    m = it->second.prototype.copy();
+  } else {
+    m = std::move(it->second.prototype);
+    ext_->timers.erase(it);
+  }
+  if (!m) return;
+  message* saved = std::exchange(current_, &m);
+  try {
+    deliver(m);
+  } catch (...) {
+    current_ = saved;
+    throw;
+  }
+  current_ = saved;
+}
+
+void actor_cell::set_receive_timeout(std::chrono::nanoseconds d) {
+  auto& x = ext();
+  x.receive_timeout = d;
+  schedule_receive_timeout();
+}
+
+void actor_cell::schedule_receive_timeout() {
+  auto& x = *ext_;
+  if (x.receive_timeout_task) core_->timers().cancel(x.receive_timeout_task);
+  x.receive_timeout_task = 0;
+  const std::uint64_t gen = ++x.receive_timeout_generation;
+  if (x.receive_timeout.count() <= 0) return;
+  actor_ref self = self_ref();
+  x.receive_timeout_task = core_->timers().schedule_once(
+      x.receive_timeout, [self, gen] { self.tell(receive_timeout_fire{gen}, actor_ref{}); });
+}
+
+const logger& actor_cell::log() {
+  auto& x = ext();
+  if (!x.log) x.log = std::make_unique<logger>(path(), core_->log().level());
+  return *x.log;
+}
+
+void actor_cell::run_in_context(std::function<void()> fn) {
+  enqueue(new typed_envelope<context_task>(context_task{std::move(fn)}));
+}
+
+}  // namespace troupe::detail

@@ -1,0 +1,332 @@
+#include "troupe/actor/actor_system.hpp"
+
+#include <thread>
+
+#include "internal/actor_cell.hpp"
+#include "internal/system_core.hpp"
+#include "troupe/actor/coordinated_shutdown.hpp"
+
+namespace troupe::detail {
+
+namespace {
+
+/// Root guardian: parent of `/user` and `/system`. When `/user` has stopped it stops
+/// `/system`; when that has stopped it stops itself, which ends the system.
+class root_guardian final : public actor {
+ public:
+  behavior make_behavior() override {
+    return {[this](const terminated& t) {
+      if (t.actor.name() == "user") {
+        if (auto s = child("system")) stop(s);
+      } else if (t.actor.name() == "system") {
+        stop_self();
+      }
+    }};
+  }
+  void pre_start() override {
+    watch(child("user"));
+    watch(child("system"));
+  }
+  troupe::supervisor_strategy supervisor_strategy() const override {
+    return supervisor_strategy::stopping_strategy();
+  }
+};
+
+/// `/user` and `/system`: supervise top-level actors with the default strategy.
+class guardian final : public actor {
+ public:
+  behavior make_behavior() override { return {}; }
+};
+
+/// The dead letter office as a ref: everything sent to it is a dead letter.
+class dead_letter_ref final : public ref_target {
+ public:
+  explicit dead_letter_ref(system_core* core) : ref_target(new_uid()), core_(core) {}
+  void enqueue(envelope* e) noexcept override { core_->dead_letter(e, actor_ref{}, "sent to dead letters"); }
+  void enqueue_system(envelope* e) noexcept override {
+    // A watch of dead letters is answered at once, as for any stopped actor.
+    if (e->type == type_id_of<sys::watch>()) {
+      auto& w = *static_cast<sys::watch*>(e->payload());
+      if (w.watcher) {
+        w.watcher.get()->enqueue_system(new typed_envelope<sys::death_watch_notification>(
+            sys::death_watch_notification{actor_ref::share(this), false, false}));
+      }
+    }
+    delete e;
+  }
+  std::string path() const override { return "troupe://" + core_->name() + "/deadLetters"; }
+  std::string name() const override { return "deadLetters"; }
+  bool is_terminated() const noexcept override { return true; }
+
+ private:
+  system_core* core_;  // not counted: the core owns this ref
+};
+
+}  // namespace
+
+system_core::system_core(actor_system* owner, std::string name, actor_system_settings s)
+    : owner_(owner),
+      name_(std::move(name)),
+      settings_(std::move(s)),
+      log_(name_, settings_.log_min_level),
+      seeds_(settings_.random_seed ? settings_.random_seed : std::random_device{}()) {
+  if (settings_.dispatcher == dispatcher_kind::manual) {
+    scheduler_ = std::make_unique<manual_scheduler>();
+    auto m = std::make_unique<manual_dispatcher>();
+    manual_ = m.get();
+    default_ = std::move(m);
+  } else {
+    scheduler_ = std::make_unique<thread_scheduler>();
+    std::size_t n = settings_.workers;
+    if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+    default_ = std::make_unique<work_stealing_dispatcher>(n, settings_.throughput);
+    pinned_ = std::make_unique<pinned_dispatcher>(settings_.throughput);
+  }
+  dead_letters_ = new dead_letter_ref(this);
+}
+
+system_core::~system_core() {
+  dead_letters_->release();
+}
+
+manual_scheduler* system_core::manual_clock() noexcept {
+  return dynamic_cast<manual_scheduler*>(scheduler_.get());
+}
+
+void system_core::start() {
+  root_ = new actor_cell(this, nullptr, "", props::of<root_guardian>(), default_.get());
+  user_ = root_->spawn_child(props::of<guardian>(), "user");
+  system_ = root_->spawn_child(props::of<guardian>(), "system");
+  default_->schedule(root_);
+}
+
+dispatcher* system_core::dispatcher_named(const std::string& name) {
+  if (name == "default" || name.empty()) return default_.get();
+  if (name == "pinned") return pinned_ ? pinned_.get() : default_.get();
+  throw std::invalid_argument("unknown dispatcher [" + name + "]; expected \"default\" or \"pinned\"");
+}
+
+void system_core::dead_letter(envelope* e, const actor_ref& recipient, const char* reason) noexcept {
+  dead_letters_total_.fetch_add(1, std::memory_order_relaxed);
+  message m(e);
+  // A dead letter about a dead letter (a stopped subscriber) is only counted.
+  if (m.is<troupe::dead_letter>()) return;
+  try {
+    if (settings_.dead_letters_log_limit > 0 && log_.enabled(log_level::info)) {
+      std::uint64_t suppressed = 0;
+      bool log_it = false;
+      {
+        std::lock_guard lock(dl_log_mutex_);
+        const auto now = std::chrono::steady_clock::now();
+        if (now - dl_window_start_ >= settings_.dead_letters_log_window) {
+          suppressed = dl_suppressed_;
+          dl_suppressed_ = 0;
+          dl_window_start_ = now;
+          dl_logged_in_window_ = 0;
+        }
+        if (dl_logged_in_window_ < settings_.dead_letters_log_limit) {
+          ++dl_logged_in_window_;
+          log_it = true;
+        } else {
+          ++dl_suppressed_;
+        }
+      }
+      if (suppressed > 0) {
+        TROUPE_LOG(log_, info) << suppressed << " more dead letters were not logged";
+      }
+      if (log_it) {
+        TROUPE_LOG(log_, info) << "dead letter (" << reason << "): " << m.type_name() << " from "
+                               << (m.sender() ? m.sender().path() : std::string("<nobody>"))
+                               << " to " << (recipient ? recipient.path() : std::string("<unknown>"));
+      }
+    }
+    if (events_.has_subscribers<troupe::dead_letter>()) {
+      events_.publish(troupe::dead_letter{std::make_shared<const message>(std::move(m)), recipient, reason});
+    }
+  } catch (...) {
+    // Logging or publishing failed (out of memory): the message is counted and dropped.
+  }
+}
+
+void system_core::terminate() {
+  if (terminating_.exchange(true)) return;
+  user_.get()->enqueue_system(new typed_envelope<sys::terminate>());
+}
+
+void system_core::on_root_terminated() {
+  scheduler_->shutdown();  // pending timers must not keep anything alive
+  {
+    std::lock_guard lock(term_mutex_);
+    terminated_.store(true, std::memory_order_release);
+  }
+  term_cv_.notify_all();
+}
+
+bool system_core::await_termination(std::chrono::nanoseconds timeout) {
+  if (manual_) {
+    // Deterministic mode: nobody else runs the actors, so the waiter does.
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!is_terminated()) {
+      if (!manual_->run_one()) return is_terminated();
+      if (std::chrono::steady_clock::now() > deadline) return false;
+    }
+    return true;
+  }
+  std::unique_lock lock(term_mutex_);
+  return term_cv_.wait_for(lock, timeout, [this] { return is_terminated(); });
+}
+
+void system_core::release_guardians() {
+  user_ = actor_ref{};
+  system_ = actor_ref{};
+  // The root cell was never owned by a parent: drop the reference start() made.
+  if (root_) std::exchange(root_, nullptr)->release();
+}
+
+void system_core::shutdown_threads() {
+  if (threads_joined_) return;
+  threads_joined_ = true;
+  scheduler_->shutdown();
+  default_->shutdown();
+  if (pinned_) pinned_->shutdown();
+}
+
+std::uint64_t system_core::next_seed() noexcept {
+  std::lock_guard lock(seed_mutex_);
+  return seeds_();
+}
+
+}  // namespace troupe::detail
+
+namespace troupe {
+
+actor_system::actor_system(std::string name, actor_system_settings settings)
+    : core_(new detail::system_core(this, std::move(name), std::move(settings))) {
+  core_->start();
+  if (core_->manual()) run_until_idle();
+  shutdown_ = std::make_unique<troupe::coordinated_shutdown>(*this);
+}
+
+actor_system::~actor_system() {
+  terminate();
+  const auto warn_every = std::chrono::seconds(10);
+  while (!core_->await_termination(warn_every)) {
+    TROUPE_LOG(core_->log(), warning)
+        << "actor system " << core_->name()
+        << " is still stopping: an actor is blocked in a handler or hook";
+    if (core_->manual()) break;
+  }
+  shutdown_.reset();
+  core_->shutdown_threads();
+  extensions_.clear();
+  core_->release_guardians();
+  core_->release();
+}
+
+const std::string& actor_system::name() const noexcept { return core_->name(); }
+const actor_system_settings& actor_system::settings() const noexcept { return core_->settings(); }
+
+actor_ref actor_system::spawn(const props& p, std::string name) {
+  return core_->user_guardian()->spawn_child(p, std::move(name));
+}
+
+actor_ref actor_system::spawn_system_actor(const props& p, std::string name) {
+  return core_->system_guardian()->spawn_child(p, std::move(name));
+}
+
+void actor_system::stop(const actor_ref& r) {
+  if (r) r.get()->enqueue_system(new typed_envelope<sys::terminate>());
+}
+
+std::optional<actor_ref> actor_system::resolve(std::string_view path) const {
+  const std::string prefix = "troupe://" + core_->name();
+  if (path.substr(0, 9) == "troupe://") {
+    if (path.substr(0, prefix.size()) != prefix) return std::nullopt;
+    path.remove_prefix(prefix.size());
+  }
+  actor_ref cur = actor_ref::share(core_->root());
+  while (!path.empty()) {
+    while (!path.empty() && path.front() == '/') path.remove_prefix(1);
+    if (path.empty()) break;
+    const std::size_t slash = path.find('/');
+    std::string_view part = path.substr(0, slash);
+    path.remove_prefix(slash == std::string_view::npos ? path.size() : slash);
+    if (part == ".") continue;
+    auto* cell = static_cast<detail::actor_cell*>(cur.get());
+    if (part == "..") {
+      if (cell->parent_cell()) cur = actor_ref::share(cell->parent_cell());
+      continue;
+    }
+    cur = cell->find_child(part);
+    if (!cur) return std::nullopt;
+  }
+  if (cur.is_terminated()) return std::nullopt;
+  return cur;
+}
+
+std::optional<actor_ref> actor_selection::resolve() const { return system_->resolve(path_); }
+
+void actor_selection::tell_message(message m) const {
+  if (auto r = resolve()) {
+    r->tell(std::move(m), m.sender() ? m.sender() : actor_ref::share(detail::current_actor()));
+  } else {
+    system_->core().dead_letter(m.release(), actor_ref{}, "no actor at the selected path");
+  }
+}
+
+event_stream& actor_system::events() noexcept { return core_->events(); }
+actor_ref actor_system::dead_letters() const { return actor_ref::share(core_->dead_letters()); }
+std::uint64_t actor_system::dead_letter_count() const noexcept { return core_->dead_letter_count(); }
+const logger& actor_system::log() const noexcept { return core_->log(); }
+troupe::scheduler& actor_system::scheduler() noexcept { return core_->timers(); }
+std::uint64_t actor_system::random_seed() noexcept { return core_->next_seed(); }
+troupe::coordinated_shutdown& actor_system::coordinated_shutdown() { return *shutdown_; }
+
+void actor_system::terminate() { core_->terminate(); }
+bool actor_system::await_termination(std::chrono::nanoseconds timeout) {
+  return core_->await_termination(timeout);
+}
+void actor_system::await_termination() {
+  while (!core_->await_termination(std::chrono::hours(1))) {
+    if (core_->manual()) return;
+  }
+}
+bool actor_system::is_terminated() const noexcept { return core_->is_terminated(); }
+
+bool actor_system::is_manual() const noexcept { return core_->manual() != nullptr; }
+
+bool actor_system::run_one() {
+  if (!core_->manual()) throw std::logic_error("run_one() needs the manual dispatcher");
+  return core_->manual()->run_one();
+}
+
+std::size_t actor_system::run_until_idle(std::size_t max_turns) {
+  if (!core_->manual()) throw std::logic_error("run_until_idle() needs the manual dispatcher");
+  std::size_t n = 0;
+  while (n < max_turns && core_->manual()->run_one()) ++n;
+  return n;
+}
+
+void actor_system::advance_time(std::chrono::nanoseconds d) {
+  auto* clock = core_->manual_clock();
+  if (!clock) throw std::logic_error("advance_time() needs the manual dispatcher");
+  run_until_idle();
+  const auto until = clock->now() + d;
+  // Fire timers one instant at a time, letting actors react (and re-arm) in between.
+  while (auto next = clock->next_due()) {
+    if (*next > until) break;
+    clock->advance(*next > clock->now() ? *next - clock->now() : std::chrono::nanoseconds(0));
+    run_until_idle();
+  }
+  if (clock->now() < until) clock->advance(until - clock->now());
+  run_until_idle();
+}
+
+}  // namespace troupe
+
+namespace troupe::detail {
+actor_cell* system_core::user_guardian() const noexcept { return static_cast<actor_cell*>(user_.get()); }
+actor_cell* system_core::system_guardian() const noexcept {
+  return static_cast<actor_cell*>(system_.get());
+}
+}  // namespace troupe::detail

@@ -1,0 +1,218 @@
+// actor_cell: the runtime side of one actor. Mailbox, lifecycle, supervision, watch,
+// children, timers. Everything here runs on the cell's own turn (one thread at a time),
+// except `enqueue*` (any thread) and the children table (guarded by a spinlock).
+//
+// Mailbox: one lock-free stack (Treiber) that every producer pushes on; the cell takes
+// the whole stack at once, reverses it and splits it into a system FIFO and a user FIFO,
+// so system messages overtake user messages and each sender's order is kept. When the
+// cell finds nothing to do it swaps the empty stack for a "blocked" mark; the producer that
+// replaces the mark schedules the cell. One CAS per message, no lock.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <exception>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "troupe/actor/actor.hpp"
+#include "troupe/actor/props.hpp"
+#include "troupe/actor/scheduler.hpp"
+#include "troupe/actor/system_messages.hpp"
+
+namespace troupe::detail {
+
+class system_core;
+class dispatcher;
+
+/// Name storage: up to 15 chars inline, longer ones on the heap (16 bytes).
+class compact_name {
+ public:
+  compact_name() noexcept { inline_[0] = 0; inline_[15] = 0; }
+  explicit compact_name(std::string_view s);
+  compact_name(const compact_name&) = delete;
+  compact_name& operator=(const compact_name&) = delete;
+  ~compact_name();
+  std::string_view view() const noexcept;
+
+ private:
+  bool is_heap() const noexcept { return inline_[15] == '\xff'; }
+  union {
+    char inline_[16];
+    struct {
+      char* ptr;
+      std::uint32_t size;
+    } heap_;
+  };
+};
+
+class actor_cell final : public ref_target {
+ public:
+  /// Creates a cell (refcount 1, owned by the caller); `create` is already queued.
+  actor_cell(system_core* core, actor_cell* parent, std::string_view name, props p,
+             dispatcher* d);
+  ~actor_cell() override;
+
+  // ref_target
+  void enqueue(envelope* e) noexcept override;
+  void enqueue_system(envelope* e) noexcept override;
+  std::string path() const override;
+  std::string name() const override { return std::string(name_.view()); }
+  bool is_terminated() const noexcept override {
+    return terminated_.load(std::memory_order_acquire);
+  }
+
+  /// Runs one turn: all system messages, then up to `throughput` user messages.
+  void run(int throughput) noexcept;
+
+  std::string_view name_view() const noexcept { return name_.view(); }
+  actor_cell* parent_cell() const noexcept { return parent_; }
+  system_core& core() const noexcept { return *core_; }
+  actor_ref self_ref() noexcept { return actor_ref::share(this); }
+
+  // ---- children table (any thread) ----
+  /// Adds a new child; throws std::invalid_argument for a bad or duplicate name.
+  actor_ref spawn_child(const props& p, std::string name);
+  /// The living child named `name` (empty ref when none).
+  actor_ref find_child(std::string_view name) const;
+  std::vector<actor_ref> child_refs() const;
+
+  // ---- context API (own turn only) ----
+  actor* instance() const noexcept { return instance_.get(); }
+  const actor_ref& current_sender() const noexcept;
+  message* current_message() const noexcept { return current_; }
+  void stop_child(const actor_ref& child);
+  void stop_self();
+  void watch(const actor_ref& other);
+  void unwatch(const actor_ref& other);
+  void become(behavior b, bool discard_old);
+  void unbecome();
+  void stash();
+  void unstash_all();
+  timer_scheduler& timers();
+  void start_timer(std::string key, message msg, std::chrono::nanoseconds d, bool periodic);
+  void cancel_timer(const std::string& key);
+  void cancel_all_timers();
+  bool is_timer_active(const std::string& key) const;
+  void set_receive_timeout(std::chrono::nanoseconds d);
+  const logger& log();
+  /// Runs `fn` on this actor's turn (used by non-blocking ask continuations).
+  void run_in_context(std::function<void()> fn);
+
+ private:
+  enum class lifecycle : std::uint8_t { creating, running, recreating, terminating, terminated };
+
+  struct child_entry {
+    actor_cell* cell;
+    bool stopping;
+  };
+  struct children_table;  // open-addressing set keyed by name
+  struct timer_entry {
+    std::uint64_t generation;
+    scheduler::task_id task;
+    bool periodic;
+    message prototype;
+  };
+  /// State most actors never need, allocated on first use.
+  struct extras {
+    std::vector<behavior> behavior_stack;
+    std::optional<std::pair<behavior, bool>> pending_become;
+    int pending_unbecome = 0;
+    std::deque<envelope*> stash;
+    std::unordered_set<actor_ref> watching;
+    std::unordered_set<actor_ref> terminated_queued;
+    std::unordered_set<actor_ref> watched_by;
+    std::unordered_map<std::string, timer_entry> timers;
+    std::uint64_t timer_generation = 0;
+    std::chrono::nanoseconds receive_timeout{0};
+    std::uint64_t receive_timeout_generation = 0;
+    scheduler::task_id receive_timeout_task = 0;
+    std::unordered_map<const actor_cell*, restart_budget> budgets;
+    std::exception_ptr pending_cause;  // restart waiting for children to stop
+    std::unique_ptr<timer_scheduler> timer_api;
+    std::unique_ptr<logger> log;
+  };
+
+  extras& ext();
+  bool has_ext() const noexcept { return ext_ != nullptr; }
+
+  // mailbox
+  static envelope* blocked_mark() noexcept;
+  static envelope* closed_mark() noexcept;
+  bool push(envelope* e) noexcept;  // false: mailbox closed
+  void fetch() noexcept;            // stack -> caches
+  envelope* pop_system() noexcept;
+  envelope* pop_user() noexcept;
+  bool try_block() noexcept;  // true: went idle
+  void close_mailbox() noexcept;
+  void dead_letter(envelope* e, const char* reason) noexcept;
+
+  // processing
+  void process_system(envelope* e);
+  void invoke(envelope* e);
+  void deliver(message& m);
+  bool handle_special(message& m);
+  void apply_pending_behavior();
+  void handle_failure(std::exception_ptr cause, const std::string& message_type);
+  void create_instance(const std::exception_ptr& restart_cause);
+  void on_create();
+  void on_recreate(std::exception_ptr cause);
+  void finish_recreate();
+  void on_suspend();
+  void on_resume(const std::exception_ptr& caused_by);
+  void on_terminate();
+  void finish_terminate();
+  void on_failed(sys::failed& f);
+  void on_child_terminated(const actor_ref& child);
+  void on_watch(sys::watch& w);
+  void on_unwatch(sys::unwatch& w);
+  void on_death_notification(sys::death_watch_notification& n);
+  void on_timer(std::string_view key, std::uint64_t generation);
+  void schedule_receive_timeout();
+  void suspend_children();
+  void resume_children(const std::exception_ptr& cause);
+  void restart_child(actor_cell* c, const std::exception_ptr& cause, bool suspend_first);
+  bool has_stopping_children() const;
+  bool has_children() const;
+  std::vector<child_entry> child_entries() const;
+  void mark_stopping(actor_cell* c);
+  void remove_child(actor_cell* c);
+  void lock_children() const noexcept;
+  void unlock_children() const noexcept;
+
+  // ---- fields (ordered for size) ----
+  std::atomic<envelope*> head_{nullptr};
+  envelope* sys_first_ = nullptr;
+  envelope* sys_last_ = nullptr;
+  envelope* user_first_ = nullptr;
+  envelope* user_last_ = nullptr;
+  std::atomic<std::int32_t> user_count_{0};  // only for bounded mailboxes
+  std::atomic<bool> terminated_{false};
+  mutable std::atomic<bool> children_lock_{false};
+  lifecycle state_ = lifecycle::creating;
+  bool failed_ = false;
+  std::int32_t suspend_count_ = 0;
+  std::uint32_t capacity_ = 0;
+  system_core* core_;
+  actor_cell* parent_;  // holds a reference
+  dispatcher* dispatcher_;
+  props props_;
+  compact_name name_;
+  std::unique_ptr<actor> instance_;
+  behavior behavior_;
+  message* current_ = nullptr;
+  extras* ext_ = nullptr;
+  children_table* children_ = nullptr;
+};
+
+/// The cell being processed on this thread (for implicit senders and the context API).
+actor_cell* current_cell() noexcept;
+/// The cell whose actor is being constructed on this thread.
+actor_cell* constructing_cell() noexcept;
+
+}  // namespace troupe::detail

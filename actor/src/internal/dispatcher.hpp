@@ -1,0 +1,115 @@
+// Dispatchers: run scheduled actor cells on threads.
+//
+// - work_stealing_dispatcher: fixed workers; each has a one-cell "next" slot (the actor
+//   just messaged by the running one runs next on the same core, so ping-pong needs no
+//   handoff) and a stealable run queue; idle workers steal, then park.
+// - pinned_dispatcher: a thread of its own for each actor (for actors that block).
+// - manual_dispatcher: nothing runs until a test steps it (deterministic testkit mode).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace troupe::detail {
+
+class actor_cell;
+
+class dispatcher {
+ public:
+  virtual ~dispatcher() = default;
+  /// Queues `c` to run one turn; the cell's mailbox guarantees one schedule at a time.
+  virtual void schedule(actor_cell* c) noexcept = 0;
+  /// Stops the threads once the runtime is done (after all actors stopped).
+  virtual void shutdown() = 0;
+  /// Messages of one actor per turn.
+  int throughput() const noexcept { return throughput_; }
+
+ protected:
+  explicit dispatcher(int throughput) : throughput_(throughput) {}
+  int throughput_;
+};
+
+class work_stealing_dispatcher final : public dispatcher {
+ public:
+  work_stealing_dispatcher(std::size_t workers, int throughput);
+  ~work_stealing_dispatcher() override;
+  void schedule(actor_cell* c) noexcept override;
+  void shutdown() override;
+
+ private:
+  struct worker {
+    actor_cell* next = nullptr;  // owner thread only
+    std::mutex mutex;
+    std::deque<actor_cell*> queue;
+    std::thread thread;
+  };
+
+  void run(std::size_t index);
+  actor_cell* find_work(worker& self, std::size_t index);
+  actor_cell* pop(worker& w, bool front);
+  void push(worker& w, actor_cell* c);
+  void push_global(actor_cell* c);
+  void wake_one();
+  bool park();
+
+  std::vector<std::unique_ptr<worker>> workers_;
+  std::mutex global_mutex_;
+  std::deque<actor_cell*> global_;
+  std::atomic<std::int64_t> queued_{0};  // cells in stealable queues (global + per worker)
+  std::atomic<int> sleepers_{0};
+  std::mutex park_mutex_;
+  std::condition_variable park_cv_;
+  int wake_tokens_ = 0;
+  std::atomic<bool> stop_{false};
+};
+
+class pinned_dispatcher final : public dispatcher {
+ public:
+  explicit pinned_dispatcher(int throughput) : dispatcher(throughput) {}
+  ~pinned_dispatcher() override;
+  void schedule(actor_cell* c) noexcept override;
+  void shutdown() override;
+
+ private:
+  struct lane {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool ready = false;
+    bool done = false;
+    std::thread thread;
+  };
+  void run(actor_cell* c, lane* l);
+
+  std::mutex mutex_;
+  std::unordered_map<actor_cell*, std::unique_ptr<lane>> lanes_;
+  std::vector<std::unique_ptr<lane>> finished_;
+  bool stopped_ = false;
+};
+
+class manual_dispatcher final : public dispatcher {
+ public:
+  manual_dispatcher() : dispatcher(1) {}
+  void schedule(actor_cell* c) noexcept override;
+  void shutdown() override {}
+  /// Runs one turn (one message) of the cell scheduled first; false when none is.
+  bool run_one();
+  /// Number of cells waiting to run.
+  std::size_t ready() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::deque<actor_cell*> queue_;
+};
+
+/// The dispatcher of the worker running on this thread, or nullptr.
+dispatcher* current_dispatcher() noexcept;
+
+}  // namespace troupe::detail

@@ -1,0 +1,104 @@
+// system_core: the state an actor system shares with all its cells. It lives until the
+// actor_system object and every cell that points to it are gone (cells hold a count),
+// so a ref kept after the system stopped still routes to dead letters safely.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+
+#include "internal/dispatcher.hpp"
+#include "troupe/actor/actor_system.hpp"
+#include "troupe/actor/event_stream.hpp"
+#include "troupe/actor/log.hpp"
+#include "troupe/actor/scheduler.hpp"
+#include "troupe/actor/settings.hpp"
+
+namespace troupe::detail {
+
+class actor_cell;
+
+class system_core {
+ public:
+  system_core(actor_system* owner, std::string name, actor_system_settings s);
+  ~system_core();
+
+  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  /// Builds the guardians (called once by actor_system).
+  void start();
+
+  const std::string& name() const noexcept { return name_; }
+  const actor_system_settings& settings() const noexcept { return settings_; }
+  actor_system* owner() const noexcept { return owner_; }
+  troupe::scheduler& timers() noexcept { return *scheduler_; }
+  event_stream& events() noexcept { return events_; }
+  const logger& log() const noexcept { return log_; }
+  dispatcher* dispatcher_named(const std::string& name);
+  manual_dispatcher* manual() noexcept { return manual_; }
+  manual_scheduler* manual_clock() noexcept;
+
+  actor_cell* root() const noexcept { return root_; }
+  actor_cell* user_guardian() const noexcept;
+  actor_cell* system_guardian() const noexcept;
+  /// Drops the references to the guardians (the system object is going away).
+  void release_guardians();
+  ref_target* dead_letters() noexcept { return dead_letters_; }
+
+  /// Records, logs (rate limited) and publishes an undeliverable message; takes `e`.
+  void dead_letter(envelope* e, const actor_ref& recipient, const char* reason) noexcept;
+  std::uint64_t dead_letter_count() const noexcept {
+    return dead_letters_total_.load(std::memory_order_relaxed);
+  }
+
+  /// Called by the root cell when it has stopped.
+  void on_root_terminated();
+  void terminate();
+  bool await_termination(std::chrono::nanoseconds timeout);
+  bool is_terminated() const noexcept { return terminated_.load(std::memory_order_acquire); }
+  /// Joins the threads (not from a worker thread).
+  void shutdown_threads();
+
+  std::uint64_t next_seed() noexcept;
+  std::uint64_t next_name_id() noexcept { return name_ids_.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int> refs_{1};
+  actor_system* owner_;
+  std::string name_;
+  actor_system_settings settings_;
+  logger log_;
+  std::unique_ptr<troupe::scheduler> scheduler_;
+  std::unique_ptr<dispatcher> default_;
+  std::unique_ptr<dispatcher> pinned_;
+  manual_dispatcher* manual_ = nullptr;
+  event_stream events_;
+  ref_target* dead_letters_ = nullptr;
+  actor_cell* root_ = nullptr;
+  actor_ref user_;
+  actor_ref system_;
+
+  std::atomic<std::uint64_t> dead_letters_total_{0};
+  std::mutex dl_log_mutex_;
+  std::chrono::steady_clock::time_point dl_window_start_{};
+  int dl_logged_in_window_ = 0;
+  std::uint64_t dl_suppressed_ = 0;
+
+  std::mutex term_mutex_;
+  std::condition_variable term_cv_;
+  std::atomic<bool> terminated_{false};
+  std::atomic<bool> terminating_{false};
+  bool threads_joined_ = false;
+
+  std::mutex seed_mutex_;
+  std::mt19937_64 seeds_;
+  std::atomic<std::uint64_t> name_ids_{0};
+};
+
+}  // namespace troupe::detail

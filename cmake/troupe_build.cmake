@@ -1,0 +1,44 @@
+# Warnings, language level and sanitizer flavour shared by every troupe target.
+include_guard(GLOBAL)
+
+if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+  set(CMAKE_BUILD_TYPE Release CACHE STRING "Build type" FORCE)
+endif()
+
+add_library(troupe_build_options INTERFACE)
+add_library(troupe::build_options ALIAS troupe_build_options)
+target_compile_features(troupe_build_options INTERFACE cxx_std_20)
+target_compile_options(troupe_build_options INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
+  -Wcast-align -Woverloaded-virtual -Wnull-dereference)
+
+if(TROUPE_SANITIZE STREQUAL "address")
+  set(_troupe_san -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+elseif(TROUPE_SANITIZE STREQUAL "thread")
+  set(_troupe_san -fsanitize=thread -fno-omit-frame-pointer)
+elseif(NOT TROUPE_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "TROUPE_SANITIZE must be '', 'address' or 'thread', not '${TROUPE_SANITIZE}'")
+endif()
+if(_troupe_san)
+  add_compile_options(${_troupe_san})
+  add_link_options(${_troupe_san})
+endif()
+
+# troupe_add_tests(<target> SOURCES ... LIBS ... [TIMEOUT s])
+# Builds one Catch2 executable and registers its test cases with CTest, one label per
+# Catch tag: [unit], [integration], [stress] and [fault] cases are labelled alike, so
+# `ctest -L unit` runs only the fast ones.
+function(troupe_add_tests target)
+  cmake_parse_arguments(arg "" "TIMEOUT" "SOURCES;LIBS" ${ARGN})
+  if(NOT arg_TIMEOUT)
+    set(arg_TIMEOUT 120)
+  endif()
+  add_executable(${target} ${arg_SOURCES})
+  target_link_libraries(${target} PRIVATE ${arg_LIBS} troupe_test_main troupe::build_options)
+  foreach(label unit integration stress fault)
+    catch_discover_tests(${target}
+      TEST_SPEC "[${label}]"
+      TEST_PREFIX "${label}:"
+      PROPERTIES LABELS ${label} TIMEOUT ${arg_TIMEOUT})
+  endforeach()
+endfunction()
