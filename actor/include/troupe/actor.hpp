@@ -15,3 +15,4 @@
 #include "troupe/actor/scheduler.hpp"
 #include "troupe/actor/settings.hpp"
 #include "troupe/actor/supervision.hpp"
+#include "troupe/actor/testkit.hpp"
