@@ -1,11 +1,13 @@
 // random_gossip: test nodes and a generator of random but possible gossips.
 //
-// Merge laws only hold over gossips real nodes could hold at the same time, so the
-// generator first draws one shared history of a small cluster (every node's path through
-// the member statuses, every observer's sequence of reachability changes) and then draws
-// replicas: each replica knows each node at some point of its path (or not at all, or as
-// a tombstone once it was removed) and each observer's row at some point of its history.
-// Every replica satisfies `gossip::invariant_violation() == nullopt`.
+// Random gossips are only interesting if they are views real nodes could hold at the
+// same time, so the generator first draws one shared history of a small cluster (every
+// node's path through the member statuses, every observer's sequence of reachability
+// changes) and then draws replicas: each replica knows each node at some point of its
+// path (or not at all, or as a tombstone once it was removed) and each observer's row at
+// some point of its history. Replicas of different histories disagree in ways no real
+// cluster can, which tests that merge does not rely on consistency. Every replica
+// satisfies `gossip::invariant_violation() == nullopt`.
 //
 //   std::mt19937_64 rng{Catch::rngSeed()};
 //   random_history h{rng, 5};

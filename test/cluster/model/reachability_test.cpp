@@ -159,3 +159,22 @@ TEST_CASE("merge is commutative, associative and idempotent over possible tables
       CHECK(x.merge(allowed, y).version(n) == std::max(x.version(n), y.version(n)));
   }
 }
+
+TEST_CASE("merge laws hold even for tables of unrelated histories",
+          "[unit][reachability][property]") {
+  const auto seed = Catch::rngSeed();
+  CAPTURE(seed);
+  std::mt19937_64 rng{seed};
+  std::set<unique_address> allowed;
+  for (int i = 1; i <= 5; ++i) allowed.insert(test_node(i));
+  for (int round = 0; round < 200; ++round) {
+    CAPTURE(round);
+    const reachability x = random_history{rng, 5}.replica(rng).reachability();
+    const reachability y = random_history{rng, 5}.replica(rng).reachability();
+    const reachability z = random_history{rng, 5}.replica(rng).reachability();
+    CAPTURE(to_string(x), to_string(y), to_string(z));
+    CHECK(x.merge(allowed, y) == y.merge(allowed, x));
+    CHECK(x.merge(allowed, y).merge(allowed, z) == x.merge(allowed, y.merge(allowed, z)));
+    CHECK(x.merge(allowed, x) == x);
+  }
+}

@@ -172,7 +172,8 @@ class gossip {
 
 /// Combines two concurrent gossips: versions merged, the furthest status of each member
 /// kept, tombstoned nodes dropped everywhere, reachability merged over the surviving
-/// members, seen set cleared. Commutative and associative; `merge(g, g)` is `g` with its
+/// members, seen set cleared. Over valid gossips (no `invariant_violation`) it is
+/// commutative and associative, its result is valid, and `merge(g, g)` is `g` with its
 /// seen set cleared.
 gossip merge(const gossip& a, const gossip& b);
 

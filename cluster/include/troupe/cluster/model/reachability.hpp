@@ -111,8 +111,8 @@ class reachability {
   /// the higher version wins whole (a row is always gossiped complete); on equal versions
   /// the rows are united record by record (the worse status wins a conflict, which a
   /// consistent history never has). Records whose observer or subject is not in `allowed`
-  /// are dropped, and so are versions of observers not in `allowed`. Commutative,
-  /// associative and idempotent for a fixed `allowed`.
+  /// are dropped, and so are versions of observers not in `allowed`. For a fixed `allowed`
+  /// commutative and associative, and idempotent when every node in the table is allowed.
   [[nodiscard]] reachability merge(const std::set<unique_address>& allowed,
                                    const reachability& other) const;
 
