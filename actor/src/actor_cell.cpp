@@ -683,12 +683,17 @@ void actor_cell::on_failed(sys::failed& f) {
   if (!known) return;  // already stopping or gone: nothing to decide
   const troupe::supervisor_strategy strategy =
       instance_ ? instance_->supervisor_strategy() : supervisor_strategy::default_strategy();
-  const directive d = strategy.decide(f.cause);
+  directive d = strategy.decide(f.cause);
+  bool budget_spent = false;
+  if (d == directive::restart) {
+    auto it = ext().budgets.try_emplace(child, strategy.max_restarts, strategy.within).first;
+    budget_spent = !it->second.request_restart(core_->timers().now());
+  }
   if (strategy.log_failures) {
     TROUPE_LOG(core_->log(), error) << child->path() << " failed"
                                     << (f.message_type.empty() ? "" : " on a ")
                                     << f.message_type << ": " << describe(f.cause) << " -> "
-                                    << to_string(d);
+                                    << (budget_spent ? "stop (restart budget spent)" : to_string(d));
   }
   const bool all = strategy.kind == supervisor_strategy::scope::all_for_one;
   switch (d) {
@@ -696,11 +701,7 @@ void actor_cell::on_failed(sys::failed& f) {
       child->enqueue_system(sys_envelope<sys::resume>(f.cause));
       break;
     case directive::restart: {
-      auto& x = ext();
-      auto it = x.budgets.try_emplace(child, strategy.max_restarts, strategy.within).first;
-      if (!it->second.request_restart(core_->timers().now())) {
-        TROUPE_LOG(core_->log(), warning) << child->path() << ": restart budget of "
-                                          << strategy.max_restarts << " spent, stopping";
+      if (budget_spent) {
         if (all) {
           for (auto& e : child_entries()) stop_child(e.cell->self_ref());
         } else {
