@@ -33,6 +33,17 @@ std::string_view to_string(join_outcome o) noexcept {
   return "invalid";
 }
 
+std::string_view to_string(gossip_receipt r) noexcept {
+  switch (r) {
+    case gossip_receipt::ignored: return "ignored";
+    case gossip_receipt::older: return "older";
+    case gossip_receipt::newer: return "newer";
+    case gossip_receipt::same: return "same";
+    case gossip_receipt::merged: return "merged";
+  }
+  return "invalid";
+}
+
 membership_state::membership_state(model::gossip latest, unique_address self)
     : latest_(std::move(latest)), self_(std::move(self)) {}
 
@@ -212,6 +223,39 @@ leader_actions_result membership_state::leader_actions(
   if (!result.changes.empty() || next.tombstones() != latest_.tombstones())
     result.gossip = stamped(std::move(next));
   return result;
+}
+
+receive_result membership_state::receive_gossip(const unique_address& from,
+                                                const model::gossip& remote,
+                                                bool exiting_in_progress) const {
+  // 1. Only from a member self can reach, and only a gossip that knows self.
+  if (!latest_.has_member(from) || !latest_.is_reachable(self_, from) || !remote.has_member(self_))
+    return {gossip_receipt::ignored, latest_, false};
+
+  // 2. Keep the newer one, unite seen sets of the same version, merge concurrent ones. Talk
+  //    back whenever the sender lacks something: a newer or merged version, or self's mark.
+  receive_result r{gossip_receipt::same, latest_, false};
+  switch (compare(remote, latest_)) {
+    case gossip_ordering::same:
+      r = {gossip_receipt::same, remote.merge_seen(latest_), !remote.has_seen(self_)};
+      break;
+    case gossip_ordering::older:
+      r = {gossip_receipt::older, latest_, true};
+      break;
+    case gossip_ordering::newer:
+      r = {gossip_receipt::newer, remote, !remote.has_seen(self_)};
+      break;
+    case gossip_ordering::concurrent:
+      r = {gossip_receipt::merged, merge(remote, latest_), true};
+      break;
+  }
+
+  // 3. Self has now seen the result, unless it is still handing over its work.
+  if (exiting_in_progress)
+    r.talk_back = r.receipt == gossip_receipt::older || r.receipt == gossip_receipt::merged;
+  else
+    r.gossip = r.gossip.seen(self_);
+  return r;
 }
 
 join_result membership_state::join(const model::member& joining_member) const {

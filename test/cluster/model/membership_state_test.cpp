@@ -9,6 +9,7 @@
 using namespace std::chrono_literals;
 using troupe::cluster::model::gossip;
 using troupe::cluster::model::gossip_ordering;
+using troupe::cluster::model::gossip_receipt;
 using troupe::cluster::model::is_allowed_transition;
 using troupe::cluster::model::join_outcome;
 using troupe::cluster::model::leader_actions_result;
@@ -327,6 +328,56 @@ TEST_CASE("user commands: down and leave", "[unit][membership_state]") {
   CHECK_FALSE(s.leave(d.address));  // exiting already
 }
 
+TEST_CASE("receiving gossip keeps the newer one, merges concurrent ones",
+          "[unit][membership_state]") {
+  const gossip base = three_up().increment(a);
+  const membership_state s{base.only_seen(a), a};
+  SECTION("newer: taken and seen") {
+    const gossip remote = base.update({at(d, joining)}).increment(b).only_seen(b);
+    const auto r = s.receive_gossip(b, remote);
+    CHECK(r.receipt == gossip_receipt::newer);
+    CHECK(r.gossip == remote.seen(a));
+    CHECK(r.talk_back);  // b has not seen a's mark
+    CHECK(s.receive_gossip(b, remote.seen(a)).talk_back == false);
+  }
+  SECTION("older: kept, and the sender gets ours") {
+    const gossip local = base.increment(a).only_seen(a);
+    const auto r = membership_state{local, a}.receive_gossip(b, base);
+    CHECK(r.receipt == gossip_receipt::older);
+    CHECK(r.gossip == local);
+    CHECK(r.talk_back);
+  }
+  SECTION("same: seen sets united") {
+    const auto r = s.receive_gossip(b, base.only_seen(b));
+    CHECK(r.receipt == gossip_receipt::same);
+    CHECK(r.gossip.seen_by() == std::set<unique_address>{a, b});
+    CHECK(r.talk_back);
+  }
+  SECTION("concurrent: merged") {
+    const gossip x = base.mark_as_down(c).increment(b);
+    const membership_state local{base.update({at(d, joining)}).increment(a).only_seen(a), a};
+    const auto r = local.receive_gossip(b, x);
+    CHECK(r.receipt == gossip_receipt::merged);
+    CHECK(r.gossip.member(c).status() == down);
+    CHECK(r.gossip.has_member(d));
+    CHECK(r.gossip.seen_by() == std::set<unique_address>{a});
+    CHECK(r.talk_back);
+  }
+  SECTION("exiting: not marked seen, talk back only when the sender is behind") {
+    const gossip remote = base.increment(b).only_seen(b);
+    const auto r = s.receive_gossip(b, remote, true);
+    CHECK(r.gossip == remote);
+    CHECK_FALSE(r.talk_back);
+  }
+  SECTION("ignored: unknown sender, unreachable sender, or a gossip without self") {
+    CHECK(s.receive_gossip(d, base.increment(b)).receipt == gossip_receipt::ignored);
+    const membership_state suspicious{base.with_reachability(reachability{}.unreachable(a, b)), a};
+    CHECK(suspicious.receive_gossip(b, base.increment(b)).receipt == gossip_receipt::ignored);
+    const gossip without_a = gossip{{at(b, up, 2), at(c, up, 3)}}.increment(b);
+    CHECK(s.receive_gossip(b, without_a).receipt == gossip_receipt::ignored);
+  }
+}
+
 TEST_CASE("three nodes gossiping reach all up", "[unit][membership_state]") {
   // A tiny driver: join through a, then exchange gossip until nothing changes.
   std::map<unique_address, gossip> view;
@@ -335,19 +386,10 @@ TEST_CASE("three nodes gossiping reach all up", "[unit][membership_state]") {
     view[a] = membership_state{view[a], a}.join(member{n}).gossip;
     view[n] = view[a].seen(n);  // the welcome
   }
-  auto receive = [&](const unique_address& to, const gossip& remote) {
-    const gossip& local = view[to];
-    switch (compare(remote, local)) {
-      case gossip_ordering::older: return;
-      case gossip_ordering::newer: view[to] = remote.seen(to); return;
-      case gossip_ordering::same: view[to] = remote.merge_seen(local).seen(to); return;
-      case gossip_ordering::concurrent: view[to] = merge(remote, local).seen(to); return;
-    }
-  };
   for (int round = 0; round < 20; ++round) {
     for (const auto& from : {a, b, c})
       for (const auto& to : {a, b, c})
-        if (from != to) receive(to, view[from]);
+        if (from != to) view[to] = membership_state{view[to], to}.receive_gossip(from, view[from]).gossip;
     for (const auto& n : {a, b, c}) {
       const membership_state s{view[n], n};
       if (s.is_leader(n)) view[n] = s.leader_actions(defaults, 1s).gossip;
@@ -360,6 +402,55 @@ TEST_CASE("three nodes gossiping reach all up", "[unit][membership_state]") {
   }
   CHECK(view[a].member(a).up_number() == 1);
   CHECK(membership_state{view[a], a}.convergence());
+}
+
+TEST_CASE("five nodes gossiping in random order reach all up and agree",
+          "[unit][membership_state][property]") {
+  const auto seed = Catch::rngSeed();
+  CAPTURE(seed);
+  std::mt19937_64 rng{seed};
+  for (int run = 0; run < 20; ++run) {
+    CAPTURE(run);
+    std::vector<unique_address> nodes;
+    for (int i = 1; i <= 5; ++i) nodes.push_back(test_node(i));
+    // Everyone joins through the first node, in random order, with a random leader tick
+    // between joins; then random pairs gossip and whoever is leader acts.
+    std::map<unique_address, gossip> view;
+    view[nodes[0]] = membership_state{gossip{}, nodes[0]}.join(member{nodes[0]}).gossip;
+    std::vector<unique_address> joiners(nodes.begin() + 1, nodes.end());
+    std::shuffle(joiners.begin(), joiners.end(), rng);
+    for (const auto& n : joiners) {
+      view[nodes[0]] = membership_state{view[nodes[0]], nodes[0]}.join(member{n}).gossip;
+      view[n] = view[nodes[0]].seen(n);
+    }
+    for (int step = 0; step < 400; ++step) {
+      const auto& from = nodes[rng() % nodes.size()];
+      const auto& to = nodes[rng() % nodes.size()];
+      if (from != to) {
+        const auto r = membership_state{view[to], to}.receive_gossip(from, view[from]);
+        view[to] = r.gossip;
+        if (r.talk_back) view[from] = membership_state{view[from], from}.receive_gossip(to, r.gossip).gossip;
+      }
+      const auto& ticker = nodes[rng() % nodes.size()];
+      const membership_state s{view[ticker], ticker};
+      if (s.is_leader(ticker)) view[ticker] = s.leader_actions(defaults, 1s).gossip;
+    }
+    // A final full round so the last leader action reaches everyone.
+    for (int round = 0; round < 3; ++round)
+      for (const auto& from : nodes)
+        for (const auto& to : nodes)
+          if (from != to) view[to] = membership_state{view[to], to}.receive_gossip(from, view[from]).gossip;
+    std::set<std::int32_t> up_numbers;
+    for (const auto& n : nodes) {
+      CAPTURE(to_string(n), to_string(view[n]));
+      CHECK(view[n] == view[nodes[0]]);
+      CHECK(view[n].member(n).status() == up);
+      up_numbers.insert(view[n].member(n).up_number());
+      CHECK(membership_state{view[n], n}.convergence());
+      CHECK(membership_state{view[n], n}.leader() == nodes[0]);
+    }
+    CHECK(up_numbers.size() == nodes.size());  // every age is distinct
+  }
 }
 
 TEST_CASE("nodes holding equal gossip agree on leader and convergence",

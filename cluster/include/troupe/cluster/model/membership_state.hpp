@@ -14,6 +14,8 @@
 //     latest_gossip = r.gossip;                                // versioned, seen by self
 //   }
 //   join_result j = s.join(member{new_node, {"backend"}});   // also downs old incarnations
+//   receive_result in = s.receive_gossip(peer, remote_gossip);
+//   if (in.talk_back) send(peer, in.gossip);
 //
 // Functions that change the gossip return it already stamped by `self` (version bumped,
 // seen by `self` only), ready to gossip. Single data centre: Akka's per-data-centre
@@ -87,6 +89,25 @@ struct join_result {
   model::gossip gossip;  ///< the new gossip (unchanged unless added or old incarnation downed)
 };
 
+/// What `receive_gossip` did with a gossip from a peer (Akka's `ReceiveGossipType`).
+enum class gossip_receipt : std::uint8_t {
+  ignored,  ///< from a non-member, from a node self finds unreachable, or without self
+  older,    ///< the remote gossip was older: kept the local one
+  newer,    ///< the remote gossip was newer: took it
+  same,     ///< same version: united the seen sets
+  merged,   ///< concurrent: merged them
+};
+
+/// "ignored", "older", ...
+std::string_view to_string(gossip_receipt r) noexcept;
+
+/// Result of `receive_gossip`.
+struct receive_result {
+  gossip_receipt receipt;  ///< what happened
+  model::gossip gossip;    ///< the new local gossip (unchanged when ignored)
+  bool talk_back = false;  ///< reply with the new local gossip: the sender's view differs
+};
+
 /// The latest gossip as seen by `self`.
 class membership_state {
  public:
@@ -146,6 +167,13 @@ class membership_state {
   leader_actions_result leader_actions(const membership_settings& settings,
                                        std::chrono::nanoseconds now,
                                        const std::set<unique_address>& exiting_confirmed = {}) const;
+
+  /// Takes in a gossip `from` a peer: ignores it if `from` is no member, `self`'s detector
+  /// finds `from` unreachable, or `self` is not in it; otherwise keeps the newer one, or
+  /// merges concurrent ones, and marks the result seen by `self` (unless
+  /// `exiting_in_progress`: an exiting node delays its removal until its hand-over is done).
+  receive_result receive_gossip(const unique_address& from, const model::gossip& remote,
+                                bool exiting_in_progress = false) const;
 
   /// Handles a join request from `joining` (a `member` in status joining, with its roles
   /// and version). Adds it (and `self`, when `self` joins itself to start a cluster), or
