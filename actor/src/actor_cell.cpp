@@ -73,67 +73,84 @@ std::string_view compact_name::view() const noexcept {
 // ---- children table: open addressing keyed by name, guarded by the cell's spinlock ----
 
 struct actor_cell::children_table {
-  std::vector<child_entry> slots;  // cell == nullptr: empty; == tombstone: deleted
+  // Two parallel arrays (12 bytes a slot): the child, and its name's hash (bit 0: stopping).
+  // A null cell is empty, a tombstone cell is a deleted slot.
+  std::vector<actor_cell*> cells;
+  std::vector<std::uint32_t> meta;
   std::size_t size = 0;
   std::size_t used = 0;  // size + tombstones
   std::uint64_t next_auto_name = 0;
   bool closed = false;
 
   static actor_cell* tombstone() { return reinterpret_cast<actor_cell*>(&tombstone_storage); }
+  static std::uint32_t hash(std::string_view s) {
+    return static_cast<std::uint32_t>(std::hash<std::string_view>{}(s)) & ~1u;
+  }
+  static bool live(actor_cell* c) { return c != nullptr && c != tombstone(); }
 
-  static std::size_t hash(std::string_view s) { return std::hash<std::string_view>{}(s); }
-
-  child_entry* find(std::string_view name) {
-    if (slots.empty()) return nullptr;
-    const std::size_t mask = slots.size() - 1;
-    for (std::size_t i = hash(name) & mask;; i = (i + 1) & mask) {
-      auto& s = slots[i];
-      if (s.cell == nullptr) return nullptr;
-      if (s.cell != tombstone() && s.cell->name_view() == name) return &s;
+  /// Slot index of the child named `name`, or npos.
+  std::size_t find(std::string_view name) const {
+    if (cells.empty()) return npos;
+    const std::uint32_t h = hash(name);
+    const std::size_t mask = cells.size() - 1;
+    for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+      actor_cell* c = cells[i];
+      if (c == nullptr) return npos;
+      if (c != tombstone() && (meta[i] & ~1u) == h && c->name_view() == name) return i;
     }
   }
-
-  child_entry* find(const actor_cell* c) {
-    auto* e = find(c->name_view());
-    return e && e->cell == c ? e : nullptr;
+  std::size_t find(const actor_cell* c) const {
+    const std::size_t i = find(c->name_view());
+    return i != npos && cells[i] == c ? i : npos;
   }
+  bool stopping(std::size_t i) const { return meta[i] & 1u; }
+  void set_stopping(std::size_t i) { meta[i] |= 1u; }
 
-  void grow() {
-    std::vector<child_entry> old;
-    old.swap(slots);
-    slots.assign(std::max<std::size_t>(8, size * 4 < old.size() ? old.size() : old.size() * 2),
-                 child_entry{nullptr, false});
+  void rehash(std::size_t capacity) {
+    std::vector<actor_cell*> old_cells(capacity, nullptr);
+    std::vector<std::uint32_t> old_meta(capacity, 0);
+    old_cells.swap(cells);
+    old_meta.swap(meta);
+    const std::size_t mask = capacity - 1;
+    for (std::size_t k = 0; k < old_cells.size(); ++k) {
+      if (!live(old_cells[k])) continue;
+      std::size_t i = old_meta[k] & mask;
+      while (cells[i] != nullptr) i = (i + 1) & mask;
+      cells[i] = old_cells[k];
+      meta[i] = old_meta[k];
+    }
     used = size;
-    const std::size_t mask = slots.size() - 1;
-    for (auto& e : old) {
-      if (e.cell == nullptr || e.cell == tombstone()) continue;
-      std::size_t i = hash(e.cell->name_view()) & mask;
-      while (slots[i].cell != nullptr) i = (i + 1) & mask;
-      slots[i] = e;
-    }
   }
 
   void insert(actor_cell* c) {
-    if ((used + 1) * 10 > slots.size() * 7) grow();
-    const std::size_t mask = slots.size() - 1;
-    std::size_t i = hash(c->name_view()) & mask;
-    while (slots[i].cell != nullptr && slots[i].cell != tombstone()) i = (i + 1) & mask;
-    if (slots[i].cell == nullptr) ++used;
-    slots[i] = child_entry{c, false};
+    if ((used + 1) * 5 > cells.size() * 4) {  // load <= 0.8; tombstones count until rehash
+      std::size_t cap = std::max<std::size_t>(8, cells.size());
+      while ((size + 1) * 2 > cap) cap *= 2;
+      rehash(cap);
+    }
+    const std::uint32_t h = hash(c->name_view());
+    const std::size_t mask = cells.size() - 1;
+    std::size_t i = h & mask;
+    while (live(cells[i])) i = (i + 1) & mask;
+    if (cells[i] == nullptr) ++used;
+    cells[i] = c;
+    meta[i] = h;
     ++size;
   }
 
-  void erase(child_entry* e) {
-    e->cell = tombstone();
-    e->stopping = false;
+  void erase(std::size_t i) {
+    cells[i] = tombstone();
+    meta[i] = 0;
     --size;
   }
 
   template <class F>
   void for_each(F&& f) {
-    for (auto& e : slots)
-      if (e.cell != nullptr && e.cell != tombstone()) f(e);
+    for (std::size_t i = 0; i < cells.size(); ++i)
+      if (live(cells[i])) f(i);
   }
+
+  static constexpr std::size_t npos = ~std::size_t{0};
 };
 
 // ---- construction ----
@@ -624,10 +641,10 @@ void actor_cell::on_terminate() {
   lock_children();
   if (!children_) children_ = new children_table();
   children_->closed = true;
-  children_->for_each([&](child_entry& e) {
-    if (!e.stopping) {
-      e.stopping = true;
-      kids.push_back(e);
+  children_->for_each([&](std::size_t i) {
+    if (!children_->stopping(i)) {
+      children_->set_stopping(i);
+      kids.push_back(child_entry{children_->cells[i], true});
     }
   });
   unlock_children();
@@ -676,8 +693,8 @@ void actor_cell::on_failed(sys::failed& f) {
   bool known = false;
   lock_children();
   if (children_) {
-    auto* e = children_->find(child);
-    known = e && !e->stopping;
+    const auto i = children_->find(child);
+    known = i != children_table::npos && !children_->stopping(i);
   }
   unlock_children();
   if (!known) return;  // already stopping or gone: nothing to decide
@@ -813,7 +830,7 @@ actor_ref actor_cell::spawn_child(const props& p, std::string name) {
     c->terminated_.store(true, std::memory_order_release);
     return actor_ref::adopt(c);
   }
-  if (children_->find(name)) {
+  if (children_->find(name) != children_table::npos) {
     unlock_children();
     throw std::invalid_argument("actor name [" + name + "] is not unique under " + path());
   }
@@ -829,7 +846,8 @@ actor_ref actor_cell::find_child(std::string_view name) const {
   lock_children();
   actor_ref r;
   if (children_) {
-    if (auto* e = children_->find(name)) r = actor_ref::share(e->cell);
+    const auto i = children_->find(name);
+    if (i != children_table::npos) r = actor_ref::share(children_->cells[i]);
   }
   unlock_children();
   return r;
@@ -838,7 +856,11 @@ actor_ref actor_cell::find_child(std::string_view name) const {
 std::vector<actor_cell::child_entry> actor_cell::child_entries() const {
   std::vector<child_entry> out;
   lock_children();
-  if (children_) children_->for_each([&](child_entry& e) { out.push_back(e); });
+  if (children_) {
+    children_->for_each([&](std::size_t i) {
+      out.push_back(child_entry{children_->cells[i], children_->stopping(i)});
+    });
+  }
   unlock_children();
   return out;
 }
@@ -847,8 +869,8 @@ std::vector<actor_ref> actor_cell::child_refs() const {
   std::vector<actor_ref> out;
   lock_children();
   if (children_) {
-    children_->for_each([&](child_entry& e) {
-      if (!e.stopping) out.push_back(actor_ref::share(e.cell));
+    children_->for_each([&](std::size_t i) {
+      if (!children_->stopping(i)) out.push_back(actor_ref::share(children_->cells[i]));
     });
   }
   unlock_children();
@@ -865,7 +887,7 @@ bool actor_cell::has_children() const {
 bool actor_cell::has_stopping_children() const {
   bool any = false;
   lock_children();
-  if (children_) children_->for_each([&](child_entry& e) { any = any || e.stopping; });
+  if (children_) children_->for_each([&](std::size_t i) { any = any || children_->stopping(i); });
   unlock_children();
   return any;
 }
@@ -873,7 +895,8 @@ bool actor_cell::has_stopping_children() const {
 void actor_cell::mark_stopping(actor_cell* c) {
   lock_children();
   if (children_) {
-    if (auto* e = children_->find(c)) e->stopping = true;
+    const auto i = children_->find(c);
+    if (i != children_table::npos) children_->set_stopping(i);
   }
   unlock_children();
 }
@@ -882,8 +905,9 @@ void actor_cell::remove_child(actor_cell* c) {
   bool found = false;
   lock_children();
   if (children_) {
-    if (auto* e = children_->find(c)) {
-      children_->erase(e);
+    const auto i = children_->find(c);
+    if (i != children_table::npos) {
+      children_->erase(i);
       found = true;
     }
   }

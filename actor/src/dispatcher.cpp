@@ -16,6 +16,16 @@ thread_local worker_context tls_worker;
 constexpr int max_next_streak = 32;
 // Every so many turns a worker polls the global queue first (fairness for outside sends).
 constexpr unsigned global_poll_interval = 61;
+// Iterations an idle worker polls for work before parking (some tens of microseconds).
+constexpr int spin_before_park = 2000;
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
 }  // namespace
 
 dispatcher* current_dispatcher() noexcept { return tls_worker.owner; }
@@ -86,7 +96,10 @@ void work_stealing_dispatcher::schedule(actor_cell* c) noexcept {
   } else {
     push_global(c);
   }
-  if (sleepers_.load(std::memory_order_seq_cst) > 0) wake_one();
+  // A worker still spinning for work will find it; wake a sleeper only if none is.
+  if (sleepers_.load(std::memory_order_seq_cst) > 0 && searching_.load(std::memory_order_seq_cst) == 0) {
+    wake_one();
+  }
 }
 
 void work_stealing_dispatcher::wake_one() {
@@ -116,6 +129,17 @@ actor_cell* work_stealing_dispatcher::find_work(worker& self, std::size_t index)
 }
 
 bool work_stealing_dispatcher::park() {
+  // Spin a little first: under a steady stream of work a futex wake per item would cost
+  // more than the item itself.
+  searching_.fetch_add(1, std::memory_order_seq_cst);
+  for (int i = 0; i < spin_before_park; ++i) {
+    if (queued_.load(std::memory_order_relaxed) > 0 || stop_.load(std::memory_order_relaxed)) {
+      searching_.fetch_sub(1, std::memory_order_seq_cst);
+      return !stop_.load();
+    }
+    cpu_relax();
+  }
+  searching_.fetch_sub(1, std::memory_order_seq_cst);
   sleepers_.fetch_add(1, std::memory_order_seq_cst);
   if (queued_.load(std::memory_order_seq_cst) > 0 || stop_.load(std::memory_order_seq_cst)) {
     sleepers_.fetch_sub(1, std::memory_order_seq_cst);
@@ -163,6 +187,11 @@ void work_stealing_dispatcher::run(std::size_t index) {
       c = find_work(self, index);
     }
     if (c) {
+      // More work waiting and nobody looking for it: pass the wake on.
+      if (queued_.load(std::memory_order_seq_cst) > 0 && sleepers_.load(std::memory_order_seq_cst) > 0 &&
+          searching_.load(std::memory_order_seq_cst) == 0) {
+        wake_one();
+      }
       c->run(throughput_);
       continue;
     }

@@ -65,6 +65,7 @@ class work_stealing_dispatcher final : public dispatcher {
   std::deque<actor_cell*> global_;
   std::atomic<std::int64_t> queued_{0};  // cells in stealable queues (global + per worker)
   std::atomic<int> sleepers_{0};
+  std::atomic<int> searching_{0};  // workers spinning for work before they park
   std::mutex park_mutex_;
   std::condition_variable park_cv_;
   int wake_tokens_ = 0;
