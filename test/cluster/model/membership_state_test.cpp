@@ -41,8 +41,10 @@ member at(const unique_address& n, member_status s, std::int32_t up_number = mem
 
 // A gossip with these members, seen by all of them.
 gossip seen_by_all(std::vector<member> members) {
+  std::vector<unique_address> nodes;
+  for (const auto& m : members) nodes.push_back(m.unique_address());
   gossip g{std::move(members)};
-  for (const auto& m : g.members()) g = g.seen(m.unique_address());
+  for (const auto& n : nodes) g = g.seen(n);
   return g;
 }
 

@@ -17,9 +17,10 @@
 //   receive_result in = s.receive_gossip(peer, remote_gossip);
 //   if (in.talk_back) send(peer, in.gossip);
 //
-// Functions that change the gossip return it already stamped by `self` (version bumped,
-// seen by `self` only), ready to gossip. Single data centre: Akka's per-data-centre
-// filters are left out.
+// `join`, `leader_actions`, `down`, `leave` and `down_old_incarnation` return the changed
+// gossip stamped by `self` (version bumped, seen by `self` only), ready to gossip;
+// `receive_gossip` only adds `self`'s seen mark. Single data centre: Akka's
+// per-data-centre filters are left out.
 //
 // Pure value type: links only the standard library.
 #pragma once
@@ -31,6 +32,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "troupe/cluster/model/gossip.hpp"
@@ -54,7 +56,7 @@ struct membership_settings {
   std::chrono::nanoseconds prune_tombstones_after = std::chrono::hours{24};
 };
 
-/// One status change made by the leader or a join; `to == removed` for a removal.
+/// One status change made by the leader; `to == removed` for a removal.
 struct member_change {
   unique_address node;      ///< whose status changed
   member_status from;       ///< before
