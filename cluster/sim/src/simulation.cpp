@@ -1,0 +1,847 @@
+#include "troupe/cluster/sim/simulation.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <utility>
+
+#include "troupe/cluster/model/member.hpp"
+#include "troupe/cluster/model/vector_clock.hpp"
+#include "troupe/cluster/sim/wire_size.hpp"
+
+namespace troupe::cluster::sim {
+namespace {
+
+using model::member_status;
+using model::unique_address;
+
+enum timer : std::uint8_t { start_timer, join_timer, gossip_timer, speedup_timer, heartbeat_timer, reaper_timer,
+                            leader_timer, downing_timer, exiting_timer };
+
+enum message : std::uint8_t { init_join, init_join_ack, init_join_nack, join_request, welcome,
+                              gossip_envelope, gossip_status, heartbeat, heartbeat_rsp,
+                              exiting_confirmed, quarantined };
+
+// Heap order: the earliest event on top; equal times in scheduling order.
+struct later {
+  bool operator()(const sim_event& a, const sim_event& b) const noexcept {
+    return a.at != b.at ? a.at > b.at : a.seq > b.seq;
+  }
+};
+
+bool is_up_like(member_status s) {
+  return s == member_status::up || s == member_status::leaving ||
+         s == member_status::preparing_for_shutdown || s == member_status::ready_for_shutdown;
+}
+
+std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  return h;
+}
+
+nanoseconds random_below(std::mt19937_64& rng, nanoseconds bound) {
+  if (bound <= nanoseconds::zero()) return nanoseconds::zero();
+  return nanoseconds{static_cast<std::int64_t>(
+      model::uniform_below(rng, static_cast<std::uint64_t>(bound.count())))};
+}
+
+model::sbr_member_status sbr_status(member_status s) {
+  switch (s) {
+    case member_status::joining: return model::sbr_member_status::joining;
+    case member_status::weakly_up: return model::sbr_member_status::weakly_up;
+    case member_status::leaving: return model::sbr_member_status::leaving;
+    case member_status::exiting: return model::sbr_member_status::exiting;
+    case member_status::down:
+    case member_status::removed: return model::sbr_member_status::down;
+    default: return model::sbr_member_status::up;
+  }
+}
+
+// Members the heartbeat ring covers (as Akka: joining members are not monitored yet).
+std::set<unique_address> ring_nodes(const model::gossip& g) {
+  std::set<unique_address> out;
+  for (const auto& m : g.members())
+    if (m.status() != member_status::joining) out.insert(out.end(), m.unique_address());
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// node_view
+
+node_view::node_view(model::gossip g, model::unique_address self)
+    : state_(std::move(g), std::move(self)) {}
+
+const model::gossip_digest& node_view::digest() const {
+  if (!digest_) digest_ = gossip().digest();
+  return *digest_;
+}
+
+std::size_t node_view::envelope_bytes() const {
+  if (envelope_bytes_ == 0) envelope_bytes_ = gossip_envelope_size(gossip());
+  return envelope_bytes_;
+}
+
+std::size_t node_view::status_bytes() const {
+  if (status_bytes_ == 0) status_bytes_ = gossip_status_size(gossip());
+  return status_bytes_;
+}
+
+bool node_view::converged() const {
+  if (!converged_) {
+    // Cheap necessary condition first: every up-like member must have seen the version.
+    std::size_t up_like = 0;
+    for (const auto& m : gossip().members()) up_like += is_up_like(m.status()) ? 1 : 0;
+    converged_ = up_like <= gossip().seen_by().size() && state_.convergence();
+  }
+  return *converged_;
+}
+
+const std::optional<model::unique_address>& node_view::leader() const {
+  if (!leader_) leader_ = state_.leader();
+  return *leader_;
+}
+
+const model::gossip_target_input& node_view::target_input() const {
+  if (!target_input_) {
+    model::gossip_target_input in;
+    in.self = state_.self();
+    in.members.reserve(gossip().members().size());
+    for (const auto& m : gossip().members()) in.members.push_back(m.unique_address());
+    in.seen_by = gossip().seen_by();
+    for (const auto& r : gossip().reachability().records_from(state_.self()))
+      if (r.status != model::reachability_status::reachable) in.excluded.insert(r.subject);
+    target_input_ = std::move(in);
+  }
+  return *target_input_;
+}
+
+std::uint64_t node_view::version_hash() const {
+  if (!version_hash_) {
+    std::uint64_t h = 0x84222325cbf29ce4ULL;
+    for (const auto& [node, counter] : gossip().version().versions()) h = mix(mix(h, node), counter);
+    version_hash_ = h;
+  }
+  return *version_hash_;
+}
+
+bool node_view::all_up() const {
+  if (!all_up_) {
+    const auto& ms = gossip().members();
+    all_up_ = std::all_of(ms.begin(), ms.end(),
+                          [](const model::member& m) { return m.status() == member_status::up; });
+  }
+  return *all_up_;
+}
+
+// ---------------------------------------------------------------------------------------
+// simulation: world and event loop
+
+simulation::simulation(sim_settings settings)
+    : settings_(std::move(settings)),
+      rng_(settings_.seed),
+      network_(0, settings_.network),
+      detectors_prototype_(settings_.failure_detector) {
+  assert(!model::validate(settings_.failure_detector));
+  assert(!model::validate(settings_.sbr));
+  assert(!model::validate(settings_.gossip_target));
+  for (std::size_t i = 0; i < settings_.nodes; ++i) add_slot();
+  for (std::size_t i = 0; i < std::min(settings_.seeds, settings_.nodes); ++i) {
+    nodes_[i].is_seed = true;
+    seed_slots_.push_back(i);
+  }
+}
+
+simulation::~simulation() = default;
+
+std::size_t simulation::add_slot() {
+  const std::size_t i = network_.add_node();
+  sim_node n;
+  n.index = i;
+  // 10.a.b.c: short enough for the small-string buffer, unique up to 2^24 slots.
+  n.address = {"troupe-sim",
+               "10." + std::to_string((i >> 16) & 0xff) + "." + std::to_string((i >> 8) & 0xff) +
+                   "." + std::to_string(i & 0xff),
+               2552};
+  n.detectors = detectors_prototype_;
+  slot_by_host_.emplace(n.address.host, i);
+  nodes_.push_back(std::move(n));
+  return i;
+}
+
+std::optional<std::size_t> simulation::slot_of(const model::address& a) const {
+  const auto it = slot_by_host_.find(a.host);
+  if (it == slot_by_host_.end()) return std::nullopt;
+  return it->second;
+}
+
+model::unique_address simulation::address_of(std::size_t slot, std::uint64_t uid) const {
+  return {nodes_[slot].address, uid};
+}
+
+void simulation::schedule(sim_event e) {
+  e.seq = next_seq_++;
+  queue_.push_back(std::move(e));
+  std::push_heap(queue_.begin(), queue_.end(), later{});
+}
+
+void simulation::schedule_timer(sim_node& n, std::uint8_t kind, nanoseconds delay) {
+  sim_event e;
+  e.at = now_ + delay;
+  e.node = static_cast<std::uint32_t>(n.index);
+  e.incarnation = n.incarnation;
+  e.is_timer = true;
+  e.kind = kind;
+  schedule(std::move(e));
+}
+
+void simulation::advance_to(nanoseconds t) {
+  if (t <= now_) return;
+  node_seconds_ += static_cast<double>(running_count_) * std::chrono::duration<double>(t - now_).count();
+  now_ = t;
+}
+
+double simulation::node_seconds() const { return node_seconds_; }
+
+void simulation::run_until(nanoseconds t) {
+  while (!violation_ && !queue_.empty() && queue_.front().at <= t) {
+    std::pop_heap(queue_.begin(), queue_.end(), later{});
+    sim_event e = std::move(queue_.back());
+    queue_.pop_back();
+    advance_to(e.at);
+    ++steps_;
+    dispatch(e);
+  }
+  if (!violation_) advance_to(t);
+}
+
+bool simulation::run_until(const std::function<bool()>& done, nanoseconds deadline,
+                           nanoseconds poll) {
+  while (!violation_) {
+    if (done()) return true;
+    if (now_ >= deadline) return false;
+    run_until(std::min(deadline, now_ + poll));
+  }
+  return false;
+}
+
+bool simulation::run_until_settled(nanoseconds deadline) {
+  return run_until([this] { return settled(); }, deadline);
+}
+
+void simulation::dispatch(sim_event& e) {
+  sim_node& n = nodes_[e.node];
+  if (e.is_timer && e.incarnation != n.incarnation) return;  // set by a dead incarnation
+  if (e.is_timer && e.kind == start_timer) {
+    if (n.life == node_life::idle) start(n.index);
+    return;
+  }
+  if (n.life == node_life::frozen) {
+    n.stash.push_back(std::move(e));
+    return;
+  }
+  if (n.life != node_life::running) return;
+  if (e.is_timer)
+    handle_timer(n, e);
+  else
+    handle_message(n, e);
+  if (n.stop_requested && n.life == node_life::running) stop(n);
+}
+
+// ---------------------------------------------------------------------------------------
+// Faults and commands
+
+void simulation::start_all(nanoseconds spread) {
+  // Each idle slot starts at a random offset within `spread`, through a start event.
+  for (const auto& n : nodes_) {
+    if (n.life != node_life::idle) continue;
+    sim_event e;
+    e.at = now_ + random_below(rng_, spread);
+    e.node = static_cast<std::uint32_t>(n.index);
+    e.incarnation = n.incarnation;
+    e.is_timer = true;
+    e.kind = start_timer;
+    schedule(std::move(e));
+  }
+}
+
+void simulation::start(std::size_t i) {
+  sim_node& n = nodes_[i];
+  assert(n.life != node_life::running && n.life != node_life::frozen);
+  ++running_count_;
+  n.incarnation++;
+  std::uint64_t uid = 0;
+  while (uid == 0) uid = rng_();
+  n.self = {n.address, uid};
+  n.life = node_life::running;
+  n.phase = join_phase::seed_process;
+  n.started = now_;
+  n.seed_process_started = now_;
+  n.nacked_by.clear();
+  n.view.reset();
+  n.exiting_confirmed.clear();
+  n.not_converged_since.reset();
+  n.exiting_since.reset();
+  n.leave_requested = false;
+  n.detectors = detectors_prototype_;
+  n.ring.reset();
+  n.ring_view.reset();
+  n.sbr_view.reset();
+  n.receivers.clear();
+  n.first_unstable.reset();
+  n.stable_since = now_;
+  n.stop_requested = false;
+  n.stash.clear();
+  // The daemon's timers, each with its own random phase (as independent schedulers).
+  schedule_timer(n, join_timer, nanoseconds::zero());
+  schedule_timer(n, gossip_timer, random_below(rng_, settings_.gossip_interval));
+  schedule_timer(n, heartbeat_timer, random_below(rng_, settings_.heartbeat_interval));
+  schedule_timer(n, reaper_timer, random_below(rng_, settings_.reaper_interval));
+  schedule_timer(n, leader_timer, random_below(rng_, settings_.leader_actions_interval));
+  schedule_timer(n, downing_timer, random_below(rng_, settings_.downing_interval));
+}
+
+void simulation::retire(sim_node& n, node_life life) {
+  if (n.life == node_life::running || n.life == node_life::frozen) --running_count_;
+  observe_views(n, n.view.get(), nullptr);
+  n.life = life;
+  n.incarnation++;
+  n.stash.clear();
+}
+
+void simulation::crash(std::size_t i) {
+  sim_node& n = nodes_[i];
+  if (n.life == node_life::running || n.life == node_life::frozen) retire(n, node_life::crashed);
+}
+
+void simulation::freeze(std::size_t i) {
+  if (nodes_[i].life == node_life::running) nodes_[i].life = node_life::frozen;
+}
+
+void simulation::thaw(std::size_t i) {
+  sim_node& n = nodes_[i];
+  if (n.life != node_life::frozen) return;
+  n.life = node_life::running;
+  // Messages that waited in the socket buffers first, then the overdue timers.
+  std::vector<sim_event> held = std::move(n.stash);
+  n.stash.clear();
+  std::stable_partition(held.begin(), held.end(), [](const sim_event& e) { return !e.is_timer; });
+  for (auto& e : held) {
+    e.at = now_;
+    schedule(std::move(e));
+  }
+}
+
+void simulation::leave(std::size_t i) {
+  sim_node& n = nodes_[i];
+  if (n.life != node_life::running || !n.view) return;
+  if (auto g = n.view->state().leave(n.address)) {
+    n.leave_requested = true;
+    set_view(n, std::move(*g));
+  }
+}
+
+void simulation::stop(sim_node& n) {
+  // Tell a few peers first, so that the news of this node's end travels on (Akka gossips
+  // to a few random members before shutting down).
+  if (n.view) {
+    const auto peers = model::random_gossip_peers(n.view->target_input(),
+                                                   settings_.gossips_before_shutdown, rng_);
+    for (const auto& p : peers) gossip_to(n, p);
+  }
+  retire(n, node_life::stopped);
+}
+
+void simulation::fail(std::string invariant, std::string detail) {
+  if (violation_) return;
+  violation_ = invariant_violation{std::move(invariant), std::move(detail), steps_, now_};
+}
+
+// ---------------------------------------------------------------------------------------
+// Messages
+
+void simulation::send(const sim_node& from, std::size_t to, std::uint8_t kind,
+                      std::uint64_t to_uid, view_ptr payload) {
+  switch (kind) {
+    case gossip_envelope:
+    case welcome: {
+      const std::size_t bytes = payload->envelope_bytes();
+      ++traffic_.gossip_full;
+      traffic_.gossip_bytes += bytes;
+      largest_gossip_bytes_ = std::max(largest_gossip_bytes_, bytes);
+      break;
+    }
+    case gossip_status:
+      ++traffic_.gossip_status;
+      traffic_.gossip_bytes += payload->status_bytes();
+      break;
+    case heartbeat:
+    case heartbeat_rsp:
+      ++traffic_.heartbeat;
+      traffic_.heartbeat_bytes += heartbeat_size();
+      break;
+    default:
+      ++traffic_.join;
+      break;
+  }
+  const auto delay = network_.draw_delay(from.index, to, rng_);
+  if (!delay) {
+    ++traffic_.lost;
+    return;
+  }
+  sim_event e;
+  e.at = now_ + *delay;
+  e.node = static_cast<std::uint32_t>(to);
+  e.kind = kind;
+  e.from = static_cast<std::uint32_t>(from.index);
+  e.from_uid = from.self.uid;
+  e.to_uid = to_uid;
+  e.payload = std::move(payload);
+  schedule(std::move(e));
+}
+
+void simulation::gossip_to(sim_node& n, const unique_address& peer) {
+  if (!n.view || !n.view->state().valid_node_for_gossip(peer)) return;
+  if (const auto slot = slot_of(peer.address)) send(n, *slot, gossip_envelope, peer.uid, n.view);
+}
+
+void simulation::status_to(sim_node& n, const unique_address& peer) {
+  if (!n.view || !n.view->state().valid_node_for_gossip(peer)) return;
+  if (const auto slot = slot_of(peer.address)) send(n, *slot, gossip_status, peer.uid, n.view);
+}
+
+void simulation::handle_message(sim_node& n, const sim_event& e) {
+  if (e.to_uid != 0 && e.to_uid != n.self.uid) return;  // for an older incarnation: dropped
+  const unique_address from = address_of(e.from, e.from_uid);
+  // A removed incarnation is quarantined: nothing it sends is taken, and it is told so
+  // (as Artery does), which makes it stop.
+  if (e.kind != quarantined && n.view && n.view->gossip().tombstones().contains(from)) {
+    send(n, e.from, quarantined, e.from_uid);
+    return;
+  }
+  switch (e.kind) {
+    case init_join: {
+      const bool ok = n.phase == join_phase::member &&
+                      n.view->state().self_member().status() != member_status::down &&
+                      n.view->state().self_member().status() != member_status::exiting;
+      send(n, e.from, ok ? init_join_ack : init_join_nack, e.from_uid);
+      break;
+    }
+    case init_join_ack:
+      if (n.phase == join_phase::seed_process) {
+        n.phase = join_phase::awaiting_welcome;
+        n.join_target = e.from;
+        n.join_deadline = now_ + settings_.retry_unsuccessful_join_after;
+        send(n, e.from, join_request, e.from_uid);
+      }
+      break;
+    case init_join_nack:
+      if (n.phase == join_phase::seed_process && !seed_slots_.empty() &&
+          seed_slots_.front() == n.index) {
+        n.nacked_by.insert(e.from);
+        if (n.nacked_by.size() + 1 >= seed_slots_.size()) join_self(n);
+      }
+      break;
+    case join_request:
+      on_join(n, from);
+      break;
+    case welcome:
+      if (n.phase == join_phase::awaiting_welcome && e.from == n.join_target &&
+          e.payload->gossip().has_member(n.self)) {
+        become_member(n, e.payload->gossip().seen(n.self));
+        gossip_to(n, from);
+      }
+      break;
+    case gossip_envelope:
+      on_gossip(n, from, e.payload);
+      break;
+    case gossip_status:
+      on_status(n, from, e.payload);
+      break;
+    case heartbeat:
+      send(n, e.from, heartbeat_rsp, e.from_uid);
+      break;
+    case heartbeat_rsp:
+      if (n.receivers.contains(from)) n.detectors.heartbeat(from, now_);
+      break;
+    case exiting_confirmed:
+      if (n.view && n.view->gossip().has_member(from)) n.exiting_confirmed.insert(from);
+      break;
+    case quarantined:
+      if (n.phase == join_phase::member) n.stop_requested = true;
+      break;
+    default:
+      break;
+  }
+}
+
+void simulation::handle_timer(sim_node& n, const sim_event& e) {
+  switch (e.kind) {
+    case join_timer: join_tick(n); break;
+    case gossip_timer:
+      gossip_tick(n, false);
+      schedule_timer(n, gossip_timer, settings_.gossip_interval);
+      break;
+    case speedup_timer: gossip_tick(n, true); break;
+    case heartbeat_timer:
+      heartbeat_tick(n);
+      schedule_timer(n, heartbeat_timer, settings_.heartbeat_interval);
+      break;
+    case reaper_timer:
+      reaper_tick(n);
+      schedule_timer(n, reaper_timer, settings_.reaper_interval);
+      break;
+    case leader_timer:
+      leader_tick(n);
+      schedule_timer(n, leader_timer, settings_.leader_actions_interval);
+      break;
+    case downing_timer:
+      downing_tick(n);
+      schedule_timer(n, downing_timer, settings_.downing_interval);
+      break;
+    case exiting_timer: n.stop_requested = true; break;
+    default: break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Joining (Akka's FirstSeedNodeProcess, JoinSeedNodeProcess, join and welcome)
+
+void simulation::join_tick(sim_node& n) {
+  if (n.phase == join_phase::member) return;
+  if (n.phase == join_phase::awaiting_welcome) {
+    if (now_ < n.join_deadline) {
+      schedule_timer(n, join_timer, settings_.join_retry_interval);
+      return;
+    }
+    n.phase = join_phase::seed_process;  // no Welcome in time: start over
+    n.seed_process_started = now_;
+    n.nacked_by.clear();
+  }
+  const bool first_seed = !seed_slots_.empty() && seed_slots_.front() == n.index;
+  if (first_seed && (seed_slots_.size() == 1 ||
+                     now_ - n.seed_process_started >= settings_.seed_node_timeout)) {
+    join_self(n);
+    return;
+  }
+  for (const std::size_t s : seed_slots_)
+    if (s != n.index && !n.nacked_by.contains(s)) send(n, s, init_join, 0);
+  schedule_timer(n, join_timer, settings_.join_retry_interval);
+}
+
+void simulation::join_self(sim_node& n) {
+  const model::membership_state empty{model::gossip{}, n.self};
+  const auto r = empty.join(model::member{n.self});
+  become_member(n, r.gossip);
+  leader_tick(n);  // a new cluster's first member is moved up at once (as Akka does)
+}
+
+void simulation::become_member(sim_node& n, model::gossip g) {
+  n.phase = join_phase::member;
+  set_view(n, std::move(g));
+}
+
+void simulation::on_join(sim_node& n, const unique_address& from) {
+  if (n.phase != join_phase::member) return;
+  auto r = n.view->state().join(model::member{from});
+  switch (r.outcome) {
+    case model::join_outcome::added:
+      set_view(n, std::move(r.gossip));
+      [[fallthrough]];
+    case model::join_outcome::already_member:
+      if (const auto slot = slot_of(from.address)) send(n, *slot, welcome, from.uid, n.view);
+      break;
+    case model::join_outcome::old_incarnation_downed:
+      set_view(n, std::move(r.gossip));
+      break;
+    default:
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Gossip (Akka's ClusterCoreDaemon: gossipTick, receiveGossip, receiveGossipStatus)
+
+void simulation::gossip_tick(sim_node& n, bool speedup) {
+  if (n.phase != join_phase::member || n.view->gossip().is_singleton_cluster()) return;
+  if (auto target = model::select_gossip_target(settings_.gossip_target, n.view->target_input(), rng_)) {
+    if (target->peer_has_seen)
+      status_to(n, target->peer);
+    else
+      gossip_to(n, target->peer);
+  }
+  const auto& g = n.view->gossip();
+  if (!speedup && model::gossip_speedup_needed(g.seen_by().size(), g.members().size())) {
+    const nanoseconds third = settings_.gossip_interval / model::gossip_speedup_factor;
+    for (int k = 1; k < model::gossip_speedup_factor; ++k) schedule_timer(n, speedup_timer, third * k);
+  }
+}
+
+void simulation::on_gossip(sim_node& n, const unique_address& from, const view_ptr& remote) {
+  if (n.phase != join_phase::member) return;
+  const model::gossip& theirs = remote->gossip();
+  if (theirs.tombstones().contains(n.self)) {  // the cluster has removed this node
+    n.stop_requested = true;
+    return;
+  }
+  auto r = n.view->state().receive_gossip(from, theirs);
+  const model::gossip& mine = n.view->gossip();
+  switch (r.receipt) {
+    case model::gossip_receipt::ignored: return;
+    case model::gossip_receipt::older:
+    case model::gossip_receipt::same:
+      // Only the seen set can differ: keep the current view when it does not.
+      if (r.gossip.seen_by().size() != mine.seen_by().size()) set_view(n, std::move(r.gossip));
+      break;
+    default:
+      set_view(n, std::move(r.gossip));
+      break;
+  }
+  if (r.talk_back && n.life == node_life::running && !n.stop_requested) gossip_to(n, from);
+}
+
+void simulation::on_status(sim_node& n, const unique_address& from, const view_ptr& remote) {
+  if (n.phase != join_phase::member) return;
+  const model::gossip& mine = n.view->gossip();
+  if (!mine.has_member(from) || !mine.is_reachable(n.self, from)) return;
+  switch (model::compare(remote->digest(), n.view->digest())) {
+    case model::gossip_ordering::same: break;
+    case model::gossip_ordering::newer: status_to(n, from); break;  // theirs is newer: ask
+    case model::gossip_ordering::older:
+    case model::gossip_ordering::concurrent: gossip_to(n, from); break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Failure detection (Akka's ClusterHeartbeatSender and reapUnreachableMembers)
+
+void simulation::update_ring(sim_node& n) {
+  if (n.ring_view == n.view) return;
+  n.ring_view = n.view;
+  const auto& g = n.view->gossip();
+  std::set<unique_address> nodes = ring_nodes(g);
+  std::set<unique_address> unreachable = g.reachability().all_unreachable_or_terminated();
+  std::uint64_t key = 0;
+  for (const auto& a : nodes) key = mix(key, a.uid);
+  key = mix(key, 0xfeed);
+  for (const auto& a : unreachable) key = mix(key, a.uid);
+  if (n.ring && key == n.ring_key) return;
+  n.ring_key = key;
+  n.ring.emplace(n.self, std::move(nodes), std::move(unreachable),
+                 settings_.monitored_by_nr_of_members);
+  // Receivers no longer on the list are forgotten; new ones are expected to answer soon.
+  const auto& wanted = n.ring->my_receivers();
+  for (auto it = n.receivers.begin(); it != n.receivers.end();) {
+    if (!wanted.contains(it->first)) {
+      n.detectors.remove(it->first);
+      it = n.receivers.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& r : wanted) n.receivers.try_emplace(r, now_);
+}
+
+void simulation::heartbeat_tick(sim_node& n) {
+  if (n.phase != join_phase::member) return;
+  update_ring(n);
+  for (const auto& [r, added] : n.receivers) {
+    // A receiver that never answered still gets a detector after `expected_response_after`,
+    // so a node that dies before its first answer is detected too (Akka's
+    // triggerFirstHeartbeat).
+    if (!n.detectors.is_monitoring(r) && now_ - added >= settings_.expected_response_after)
+      n.detectors.heartbeat(r, now_);
+    if (const auto slot = slot_of(r.address)) send(n, *slot, heartbeat, r.uid);
+  }
+}
+
+void simulation::reaper_tick(sim_node& n) {
+  if (n.phase != join_phase::member) return;
+  const model::gossip& g = n.view->gossip();
+  const model::reachability& before = g.reachability();
+  model::reachability after = before;
+  bool changed = false;
+  // 1. Monitored members whose detector gave up, and that self still finds reachable.
+  for (const auto& [r, added] : n.receivers) {
+    if (!g.has_member(r) || before.status(n.self, r) != model::reachability_status::reachable) continue;
+    if (n.detectors.is_available(r, now_)) continue;
+    after = after.unreachable(n.self, r);
+    changed = true;
+    ++unreachable_records_;
+    const auto slot = slot_of(r.address);
+    if (slot) {
+      const sim_node& subject = nodes_[*slot];
+      if (subject.self == r && subject.life == node_life::running &&
+          network_.connected(n.index, *slot) && network_.connected(*slot, n.index))
+        ++false_unreachable_;
+    }
+    for (auto& v : victims_)
+      if (v.node == r && !v.unreachable_at) v.unreachable_at = now_;
+  }
+  // 2. Members self marked unreachable that answer again.
+  for (const auto& r : before.all_unreachable_from(n.self)) {
+    if (!n.detectors.is_available(r, now_)) continue;
+    after = after.reachable(n.self, r);
+    changed = true;
+  }
+  if (changed) set_view(n, g.with_reachability(std::move(after)).increment(n.self).only_seen(n.self));
+}
+
+// ---------------------------------------------------------------------------------------
+// Leader actions and downing
+
+void simulation::leader_tick(sim_node& n) {
+  if (n.phase != join_phase::member) return;
+  if (n.view->leader() != n.self) {
+    n.not_converged_since.reset();
+    return;
+  }
+  // Exiting confirmations of nodes that are gone are of no use any more.
+  std::erase_if(n.exiting_confirmed,
+                [&](const unique_address& a) { return !n.view->gossip().has_member(a); });
+  model::membership_settings ms = settings_.membership;
+  ms.allow_weakly_up = n.not_converged_since &&
+                       now_ - *n.not_converged_since >= settings_.weakly_up_after;
+  auto r = n.view->state().leader_actions(ms, now_, n.exiting_confirmed);
+  if (r.converged)
+    n.not_converged_since.reset();
+  else if (!n.not_converged_since)
+    n.not_converged_since = now_;
+  if (r.gossip.version() != n.view->gossip().version()) set_view(n, std::move(r.gossip));
+}
+
+void simulation::downing_tick(sim_node& n) {
+  if (n.phase != join_phase::member) return;
+  const model::gossip& g = n.view->gossip();
+  const model::reachability reach = g.reachability_excluding_downed_observers();
+
+  // 1. Stability: membership (who, which status) and the unreachable set, since when unchanged.
+  if (n.sbr_view != n.view) {
+    n.sbr_view = n.view;
+    std::uint64_t members_key = 0;
+    for (const auto& m : g.members())
+      members_key = mix(members_key, mix(m.unique_address().uid, static_cast<std::uint64_t>(m.status())));
+    std::uint64_t unreachable_key = 0;
+    for (const auto& u : reach.all_unreachable_or_terminated()) unreachable_key = mix(unreachable_key, u.uid);
+    const std::uint64_t key = mix(members_key, unreachable_key);
+    if (key != n.sbr_key) {
+      n.sbr_key = key;
+      n.stable_since = now_;
+    }
+    if (unreachable_key != n.sbr_unreachable_key) {
+      n.sbr_unreachable_key = unreachable_key;
+      if (!n.first_unstable) n.first_unstable = now_;
+      n.last_unstable = now_;
+    }
+  }
+  // 2. Nothing to decide while every member not on its way out is reachable.
+  bool any_unreachable = false;
+  for (const auto& u : reach.all_unreachable_or_terminated()) {
+    const model::member* m = g.find(u);
+    if (m && m->status() != member_status::down && m->status() != member_status::exiting) {
+      any_unreachable = true;
+      break;
+    }
+  }
+  if (!any_unreachable) {
+    n.first_unstable.reset();
+    return;
+  }
+
+  // 3. The resolver's decision on this node's view.
+  model::sbr_snapshot snap;
+  snap.self = n.self;
+  snap.members.reserve(g.members().size());
+  for (const auto& m : g.members())
+    snap.members.push_back({m.unique_address(), sbr_status(m.status()), m.roles(), m.up_number(),
+                            reach.is_reachable(m.unique_address())});
+  for (const auto& r : reach.records())
+    if (r.status != model::reachability_status::reachable) snap.unreachable_records.push_back({r.observer, r.subject});
+  snap.seen_by = g.seen_by();
+  snap.stable_for = now_ - n.stable_since;
+  snap.unstable_for = n.first_unstable ? n.last_unstable - *n.first_unstable : nanoseconds::zero();
+  const model::sbr_decision d = model::resolve_split_brain(settings_.sbr, snap);
+
+  // 4. The leader acts on a decision; every node acts when unstable for too long. Self is
+  //    downed last, after the others.
+  const bool act = (d.outcome == model::sbr_outcome::decided && n.view->leader() == n.self) ||
+                   d.outcome == model::sbr_outcome::down_all_unstable;
+  if (!act || d.to_down.empty()) return;
+  model::gossip next = g;
+  for (const auto& node : d.to_down)
+    if (node != n.self) next = next.mark_as_down(node);
+  if (d.to_down.contains(n.self)) next = next.mark_as_down(n.self);
+  ++sbr_decisions_;
+  n.first_unstable.reset();
+  set_view(n, next.increment(n.self).only_seen(n.self));
+}
+
+// ---------------------------------------------------------------------------------------
+// View changes
+
+void simulation::set_view(sim_node& n, model::gossip g) {
+  view_ptr before = std::move(n.view);
+  n.view = std::make_shared<const node_view>(std::move(g), n.self);
+  after_view_change(n, before);
+}
+
+void simulation::after_view_change(sim_node& n, const view_ptr& before) {
+  if (settings_.check_invariants) check_view_change(n, before.get(), *n.view);
+  observe_views(n, before.get(), n.view.get());
+
+  // A node that sees itself down stops; an exiting one confirms to the leader and stops
+  // once removed, or after `exiting_timeout`.
+  const member_status self_status = n.view->state().self_member().status();
+  if (self_status == member_status::down || self_status == member_status::removed) {
+    n.stop_requested = true;
+  } else if (self_status == member_status::exiting && !n.exiting_since) {
+    n.exiting_since = now_;
+    if (const auto& leader = n.view->leader(); leader && *leader != n.self)
+      if (const auto slot = slot_of(leader->address)) send(n, *slot, exiting_confirmed, leader->uid);
+    schedule_timer(n, exiting_timer, settings_.exiting_timeout);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Observation
+
+bool simulation::settled() const {
+  if (violation_) return false;
+  std::optional<std::uint64_t> version;
+  for (const auto& n : nodes_) {
+    if (n.life == node_life::idle || n.life == node_life::crashed || n.life == node_life::stopped)
+      continue;
+    if (n.life != node_life::running || n.phase != join_phase::member) return false;
+    const node_view& v = *n.view;
+    if (v.gossip().members().size() != running_count_ || !v.all_up() || !v.converged()) return false;
+    if (version && *version != v.version_hash()) return false;
+    version = v.version_hash();
+  }
+  return version.has_value();
+}
+
+std::size_t simulation::running_members() const {
+  std::size_t count = 0;
+  for (const auto& n : nodes_)
+    if (n.life == node_life::running && n.phase == join_phase::member) ++count;
+  return count;
+}
+
+std::optional<model::unique_address> simulation::leader_of(std::size_t i) const {
+  const sim_node& n = nodes_[i];
+  if (!n.view || (n.life != node_life::running && n.life != node_life::frozen)) return std::nullopt;
+  return n.view->leader();
+}
+
+void simulation::watch_victim(std::size_t i) {
+  victim_watch v;
+  v.node = nodes_[i].self;
+  v.fault_at = now_;
+  for (const auto& n : nodes_)
+    if ((n.life == node_life::running || n.life == node_life::frozen) && n.view &&
+        n.view->gossip().has_member(v.node))
+      ++v.views_holding;
+  victims_.push_back(std::move(v));
+}
+
+}  // namespace troupe::cluster::sim
