@@ -90,9 +90,9 @@ class function_actor final : public actor {
 }  // namespace
 
 props props::from(factory_fn f) {
-  auto d = std::make_shared<data>();
+  auto* d = new data();
   d->factory = std::move(f);
-  return props(std::move(d));
+  return props(d);
 }
 
 props props::from_behavior(std::function<behavior(actor&)> f) {
@@ -101,15 +101,13 @@ props props::from_behavior(std::function<behavior(actor&)> f) {
 }
 
 props props::with_dispatcher(std::string name) const {
-  auto d = std::make_shared<data>(*data_);
-  d->dispatcher = std::move(name);
-  return props(std::move(d));
+  auto* d = new data{{1}, data_->factory, std::move(name), data_->mailbox};
+  return props(d);
 }
 
 props props::with_mailbox(troupe::mailbox m) const {
-  auto d = std::make_shared<data>(*data_);
-  d->mailbox = m;
-  return props(std::move(d));
+  auto* d = new data{{1}, data_->factory, data_->dispatcher, m};
+  return props(d);
 }
 
 // ---- actor_ref and messages ----
@@ -125,7 +123,8 @@ std::uint64_t new_uid() noexcept {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   z ^= z >> 31;
-  return z ? z : 1;
+  const auto u = static_cast<std::uint32_t>(z >> 32);
+  return u ? u : 1;
 }
 
 void actor_ref::tell_envelope(envelope* e) const noexcept {

@@ -14,6 +14,7 @@ namespace {
 
 thread_local actor_cell* tls_current = nullptr;
 thread_local actor_cell* tls_constructing = nullptr;
+thread_local message* tls_message = nullptr;  // the message the current cell is handling
 
 // Sentinel values of the mailbox stack head; never dereferenced.
 alignas(16) char blocked_storage;
@@ -156,15 +157,20 @@ struct actor_cell::children_table {
 // ---- construction ----
 
 actor_cell::actor_cell(system_core* core, actor_cell* parent, std::string_view name, props p,
-                       dispatcher* d)
+                       std::uint8_t dispatcher_index)
     : ref_target(new_uid()),
+      dispatcher_index_(dispatcher_index),
       core_(core),
       parent_(parent),
-      dispatcher_(d),
       props_(std::move(p)),
       name_(name) {
-  core_->add_ref();
-  if (parent_) parent_->add_ref();
+  // Children hold their parent, the root holds the core: a ref kept after the system is
+  // gone still reaches a live core (its dead letters).
+  if (parent_) {
+    parent_->add_ref();
+  } else {
+    core_->add_ref();
+  }
   const auto& mb = props_.mailbox_config();
   const std::size_t cap = mb.use_default ? core_->settings().mailbox_capacity : mb.capacity;
   capacity_ = static_cast<std::uint32_t>(std::min<std::size_t>(cap, 0x7fffffff));
@@ -189,13 +195,13 @@ actor_cell::~actor_cell() {
     delete ext_;
   }
   delete children_;
-  system_core* core = core_;
-  actor_cell* parent = parent_;
   instance_.reset();
   behavior_ = behavior{};
-  props_ = props::from(nullptr);
-  if (parent) parent->release();
-  core->release();
+  if (parent_) {
+    parent_->release();
+  } else {
+    core_->release();
+  }
 }
 
 actor_cell::extras& actor_cell::ext() {
@@ -227,7 +233,7 @@ bool actor_cell::push(envelope* e) noexcept {
     e->next = (h == blocked_mark()) ? nullptr : h;
     if (head_.compare_exchange_weak(h, e, std::memory_order_release, std::memory_order_relaxed)) break;
   }
-  if (h == blocked_mark()) dispatcher_->schedule(this);
+  if (h == blocked_mark()) dispatcher_of(*core_, dispatcher_index_)->schedule(this);
   return true;
 }
 
@@ -241,17 +247,26 @@ void actor_cell::fetch() noexcept {
     fifo = h;
     h = n;
   }
+  envelope* sys_head = nullptr;
+  envelope* sys_tail = nullptr;
   while (fifo) {
     envelope* n = fifo->next;
     fifo->next = nullptr;
     if (fifo->type->is_system) {
-      (sys_last_ ? sys_last_->next : sys_first_) = fifo;
-      sys_last_ = fifo;
+      (sys_tail ? sys_tail->next : sys_head) = fifo;
+      sys_tail = fifo;
     } else {
       (user_last_ ? user_last_->next : user_first_) = fifo;
       user_last_ = fifo;
     }
     fifo = n;
+  }
+  if (sys_head) {
+    // The system queue is nearly always empty here (it is drained before each fetch), so
+    // finding its end is cheap and saves a tail field in every cell.
+    envelope** tail = &sys_first_;
+    while (*tail) tail = &(*tail)->next;
+    *tail = sys_head;
   }
 }
 
@@ -259,7 +274,6 @@ envelope* actor_cell::pop_system() noexcept {
   envelope* e = sys_first_;
   if (e) {
     sys_first_ = e->next;
-    if (!sys_first_) sys_last_ = nullptr;
     e->next = nullptr;
   }
   return e;
@@ -341,7 +355,6 @@ void actor_cell::close_mailbox() noexcept {
     }
   };
   drain(std::exchange(sys_first_, nullptr));
-  sys_last_ = nullptr;
   drain(std::exchange(user_first_, nullptr));
   user_last_ = nullptr;
   drain(fifo);
@@ -351,6 +364,7 @@ void actor_cell::close_mailbox() noexcept {
 
 void actor_cell::run(int throughput) noexcept {
   actor_cell* const prev = tls_current;
+  message* const prev_message = std::exchange(tls_message, nullptr);
   tls_current = this;
   fetch();
   bool reschedule = false;
@@ -383,11 +397,12 @@ void actor_cell::run(int throughput) noexcept {
     }
   }
   tls_current = prev;
+  tls_message = prev_message;
   if (state_ == lifecycle::terminated) {
     release();  // the hold taken in finish_terminate
     return;
   }
-  if (reschedule) dispatcher_->schedule(this);
+  if (reschedule) dispatcher_of(*core_, dispatcher_index_)->schedule(this);
 }
 
 void actor_cell::process_system(envelope* e) {
@@ -424,7 +439,7 @@ void actor_cell::process_system(envelope* e) {
 void actor_cell::invoke(envelope* e) {
   message m(e);
   const type_id type = e->type;
-  current_ = &m;
+  message* const outer = std::exchange(tls_message, &m);
   try {
     if (!handle_special(m)) deliver(m);
     if (ext_) apply_pending_behavior();
@@ -433,10 +448,10 @@ void actor_cell::invoke(envelope* e) {
       ext_->pending_become.reset();
       ext_->pending_unbecome = 0;
     }
-    current_ = nullptr;
+    tls_message = outer;
     handle_failure(std::current_exception(), type->name());
   }
-  current_ = nullptr;
+  tls_message = outer;
   if (ext_ && ext_->receive_timeout.count() > 0 && state_ == lifecycle::running) {
     schedule_receive_timeout();
   }
@@ -467,9 +482,9 @@ bool actor_cell::handle_special(message& m) {
     if (ext_ && f->generation == ext_->receive_timeout_generation &&
         ext_->receive_timeout.count() > 0) {
       message timeout = make_message(receive_timeout{});
-      message* saved = std::exchange(current_, &timeout);
+      message* saved = std::exchange(tls_message, &timeout);
       deliver(timeout);
-      current_ = saved;
+      tls_message = saved;
     }
     return true;
   }
@@ -815,7 +830,7 @@ void validate_name(std::string_view name) {
 
 actor_ref actor_cell::spawn_child(const props& p, std::string name) {
   if (!p.factory()) throw std::invalid_argument("props without a factory");
-  dispatcher* d = core_->dispatcher_named(p.dispatcher());
+  const std::uint8_t d = core_->dispatcher_index(p.dispatcher());
   const bool generated = name.empty();
   if (!generated) validate_name(name);
   lock_children();
@@ -838,7 +853,7 @@ actor_ref actor_cell::spawn_child(const props& p, std::string name) {
   children_->insert(c);
   unlock_children();
   actor_ref r = actor_ref::share(c);
-  d->schedule(c);
+  dispatcher_of(*core_, d)->schedule(c);
   return r;
 }
 
@@ -917,8 +932,10 @@ void actor_cell::remove_child(actor_cell* c) {
 
 // ---- context API ----
 
+message* actor_cell::current_message() const noexcept { return tls_current == this ? tls_message : nullptr; }
+
 const actor_ref& actor_cell::current_sender() const noexcept {
-  return current_ && current_->get() ? current_->get()->sender : no_sender();
+  return tls_message && tls_message->get() ? tls_message->get()->sender : no_sender();
 }
 
 void actor_cell::stop_child(const actor_ref& child) {
@@ -966,17 +983,17 @@ void actor_cell::on_death_notification(sys::death_watch_notification& n) {
 
 void actor_cell::become(behavior b, bool discard_old) {
   ext().pending_become.emplace(std::move(b), discard_old);
-  if (!current_) apply_pending_behavior();
+  if (!tls_message) apply_pending_behavior();
 }
 
 void actor_cell::unbecome() {
   ++ext().pending_unbecome;
-  if (!current_) apply_pending_behavior();
+  if (!tls_message) apply_pending_behavior();
 }
 
 void actor_cell::stash() {
-  if (!current_ || !current_->get()) throw std::logic_error("stash() outside of a message handler");
-  ext().stash.push_back(current_->release());
+  if (!tls_message || !tls_message->get()) throw std::logic_error("stash() outside of a message handler");
+  ext().stash.push_back(tls_message->release());
 }
 
 void actor_cell::unstash_all() {
@@ -1038,14 +1055,14 @@ void actor_cell::on_timer(std::string_view key, std::uint64_t generation) {
     ext_->timers.erase(it);
   }
   if (!m) return;
-  message* saved = std::exchange(current_, &m);
+  message* saved = std::exchange(tls_message, &m);
   try {
     deliver(m);
   } catch (...) {
-    current_ = saved;
+    tls_message = saved;
     throw;
   }
-  current_ = saved;
+  tls_message = saved;
 }
 
 void actor_cell::set_receive_timeout(std::chrono::nanoseconds d) {

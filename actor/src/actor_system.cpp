@@ -83,6 +83,8 @@ system_core::system_core(actor_system* owner, std::string name, actor_system_set
     pinned_ = std::make_unique<pinned_dispatcher>(settings_.throughput);
   }
   dead_letters_ = new dead_letter_ref(this);
+  dispatchers_[0] = default_.get();
+  dispatchers_[1] = pinned_ ? pinned_.get() : default_.get();
 }
 
 system_core::~system_core() {
@@ -94,15 +96,15 @@ manual_scheduler* system_core::manual_clock() noexcept {
 }
 
 void system_core::start() {
-  root_ = new actor_cell(this, nullptr, "", props::of<root_guardian>(), default_.get());
+  root_ = new actor_cell(this, nullptr, "", props::of<root_guardian>(), 0);
   user_ = root_->spawn_child(props::of<guardian>(), "user");
   system_ = root_->spawn_child(props::of<guardian>(), "system");
   default_->schedule(root_);
 }
 
-dispatcher* system_core::dispatcher_named(const std::string& name) {
-  if (name == "default" || name.empty()) return default_.get();
-  if (name == "pinned") return pinned_ ? pinned_.get() : default_.get();
+std::uint8_t system_core::dispatcher_index(const std::string& name) const {
+  if (name == "default" || name.empty()) return 0;
+  if (name == "pinned") return 1;
   throw std::invalid_argument("unknown dispatcher [" + name + "]; expected \"default\" or \"pinned\"");
 }
 

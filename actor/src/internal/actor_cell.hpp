@@ -29,6 +29,7 @@ namespace troupe::detail {
 
 class system_core;
 class dispatcher;
+inline dispatcher* dispatcher_of(system_core& core, std::uint8_t index) noexcept;
 
 /// Name storage: up to 15 chars inline, longer ones on the heap (16 bytes).
 class compact_name {
@@ -55,7 +56,7 @@ class actor_cell final : public ref_target {
  public:
   /// Creates a cell (refcount 1, owned by the caller); `create` is already queued.
   actor_cell(system_core* core, actor_cell* parent, std::string_view name, props p,
-             dispatcher* d);
+             std::uint8_t dispatcher_index);
   ~actor_cell() override;
 
   // ref_target
@@ -85,7 +86,7 @@ class actor_cell final : public ref_target {
   // ---- context API (own turn only) ----
   actor* instance() const noexcept { return instance_.get(); }
   const actor_ref& current_sender() const noexcept;
-  message* current_message() const noexcept { return current_; }
+  message* current_message() const noexcept;
   void stop_child(const actor_ref& child);
   void stop_self();
   void watch(const actor_ref& other);
@@ -185,27 +186,25 @@ class actor_cell final : public ref_target {
   void lock_children() const noexcept;
   void unlock_children() const noexcept;
 
-  // ---- fields (ordered for size) ----
-  std::atomic<envelope*> head_{nullptr};
-  envelope* sys_first_ = nullptr;
-  envelope* sys_last_ = nullptr;
-  envelope* user_first_ = nullptr;
-  envelope* user_last_ = nullptr;
+  // ---- fields (ordered for size: 152 bytes with the ref_target base) ----
   std::atomic<std::int32_t> user_count_{0};  // only for bounded mailboxes
   std::atomic<bool> terminated_{false};
   mutable std::atomic<bool> children_lock_{false};
   lifecycle state_ = lifecycle::creating;
   bool failed_ = false;
-  std::int32_t suspend_count_ = 0;
+  std::int16_t suspend_count_ = 0;
+  std::uint8_t dispatcher_index_;
   std::uint32_t capacity_ = 0;
+  std::atomic<envelope*> head_{nullptr};
+  envelope* sys_first_ = nullptr;
+  envelope* user_first_ = nullptr;
+  envelope* user_last_ = nullptr;
   system_core* core_;
-  actor_cell* parent_;  // holds a reference
-  dispatcher* dispatcher_;
+  actor_cell* parent_;  // holds a reference; the root holds one on the core
   props props_;
   compact_name name_;
   std::unique_ptr<actor> instance_;
   behavior behavior_;
-  message* current_ = nullptr;
   extras* ext_ = nullptr;
   children_table* children_ = nullptr;
 };

@@ -40,7 +40,9 @@ class system_core {
   troupe::scheduler& timers() noexcept { return *scheduler_; }
   event_stream& events() noexcept { return events_; }
   const logger& log() const noexcept { return log_; }
-  dispatcher* dispatcher_named(const std::string& name);
+  /// Index of the dispatcher `name` ("default" or "pinned"); throws std::invalid_argument.
+  std::uint8_t dispatcher_index(const std::string& name) const;
+  dispatcher* dispatcher_at(std::uint8_t index) const noexcept { return dispatchers_[index]; }
   manual_dispatcher* manual() noexcept { return manual_; }
   manual_scheduler* manual_clock() noexcept;
 
@@ -77,6 +79,7 @@ class system_core {
   std::unique_ptr<troupe::scheduler> scheduler_;
   std::unique_ptr<dispatcher> default_;
   std::unique_ptr<dispatcher> pinned_;
+  dispatcher* dispatchers_[2] = {nullptr, nullptr};  // by index: default, pinned
   manual_dispatcher* manual_ = nullptr;
   event_stream events_;
   ref_target* dead_letters_ = nullptr;
@@ -100,5 +103,9 @@ class system_core {
   std::mt19937_64 seeds_;
   std::atomic<std::uint64_t> name_ids_{0};
 };
+
+inline dispatcher* dispatcher_of(system_core& core, std::uint8_t index) noexcept {
+  return core.dispatcher_at(index);
+}
 
 }  // namespace troupe::detail

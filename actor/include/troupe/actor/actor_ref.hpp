@@ -43,7 +43,7 @@ class ref_target {
   /// Same actor incarnation as `other` (for remote refs, which may be duplicated).
   virtual bool same_actor(const ref_target& other) const noexcept { return this == &other; }
 
-  /// Random id of this incarnation of the actor.
+  /// Random id of this incarnation of the actor (32 bits, never 0, as Akka's).
   std::uint64_t uid() const noexcept { return uid_; }
 
   void add_ref() const noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
@@ -52,17 +52,17 @@ class ref_target {
   }
 
  protected:
-  explicit ref_target(std::uint64_t uid) noexcept : uid_(uid) {}
+  explicit ref_target(std::uint64_t uid) noexcept : uid_(static_cast<std::uint32_t>(uid)) {}
   virtual ~ref_target() = default;
   /// Called when the last reference goes; default deletes.
   virtual void destroy() const noexcept { delete this; }
 
  private:
+  std::uint32_t uid_;
   mutable std::atomic<std::uint32_t> refs_{1};
-  std::uint64_t uid_;
 };
 
-/// A fresh random 64-bit uid (never 0).
+/// A fresh random uid for an actor incarnation (32 bits, never 0).
 std::uint64_t new_uid() noexcept;
 
 namespace detail {

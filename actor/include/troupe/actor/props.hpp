@@ -6,6 +6,7 @@
 //   actor_ref w = system.spawn(p, "worker");
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -50,18 +51,30 @@ class props {
   /// Uses the given mailbox.
   props with_mailbox(mailbox m) const;
 
+  props(const props& o) noexcept : data_(o.data_) { data_->refs.fetch_add(1, std::memory_order_relaxed); }
+  props& operator=(const props& o) noexcept {
+    props copy(o);
+    std::swap(data_, copy.data_);
+    return *this;
+  }
+  ~props() {
+    if (data_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete data_;
+  }
+
   const factory_fn& factory() const noexcept { return data_->factory; }
   const std::string& dispatcher() const noexcept { return data_->dispatcher; }
   const troupe::mailbox& mailbox_config() const noexcept { return data_->mailbox; }
 
  private:
+  // Shared by every actor made from these props (and copies of them): one pointer a cell.
   struct data {
+    mutable std::atomic<int> refs{1};
     factory_fn factory;
     std::string dispatcher = "default";
     troupe::mailbox mailbox{};
   };
-  explicit props(std::shared_ptr<const data> d) : data_(std::move(d)) {}
-  std::shared_ptr<const data> data_;
+  explicit props(data* d) noexcept : data_(d) {}
+  data* data_;
 };
 
 }  // namespace troupe
