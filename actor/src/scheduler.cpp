@@ -24,9 +24,12 @@ bool scheduler::cancel(task_id id) {
   auto it = index_.find(id);
   if (it == index_.end()) return false;
   auto q = queue_.find(queue_key{it->second, id});
+  index_.erase(it);
+  // A periodic task that is running right now is out of the queue; without its index
+  // entry, rearm() drops it.
+  if (q == queue_.end()) return true;
   dropped = std::move(q->second);
   queue_.erase(q);
-  index_.erase(it);
   return true;
 }
 
