@@ -573,7 +573,12 @@ void actor_cell::handle_failure(std::exception_ptr cause, const std::string& mes
   ++suspend_count_;
   suspend_children();
   if (core_->events().has_subscribers<actor_failed>()) {
-    core_->events().publish(actor_failed{self_ref(), describe(cause), message_type});
+    try {  // a subscriber function runs here, inside the runtime's failure handling
+      core_->events().publish(actor_failed{self_ref(), describe(cause), message_type});
+    } catch (...) {
+      TROUPE_LOG(core_->log(), error) << path() << ": an actor_failed subscriber threw: "
+                                      << describe(std::current_exception());
+    }
   }
   if (parent_) {
     parent_->enqueue_system(sys_envelope<sys::failed>(self_ref(), cause, message_type));
