@@ -1009,6 +1009,8 @@ void actor_cell::unstash_all() {
     user_first_ = e;
     if (!user_last_) user_last_ = e;
   }
+  // pop_user() counts them out again.
+  if (capacity_) user_count_.fetch_add(static_cast<std::int32_t>(ext_->stash.size()), std::memory_order_relaxed);
   ext_->stash.clear();
 }
 
