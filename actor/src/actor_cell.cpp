@@ -559,7 +559,8 @@ void actor_cell::on_create() {
   }
 }
 
-void actor_cell::handle_failure(std::exception_ptr cause, const std::string& message_type) {
+void actor_cell::handle_failure(std::exception_ptr cause, const std::string& message_type,
+                                actor_cell* perpetrator) {
   if (state_ == lifecycle::terminating || state_ == lifecycle::terminated) {
     TROUPE_LOG(core_->log(), error) << path() << " failed while stopping: " << describe(cause);
     return;
@@ -571,7 +572,10 @@ void actor_cell::handle_failure(std::exception_ptr cause, const std::string& mes
   }
   failed_ = true;
   ++suspend_count_;
-  suspend_children();
+  // As Akka: an escalating parent leaves the failed child suspended once (by its own
+  // failure) and remembers it, so that a resume from above resumes it with its cause.
+  suspend_children(perpetrator);
+  if (perpetrator) ext().perpetrator = perpetrator->self_ref();
   if (core_->events().has_subscribers<actor_failed>()) {
     try {  // a subscriber function runs here, inside the runtime's failure handling
       core_->events().publish(actor_failed{self_ref(), describe(cause), message_type});
@@ -601,7 +605,8 @@ void actor_cell::on_resume(const std::exception_ptr& caused_by) {
   }
   if (suspend_count_ > 0) --suspend_count_;
   if (caused_by) failed_ = false;
-  resume_children(nullptr);
+  const actor_ref perpetrator = ext_ ? std::exchange(ext_->perpetrator, actor_ref{}) : actor_ref{};
+  resume_children(caused_by, static_cast<const actor_cell*>(perpetrator.get()));
 }
 
 void actor_cell::on_recreate(std::exception_ptr cause) {
@@ -625,6 +630,7 @@ void actor_cell::on_recreate(std::exception_ptr cause) {
   x.pending_become.reset();
   x.pending_unbecome = 0;
   x.pending_cause = cause ? cause : std::make_exception_ptr(std::runtime_error("restart"));
+  x.perpetrator = actor_ref{};  // restarted (or stopped) with the other children
   state_ = lifecycle::recreating;
   if (!has_stopping_children()) finish_recreate();
 }
@@ -763,7 +769,7 @@ void actor_cell::on_failed(sys::failed& f) {
       }
       break;
     case directive::escalate:
-      handle_failure(f.cause, f.message_type);
+      handle_failure(f.cause, f.message_type, child);
       break;
   }
 }
@@ -773,13 +779,17 @@ void actor_cell::restart_child(actor_cell* c, const std::exception_ptr& cause, b
   c->enqueue_system(sys_envelope<sys::recreate>(cause));
 }
 
-void actor_cell::suspend_children() {
-  for (auto& e : child_entries()) e.cell->enqueue_system(sys_envelope<sys::suspend>());
+void actor_cell::suspend_children(const actor_cell* except) {
+  for (auto& e : child_entries()) {
+    if (e.cell != except) e.cell->enqueue_system(sys_envelope<sys::suspend>());
+  }
 }
 
-void actor_cell::resume_children(const std::exception_ptr& cause) {
+void actor_cell::resume_children(const std::exception_ptr& cause, const actor_cell* perpetrator) {
   for (auto& e : child_entries()) {
-    if (!e.stopping) e.cell->enqueue_system(sys_envelope<sys::resume>(cause));
+    if (!e.stopping) {
+      e.cell->enqueue_system(sys_envelope<sys::resume>(e.cell == perpetrator ? cause : std::exception_ptr{}));
+    }
   }
 }
 

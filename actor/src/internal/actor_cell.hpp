@@ -135,6 +135,7 @@ class actor_cell final : public ref_target {
     scheduler::task_id receive_timeout_task = 0;
     std::unordered_map<const actor_cell*, restart_budget> budgets;
     std::exception_ptr pending_cause;  // restart waiting for children to stop
+    actor_ref perpetrator;             // the child whose failure this actor escalated
     std::unique_ptr<timer_scheduler> timer_api;
     std::unique_ptr<logger> log;
   };
@@ -159,7 +160,9 @@ class actor_cell final : public ref_target {
   void deliver(message& m);
   bool handle_special(message& m);
   void apply_pending_behavior();
-  void handle_failure(std::exception_ptr cause, const std::string& message_type);
+  /// `perpetrator`: the child whose failure is escalated (it stays suspended by its own failure only).
+  void handle_failure(std::exception_ptr cause, const std::string& message_type,
+                      actor_cell* perpetrator = nullptr);
   void create_instance(const std::exception_ptr& restart_cause);
   void on_create();
   void on_recreate(std::exception_ptr cause);
@@ -175,8 +178,9 @@ class actor_cell final : public ref_target {
   void on_death_notification(sys::death_watch_notification& n);
   void on_timer(std::string_view key, std::uint64_t generation);
   void schedule_receive_timeout();
-  void suspend_children();
-  void resume_children(const std::exception_ptr& cause);
+  void suspend_children(const actor_cell* except = nullptr);
+  /// Resumes every child; `perpetrator` gets `cause` (which ends its failure), the others none.
+  void resume_children(const std::exception_ptr& cause, const actor_cell* perpetrator);
   void restart_child(actor_cell* c, const std::exception_ptr& cause, bool suspend_first);
   bool has_stopping_children() const;
   bool has_children() const;
