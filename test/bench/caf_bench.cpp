@@ -1,6 +1,6 @@
 // CAF 0.17 side of the benchmarks: the same work as troupe_bench.cpp, written the way
-// CAF 0.17 is meant to be used (class-based event_based_actor, atoms, send / reply by
-// return value, send_exit). Usage: caf_bench <workload>   (one run, one JSON line)
+// CAF 0.17 is meant to be used (class-based event_based_actor, atoms, send, send_exit),
+// choosing CAF's cheaper option where it has two. Usage: caf_bench <workload> [scale]
 #include <cstdio>
 #include <cstdlib>
 #include <future>
@@ -29,8 +29,11 @@ class ponger : public caf::event_based_actor {
  public:
   explicit ponger(caf::actor_config& cfg) : caf::event_based_actor(cfg) {}
   caf::behavior make_behavior() override {
-    // Returning a value replies to the sender (CAF's counterpart of troupe's reply()).
-    return {[](ping_atom, std::int64_t n) { return caf::make_message(pong_atom::value, n); }};
+    // Sends to the sender, as troupe's reply() does. (Returning the reply from the handler
+    // is CAF's other way; under callgrind it costs about 7% more instructions per message.)
+    return {[this](ping_atom, std::int64_t n) {
+      send(caf::actor_cast<caf::actor>(current_sender()), pong_atom::value, n);
+    }};
   }
 };
 

@@ -1,5 +1,5 @@
 // troupe side of the benchmarks; caf_bench.cpp does the same work with CAF 0.17.
-// Usage: troupe_bench <workload>   (one run, one JSON line; see bench_common.hpp)
+// Usage: troupe_bench <workload> [scale]   (one run, one JSON line; see bench_common.hpp)
 #include <cstdio>
 #include <cstdlib>
 #include <future>
