@@ -114,6 +114,10 @@ void system_core::dead_letter(envelope* e, const actor_ref& recipient, const cha
   // A dead letter about a dead letter (a stopped subscriber) is only counted.
   if (m.is<troupe::dead_letter>()) return;
   try {
+    // Nothing lives there (any more): identify is answered with an empty ref, as documented.
+    if (const auto* id = m.get_if<identify>(); id && m.sender() && (!recipient || recipient.is_terminated())) {
+      m.sender().tell(actor_identity{id->correlation_id, actor_ref{}}, recipient);
+    }
     if (settings_.dead_letters_log_limit > 0 && log_.enabled(log_level::info)) {
       std::uint64_t suppressed = 0;
       bool log_it = false;
