@@ -92,8 +92,9 @@ inline void report(std::string_view workload, std::string_view runtime, std::str
 inline int usage(const char* prog) {
   std::fprintf(stderr,
                "usage: %s ping_pong|pairs_100|spawn_1m|bytes_per_actor|skynet [scale]\n"
-               "  runs the workload once (sizes times `scale`, default 1) and prints one JSON line; $BENCH_WORKERS sets the\n"
-               "  worker threads (default: hardware threads)\n",
+               "  runs the workload once (sizes times `scale`, default 1) and prints one JSON\n"
+               "  line; $BENCH_WORKERS sets the worker threads (default: hardware threads).\n"
+               "  troupe_bench also has bytes_per_actor_shared_props (one props for all).\n",
                prog);
   return 2;
 }

@@ -121,16 +121,23 @@ struct idle : troupe::actor {
   bench::countdown* started_;
 };
 
-/// RSS growth per idle actor; the refs' vector is touched before the baseline.
-[[noreturn]] void run_bytes(std::int64_t n) {
+/// RSS growth per idle actor; the refs' vector is touched before the baseline. By default
+/// each actor is spawned as `spawn<idle>("", args)`, which builds a props per actor (as it
+/// must when actors get different arguments); `shared_props` spawns all from one props.
+[[noreturn]] void run_bytes(std::string_view workload, std::int64_t n, bool shared_props) {
   troupe::actor_system sys("bench", settings());
   bench::countdown started(n);
   std::vector<troupe::actor_ref> refs(static_cast<std::size_t>(n));
+  const auto recipe = troupe::props::of<idle>(&started);
   const std::int64_t before = bench::rss_bytes();
-  for (auto& r : refs) r = sys.spawn<idle>("", &started);
+  if (shared_props) {
+    for (auto& r : refs) r = sys.spawn(recipe, "");
+  } else {
+    for (auto& r : refs) r = sys.spawn<idle>("", &started);
+  }
   started.wait();
   const std::int64_t after = bench::rss_bytes();
-  bench::report("bytes_per_actor", "troupe", "bytes",
+  bench::report(workload, "troupe", "bytes",
                 static_cast<double>(after - before) / static_cast<double>(n), after - before);
   std::_Exit(0);  // tearing down a million actors is not part of the measurement
 }
@@ -197,8 +204,8 @@ int main(int argc, char** argv) {
     bench::report(w, "troupe", "msg/s", run_pairs(bench::pairs, bench::scaled(bench::pairs_rounds, scale)));
   } else if (w == "spawn_1m") {
     bench::report(w, "troupe", "s", run_spawn(bench::scaled(bench::spawn_count, scale)));
-  } else if (w == "bytes_per_actor") {
-    run_bytes(bench::scaled(bench::idle_actors, scale));
+  } else if (w == "bytes_per_actor" || w == "bytes_per_actor_shared_props") {
+    run_bytes(w, bench::scaled(bench::idle_actors, scale), w != "bytes_per_actor");
   } else if (w == "skynet") {
     std::int64_t sum = 0;
     const double s = run_skynet(&sum);
