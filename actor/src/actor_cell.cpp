@@ -469,7 +469,8 @@ bool actor_cell::handle_special(message& m) {
     return true;
   }
   if (t == type_id_of<context_task>()) {
-    m.get_if<context_task>()->fn();
+    auto* task = m.get_if<context_task>();
+    if (task->incarnation == incarnation()) task->fn();  // else made by an instance now gone
     return true;
   }
   if (t == type_id_of<terminated>()) {
@@ -631,6 +632,7 @@ void actor_cell::on_recreate(std::exception_ptr cause) {
   x.pending_unbecome = 0;
   x.pending_cause = cause ? cause : std::make_exception_ptr(std::runtime_error("restart"));
   x.perpetrator = actor_ref{};  // restarted (or stopped) with the other children
+  ++x.incarnation;
   state_ = lifecycle::recreating;
   if (!has_stopping_children()) finish_recreate();
 }
@@ -1106,7 +1108,7 @@ const logger& actor_cell::log() {
 }
 
 void actor_cell::run_in_context(std::function<void()> fn) {
-  enqueue(new typed_envelope<context_task>(context_task{std::move(fn)}));
+  enqueue(new typed_envelope<context_task>(context_task{std::move(fn), incarnation()}));
 }
 
 }  // namespace troupe::detail

@@ -84,8 +84,13 @@ void start_ask(actor_system& sys, const actor_ref& target, message msg, std::chr
   target.tell(std::move(msg), self);
 }
 
-void post_to_actor(const actor_ref& self, std::function<void()> fn) {
-  self.tell(context_task{std::move(fn)}, actor_ref{});
+std::uint64_t current_incarnation() noexcept {
+  const actor_cell* c = current_cell();
+  return c ? c->incarnation() : 0;
+}
+
+void post_to_actor(const actor_ref& self, std::uint64_t incarnation, std::function<void()> fn) {
+  self.tell(context_task{std::move(fn), incarnation}, actor_ref{});
 }
 
 void drive_manual(actor_system& sys, const std::function<bool()>& ready) {

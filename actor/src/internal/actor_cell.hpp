@@ -104,6 +104,8 @@ class actor_cell final : public ref_target {
   const logger& log();
   /// Runs `fn` on this actor's turn (used by non-blocking ask continuations).
   void run_in_context(std::function<void()> fn);
+  /// Bumped by each restart (own turn only).
+  std::uint64_t incarnation() const noexcept { return ext_ ? ext_->incarnation : 0; }
 
  private:
   enum class lifecycle : std::uint8_t { creating, running, recreating, terminating, terminated };
@@ -136,6 +138,7 @@ class actor_cell final : public ref_target {
     std::unordered_map<const actor_cell*, restart_budget> budgets;
     std::exception_ptr pending_cause;  // restart waiting for children to stop
     actor_ref perpetrator;             // the child whose failure this actor escalated
+    std::uint64_t incarnation = 0;     // restarts so far
     std::unique_ptr<timer_scheduler> timer_api;
     std::unique_ptr<logger> log;
   };

@@ -18,9 +18,11 @@ struct receive_timeout_fire {
   std::uint64_t generation;
 };
 
-/// Runs a function on the actor's turn (continuations of non-blocking asks).
+/// Runs a function on the actor's turn (continuations of non-blocking asks); stale when
+/// the actor has restarted since `incarnation`.
 struct context_task {
   std::function<void()> fn;
+  std::uint64_t incarnation;
 };
 
 }  // namespace troupe::detail

@@ -137,8 +137,9 @@ class actor {
   /// Sends the current message on to `to`, keeping its original sender.
   void forward(const actor_ref& to);
 
-  /// Asks `to` without blocking; `on_reply(expected<R, std::string>)` runs later in this
-  /// actor, with the reply or the error (timeout, dead recipient, wrong reply type).
+  /// Asks `to` without blocking; `on_reply(expected<R, ask_error>)` runs later in this
+  /// actor, with the reply or the error (timeout, dead recipient, wrong reply type); not at
+  /// all if this actor restarts or stops first (it may capture `this`).
   template <class R, class T, class F>
   void request(const actor_ref& to, T&& msg, std::chrono::nanoseconds timeout, F&& on_reply);
 

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -49,8 +50,11 @@ class ask_base {
 /// a watch of the target.
 void start_ask(actor_system& sys, const actor_ref& target, message msg, std::chrono::nanoseconds timeout,
                std::shared_ptr<ask_base> state);
-/// Runs `fn` on `self`'s turn.
-void post_to_actor(const actor_ref& self, std::function<void()> fn);
+/// The incarnation of the actor running on this thread (each restart makes a new one).
+std::uint64_t current_incarnation() noexcept;
+/// Runs `fn` on `self`'s turn, unless `self` has restarted since `incarnation` (`fn` may
+/// refer to the instance that is gone then).
+void post_to_actor(const actor_ref& self, std::uint64_t incarnation, std::function<void()> fn);
 /// In manual mode: runs the system until `ready()` or idle.
 void drive_manual(actor_system& sys, const std::function<bool()>& ready);
 
@@ -162,9 +166,10 @@ template <class R, class T, class F>
 void actor::request(const actor_ref& to, T&& msg, std::chrono::nanoseconds timeout, F&& on_reply) {
   auto state = std::make_shared<detail::ask_state<R>>(to.path());
   actor_ref me = self();
-  state->on_complete([me, cb = std::forward<F>(on_reply)](expected<R, ask_error> r) mutable {
+  const std::uint64_t incarnation = detail::current_incarnation();
+  state->on_complete([me, incarnation, cb = std::forward<F>(on_reply)](expected<R, ask_error> r) mutable {
     auto shared = std::make_shared<expected<R, ask_error>>(std::move(r));
-    detail::post_to_actor(me, [cb = std::move(cb), shared]() mutable { cb(std::move(*shared)); });
+    detail::post_to_actor(me, incarnation, [cb = std::move(cb), shared]() mutable { cb(std::move(*shared)); });
   });
   detail::start_ask(system(), to, make_message(std::forward<T>(msg)), timeout, std::move(state));
 }
