@@ -275,3 +275,55 @@ TEST_CASE("a request whose actor stopped before the answer is dropped quietly", 
   probe.expect_no_msg(0ms);
   CHECK(sys.dead_letter_count() == before + 1);  // the callback's task, for a stopped actor
 }
+
+namespace {
+struct ask_later {
+  actor_ref target;
+};
+struct crash {};
+
+/// Requests with a callback that touches its own state, as callbacks usually do.
+class stateful_requester : public troupe::actor {
+ public:
+  stateful_requester(actor_ref out, std::shared_ptr<int> incarnations)
+      : out_(std::move(out)), incarnation_(++*incarnations) {}
+  behavior make_behavior() override {
+    return {
+        [this](const ask_later& a) {
+          request<int>(a.target, reply_later{5s}, 1h, [this](troupe::expected<int, ask_error> r) {
+            replies_ += r ? *r : -1000;
+            out_.tell(std::make_pair(incarnation_, replies_));
+          });
+        },
+        [](const crash&) -> void { throw std::runtime_error("crash"); },
+    };
+  }
+
+ private:
+  actor_ref out_;
+  int incarnation_;
+  int replies_ = 0;
+};
+}  // namespace
+
+TEST_CASE("a request's callback never runs on a later incarnation of the actor", "[unit][ask]") {
+  // The callback captured the instance that made the request; after a restart that instance
+  // is gone, so its callback must not run (as the timers of a restarted actor are cancelled).
+  troupe::actor_system sys("request", quiet_manual());
+  test_probe probe(sys);
+  auto r = sys.spawn(props::of<responder>(), "r");
+  auto incarnations = std::make_shared<int>(0);
+  auto q = sys.spawn(props::of<stateful_requester>(probe.ref(), incarnations), "q");
+  q.tell(ask_later{r});
+  sys.run_until_idle();
+  q.tell(crash{});  // restarted by /user before the reply comes
+  sys.run_until_idle();
+  REQUIRE(*incarnations == 2);
+  sys.advance_time(5s);
+  probe.expect_no_msg(0ms);
+
+  // The fresh instance's own requests work.
+  q.tell(ask_later{r});
+  sys.advance_time(5s);
+  CHECK(probe.expect_msg<std::pair<int, int>>(0ms) == std::make_pair(2, 7));
+}
