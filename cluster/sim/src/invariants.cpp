@@ -14,6 +14,7 @@
 // After healing, survivors converging is checked by the scenarios (`simulation::fail`).
 #include <array>
 #include <string>
+#include <vector>
 
 #include "troupe/cluster/model/member_status.hpp"
 #include "troupe/cluster/sim/simulation.hpp"
@@ -144,24 +145,26 @@ void simulation::check_view_change(const sim_node& n, const node_view* before,
     }
   }
 
-  // 4. Keep-majority: the two sides never both go on as a cluster.
-  if (settings_.sbr.strategy == model::sbr_strategy::keep_majority && is_up_like(after.state().self_member().status()) &&
-      n.life == node_life::running && has_up_leader(after)) {
-    ++checks_.no_split_brain;
-    auto check_other = [&](const unique_address& other) {
-      const auto slot = slot_of(other.address);
-      if (!slot) return true;
-      const sim_node& m = nodes_[*slot];
-      if (m.self != other || !serving(m) || !has_up_leader(*m.view)) return true;
-      if (!holds_out(m.view->gossip(), n.self)) return true;
-      fail("no_split_brain", to_string(n.self) + " and " + to_string(other) +
-                                 " both serve with an up leader, each holding the other down or removed");
-      return false;
-    };
-    for (const auto& [node, when] : next.tombstones())
-      if (!check_other(node)) return;
-    for (const auto& m : next.members())
-      if (m.status() == member_status::down && !check_other(m.unique_address())) return;
+  // 4. Keep-majority: the two sides never both go on as a cluster. Only views that hold
+  //    someone down or removed can be one side of a split brain.
+  if (settings_.sbr.strategy != model::sbr_strategy::keep_majority || n.life != node_life::running ||
+      !is_up_like(after.state().self_member().status()))
+    return;
+  std::vector<unique_address> held_out;
+  for (const auto& [node, when] : next.tombstones()) held_out.push_back(node);
+  for (const auto& m : next.members())
+    if (m.status() == member_status::down) held_out.push_back(m.unique_address());
+  if (held_out.empty()) return;
+  ++checks_.no_split_brain;
+  if (!has_up_leader(after)) return;
+  for (const auto& other : held_out) {
+    const auto slot = slot_of(other.address);
+    if (!slot) continue;
+    const sim_node& m = nodes_[*slot];
+    if (m.self != other || !serving(m) || !holds_out(m.view->gossip(), n.self) || !has_up_leader(*m.view))
+      continue;
+    return fail("no_split_brain", to_string(n.self) + " and " + to_string(other) +
+                                      " both serve with an up leader, each holding the other down or removed");
   }
 }
 

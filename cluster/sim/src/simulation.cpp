@@ -67,6 +67,35 @@ std::set<unique_address> ring_nodes(const model::gossip& g) {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
+// gossip peer pools
+
+gossip_peer_pools make_gossip_peer_pools(const model::gossip_target_input& input) {
+  gossip_peer_pools p;
+  p.member_count = input.members.size();
+  for (const auto& m : input.members) {
+    if (m == input.self || input.excluded.contains(m)) continue;
+    const bool seen = input.seen_by.contains(m);
+    p.valid.push_back(&m);
+    p.valid_has_seen.push_back(seen);
+    if (!seen) p.unseen.push_back(&m);
+  }
+  return p;
+}
+
+std::optional<model::gossip_target> select_gossip_target(const model::gossip_target_settings& settings,
+                                                         const gossip_peer_pools& pools,
+                                                         std::mt19937_64& rng) {
+  // The steps and draws of model::select_gossip_target, on precomputed pools.
+  if (pools.valid.empty()) return std::nullopt;
+  const double p = model::adjusted_gossip_different_view_probability(settings, pools.member_count);
+  const bool prefer_unseen = model::uniform_unit(rng) < p;
+  const bool use_unseen = prefer_unseen && !pools.unseen.empty();
+  const auto& pool = use_unseen ? pools.unseen : pools.valid;
+  const auto i = static_cast<std::size_t>(model::uniform_below(rng, pool.size()));
+  return model::gossip_target{*pool[i], use_unseen ? false : pools.valid_has_seen[i]};
+}
+
+// ---------------------------------------------------------------------------------------
 // node_view
 
 node_view::node_view(model::gossip g, model::unique_address self)
@@ -114,6 +143,38 @@ const model::gossip_target_input& node_view::target_input() const {
     target_input_ = std::move(in);
   }
   return *target_input_;
+}
+
+const gossip_peer_pools& node_view::target_pools() const {
+  if (!target_pools_) {
+    // As make_gossip_peer_pools(target_input()), without copying the seen set: members
+    // and the seen set are both sorted by unique address, so one walk finds who has seen.
+    gossip_peer_pools p;
+    const auto& g = gossip();
+    const auto& self = state_.self();
+    std::set<model::unique_address> excluded;
+    for (const auto& r : g.reachability().records_from(self))
+      if (r.status != model::reachability_status::reachable) excluded.insert(r.subject);
+    p.member_count = g.members().size();
+    auto seen = g.seen_by().begin();
+    for (const auto& m : g.members()) {
+      const auto& a = m.unique_address();
+      while (seen != g.seen_by().end() && *seen < a) ++seen;
+      if (a == self || excluded.contains(a)) continue;
+      const bool has_seen = seen != g.seen_by().end() && *seen == a;
+      p.valid.push_back(&a);
+      p.valid_has_seen.push_back(has_seen);
+      if (!has_seen) p.unseen.push_back(&a);
+    }
+    target_pools_ = std::move(p);
+  }
+  return *target_pools_;
+}
+
+void node_view::inherit(const node_view& earlier) const {
+  // Same version: same members and reachability, so the same leader.
+  if (earlier.leader_ && !leader_ && earlier.gossip().version() == gossip().version())
+    leader_ = earlier.leader_;
 }
 
 std::uint64_t node_view::version_hash() const {
@@ -564,7 +625,7 @@ void simulation::on_join(sim_node& n, const unique_address& from) {
 
 void simulation::gossip_tick(sim_node& n, bool speedup) {
   if (n.phase != join_phase::member || n.view->gossip().is_singleton_cluster()) return;
-  if (auto target = model::select_gossip_target(settings_.gossip_target, n.view->target_input(), rng_)) {
+  if (auto target = select_gossip_target(settings_.gossip_target, n.view->target_pools(), rng_)) {
     if (target->peer_has_seen)
       status_to(n, target->peer);
     else
@@ -619,15 +680,18 @@ void simulation::update_ring(sim_node& n) {
   if (n.ring_view == n.view) return;
   n.ring_view = n.view;
   const auto& g = n.view->gossip();
-  std::set<unique_address> nodes = ring_nodes(g);
-  std::set<unique_address> unreachable = g.reachability().all_unreachable_or_terminated();
+  const auto& reach = g.reachability();
   std::uint64_t key = 0;
-  for (const auto& a : nodes) key = mix(key, a.uid);
+  for (const auto& m : g.members())
+    if (m.status() != member_status::joining) key = mix(key, m.unique_address().uid);
   key = mix(key, 0xfeed);
-  for (const auto& a : unreachable) key = mix(key, a.uid);
+  const bool all_reachable = reach.is_all_reachable();
+  if (!all_reachable)
+    for (const auto& a : reach.all_unreachable_or_terminated()) key = mix(key, a.uid);
   if (n.ring && key == n.ring_key) return;
   n.ring_key = key;
-  n.ring.emplace(n.self, std::move(nodes), std::move(unreachable),
+  n.ring.emplace(n.self, ring_nodes(g),
+                 all_reachable ? std::set<unique_address>{} : reach.all_unreachable_or_terminated(),
                  settings_.monitored_by_nr_of_members);
   // Receivers no longer on the list are forgotten; new ones are expected to answer soon.
   const auto& wanted = n.ring->my_receivers();
@@ -713,7 +777,7 @@ void simulation::leader_tick(sim_node& n) {
 void simulation::downing_tick(sim_node& n) {
   if (n.phase != join_phase::member) return;
   const model::gossip& g = n.view->gossip();
-  const model::reachability reach = g.reachability_excluding_downed_observers();
+  const bool all_reachable = g.reachability().is_all_reachable();
 
   // 1. Stability: membership (who, which status) and the unreachable set, since when unchanged.
   if (n.sbr_view != n.view) {
@@ -722,7 +786,9 @@ void simulation::downing_tick(sim_node& n) {
     for (const auto& m : g.members())
       members_key = mix(members_key, mix(m.unique_address().uid, static_cast<std::uint64_t>(m.status())));
     std::uint64_t unreachable_key = 0;
-    for (const auto& u : reach.all_unreachable_or_terminated()) unreachable_key = mix(unreachable_key, u.uid);
+    if (!all_reachable)
+      for (const auto& u : g.reachability_excluding_downed_observers().all_unreachable_or_terminated())
+        unreachable_key = mix(unreachable_key, u.uid);
     const std::uint64_t key = mix(members_key, unreachable_key);
     if (key != n.sbr_key) {
       n.sbr_key = key;
@@ -735,6 +801,11 @@ void simulation::downing_tick(sim_node& n) {
     }
   }
   // 2. Nothing to decide while every member not on its way out is reachable.
+  if (all_reachable) {
+    n.first_unstable.reset();
+    return;
+  }
+  const model::reachability reach = g.reachability_excluding_downed_observers();
   bool any_unreachable = false;
   for (const auto& u : reach.all_unreachable_or_terminated()) {
     const model::member* m = g.find(u);
@@ -748,7 +819,15 @@ void simulation::downing_tick(sim_node& n) {
     return;
   }
 
-  // 3. The resolver's decision on this node's view.
+  // 3. The resolver's decision on this node's view. Its first steps need no snapshot: a
+  //    node that is not the leader only acts on down-all-when-unstable, and the leader only
+  //    once stable for `stable_after`; skip building the snapshot when neither can happen.
+  const nanoseconds stable_for = now_ - n.stable_since;
+  const nanoseconds unstable_for = n.first_unstable ? n.last_unstable - *n.first_unstable : nanoseconds::zero();
+  const nanoseconds grace = model::effective_down_all_when_unstable(settings_.sbr);
+  const bool may_down_all = grace > nanoseconds::zero() && unstable_for > settings_.sbr.stable_after + grace;
+  const bool is_leader = n.view->leader() == n.self;
+  if (!may_down_all && (!is_leader || stable_for < settings_.sbr.stable_after)) return;
   model::sbr_snapshot snap;
   snap.self = n.self;
   snap.members.reserve(g.members().size());
@@ -758,13 +837,13 @@ void simulation::downing_tick(sim_node& n) {
   for (const auto& r : reach.records())
     if (r.status != model::reachability_status::reachable) snap.unreachable_records.push_back({r.observer, r.subject});
   snap.seen_by = g.seen_by();
-  snap.stable_for = now_ - n.stable_since;
-  snap.unstable_for = n.first_unstable ? n.last_unstable - *n.first_unstable : nanoseconds::zero();
+  snap.stable_for = stable_for;
+  snap.unstable_for = unstable_for;
   const model::sbr_decision d = model::resolve_split_brain(settings_.sbr, snap);
 
   // 4. The leader acts on a decision; every node acts when unstable for too long. Self is
   //    downed last, after the others.
-  const bool act = (d.outcome == model::sbr_outcome::decided && n.view->leader() == n.self) ||
+  const bool act = (d.outcome == model::sbr_outcome::decided && is_leader) ||
                    d.outcome == model::sbr_outcome::down_all_unstable;
   if (!act || d.to_down.empty()) return;
   model::gossip next = g;
@@ -782,6 +861,7 @@ void simulation::downing_tick(sim_node& n) {
 void simulation::set_view(sim_node& n, model::gossip g) {
   view_ptr before = std::move(n.view);
   n.view = std::make_shared<const node_view>(std::move(g), n.self);
+  if (before) n.view->inherit(*before);
   after_view_change(n, before);
 }
 

@@ -56,6 +56,25 @@ namespace troupe::cluster::sim {
 
 using std::chrono::nanoseconds;
 
+/// The candidates of `model::select_gossip_target` for one view, computed once per view
+/// so that a gossip tick costs O(1) instead of O(members) in a large cluster. The
+/// pointers refer to the members of the input (or view) the pools were made from.
+struct gossip_peer_pools {
+  std::size_t member_count = 0;                        ///< members (self included)
+  std::vector<const model::unique_address*> valid;     ///< `model::valid_gossip_peers(input)`
+  std::vector<const model::unique_address*> unseen;    ///< those of `valid` that have not seen it
+  std::vector<bool> valid_has_seen;                    ///< per entry of `valid`
+};
+
+/// The pools of `input`, pointing into `input.members`.
+gossip_peer_pools make_gossip_peer_pools(const model::gossip_target_input& input);
+
+/// Exactly `model::select_gossip_target(settings, input, rng)` for the `input` the pools
+/// were made from: the same draws from `rng`, the same peer (tested against the model).
+std::optional<model::gossip_target> select_gossip_target(const model::gossip_target_settings& settings,
+                                                         const gossip_peer_pools& pools,
+                                                         std::mt19937_64& rng);
+
 /// Everything a run depends on; the defaults are the daemon's (Akka's) with stable-after 7 s.
 struct sim_settings {
   std::size_t nodes = 5;   ///< nodes started by `start_all`
@@ -118,10 +137,14 @@ class node_view {
   const std::optional<model::unique_address>& leader() const;
   /// The gossip target input of self (cached).
   const model::gossip_target_input& target_input() const;
+  /// The gossip target pools of self (cached).
+  const gossip_peer_pools& target_pools() const;
   /// Hash of the version's counters (cached).
   std::uint64_t version_hash() const;
   /// True if every member is up (cached).
   bool all_up() const;
+  /// Takes over the cached values of `earlier` that cannot differ (same version).
+  void inherit(const node_view& earlier) const;
 
  private:
   model::membership_state state_;
@@ -131,6 +154,7 @@ class node_view {
   mutable std::optional<bool> converged_;
   mutable std::optional<std::optional<model::unique_address>> leader_;
   mutable std::optional<model::gossip_target_input> target_input_;
+  mutable std::optional<gossip_peer_pools> target_pools_;
   mutable std::optional<std::uint64_t> version_hash_;
   mutable std::optional<bool> all_up_;
 };
