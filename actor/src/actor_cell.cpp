@@ -389,7 +389,13 @@ void actor_cell::run(int throughput) noexcept {
       reschedule = true;
       break;
     }
-    if (try_block()) break;  // idle: the next producer schedules us
+    if (try_block()) {
+      // Idle: the next producer schedules the cell, maybe on another thread at once (which
+      // may even stop and free it), so this turn must not touch it any more.
+      tls_current = prev;
+      tls_message = prev_message;
+      return;
+    }
     fetch();                 // something arrived meanwhile
     if (budget == 0) {
       reschedule = true;
