@@ -20,7 +20,8 @@ using namespace troupe::cluster::sim;
 constexpr const char* usage =
     "usage: troupe-sim [--nodes N] [--seeds S] [--scenario NAME] [--seed SEED] [--json]\n"
     "                  [--duration SECONDS] [--extra SECONDS] [--freeze SECONDS]\n"
-    "                  [--restarts N] [--loss P] [--latency-ms MS] [--jitter-ms MS]\n"
+    "                  [--restarts N] [--churn-interval SECONDS] [--overlapping-crashes]\n"
+    "                  [--loss P] [--latency-ms MS] [--jitter-ms MS]\n"
     "                  [--stable-after SECONDS] [--max-wall SECONDS] [--check-gossip]\n"
     "                  [--no-invariants]\n"
     "scenarios: join, crash-one, freeze-one, partition-K (e.g. partition-2), partition-2-3,\n"
@@ -51,6 +52,8 @@ int main(int argc, char** argv) {
       else if (arg == "--extra") o.extra = secs(std::stod(value()));
       else if (arg == "--freeze") o.freeze_for = secs(std::stod(value()));
       else if (arg == "--restarts") o.restarts = std::stoul(value());
+      else if (arg == "--churn-interval") o.churn_interval = secs(std::stod(value()));
+      else if (arg == "--overlapping-crashes") o.overlapping_crashes = true;
       else if (arg == "--loss") o.settings.network.loss = std::stod(value());
       else if (arg == "--latency-ms") o.settings.network.base_latency = secs(std::stod(value()) / 1e3);
       else if (arg == "--jitter-ms") o.settings.network.jitter_mean = secs(std::stod(value()) / 1e3);

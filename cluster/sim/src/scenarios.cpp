@@ -73,13 +73,22 @@ class run {
     return ok;
   }
 
-  // A random running member slot, preferring non-seed nodes.
-  std::size_t pick(bool allow_seeds = false) {
+  // A random running member slot that is not a seed, if there is one.
+  std::optional<std::size_t> pick_non_seed() {
     std::vector<std::size_t> candidates;
     for (const auto& n : sim_.nodes())
-      if (n.life == node_life::running && n.phase == join_phase::member && (allow_seeds || !n.is_seed))
+      if (n.life == node_life::running && n.phase == join_phase::member && !n.is_seed)
         candidates.push_back(n.index);
-    if (candidates.empty()) return pick(true);
+    if (candidates.empty()) return std::nullopt;
+    return candidates[uniform_below(sim_.rng(), candidates.size())];
+  }
+
+  // A random running member slot, preferring non-seed nodes.
+  std::size_t pick() {
+    if (auto i = pick_non_seed()) return *i;
+    std::vector<std::size_t> candidates;
+    for (const auto& n : sim_.nodes())
+      if (n.life == node_life::running && n.phase == join_phase::member) candidates.push_back(n.index);
     return candidates[uniform_below(sim_.rng(), candidates.size())];
   }
 
@@ -110,12 +119,19 @@ class run {
 
   void watch(std::size_t slot) { sim_.watch_victim(slot); }
 
+  // True if no running member's view has an unreachability record.
+  bool all_reachable() const {
+    return std::all_of(sim_.nodes().begin(), sim_.nodes().end(), [](const sim_node& n) {
+      return n.life != node_life::running || !n.view || n.view->gossip().reachability().is_all_reachable();
+    });
+  }
+
   // Survivors converge: all running nodes up on one converged version.
   bool survivors_converge(nanoseconds limit, const std::string& after_what) {
     if (until([&] { return sim_.settled(); }, sim_.now() + limit)) return true;
     if (!out_of_budget_)
       sim_.fail("survivors_converge", "no convergence within " + std::to_string(seconds(limit)) +
-                                          " s " + after_what);
+                                          " s " + after_what + ": " + sim_.unsettled_reason());
     return false;
   }
 
@@ -144,6 +160,7 @@ class run {
       result_.victims.push_back(std::move(t));
     }
     result_.figures["sbr_decisions"] = static_cast<double>(sim_.sbr_decisions());
+    result_.figures["sbr_down_all_unstable"] = static_cast<double>(sim_.sbr_down_all_unstable());
     result_.figures["messages_lost"] = static_cast<double>(sim_.sent().lost);
     result_.ok = expectations_met && !result_.violation && !out_of_budget_;
     if (result_.violation) {
@@ -326,9 +343,10 @@ scenario_result churn_scenario(run& r) {
   std::size_t joins = 0, leaves = 0, crashes = 0, restarted = 0;
   auto& rng = r.sim().rng();
   while (r.sim().now() < end && !r.sim().violation() && !r.out_of_budget()) {
-    // 1. Next churn event after an exponential pause (mean 3 s).
+    // 1. Next churn event after an exponential pause.
     const double u = model::uniform_unit(rng);
-    const nanoseconds pause{static_cast<std::int64_t>(-std::log1p(-u) * 3e9)};
+    const nanoseconds pause{static_cast<std::int64_t>(
+        -std::log1p(-u) * static_cast<double>(r.options().churn_interval.count()))};
     r.until([] { return false; }, std::min(end, r.sim().now() + pause));
     for (auto it = restarts.begin(); it != restarts.end();) {
       if (it->first <= r.sim().now()) {
@@ -347,14 +365,23 @@ scenario_result churn_scenario(run& r) {
         ++joins;
         break;
       case 1:
+        // Seeds stay: without any, new nodes could not join (as in a real cluster).
         if (r.sim().running_members() > r.sim().settings().seeds + 2) {
-          r.sim().leave(r.pick());
-          ++leaves;
+          if (const auto i = r.pick_non_seed()) {
+            r.sim().leave(*i);
+            ++leaves;
+          }
         }
         break;
       default:
+        // Unless asked for overlapping failures, a crash waits until the previous one has
+        // been dealt with: with stable-after 7 s, a second failure detected within
+        // 12.25 s of the first is instability, and the resolver downs every node.
+        if (!r.options().overlapping_crashes && !r.all_reachable()) break;
         if (r.sim().running_members() > r.sim().settings().seeds + 2) {
-          const std::size_t victim = r.pick();
+          const auto picked = r.pick_non_seed();
+          if (!picked) break;
+          const std::size_t victim = *picked;
           r.sim().crash(victim);
           ++crashes;
           restarts.emplace_back(r.sim().now() + 5s + nanoseconds{static_cast<std::int64_t>(

@@ -347,7 +347,6 @@ void simulation::start(std::size_t i) {
   n.detectors = detectors_prototype_;
   n.ring.reset();
   n.ring_view.reset();
-  n.sbr_view.reset();
   n.receivers.clear();
   n.first_unstable.reset();
   n.stable_since = now_;
@@ -774,56 +773,80 @@ void simulation::leader_tick(sim_node& n) {
   if (r.gossip.version() != n.view->gossip().version()) set_view(n, std::move(r.gossip));
 }
 
+// The split brain resolver's bookkeeping, on every view change (Akka's SplitBrainResolver
+// reacting to cluster events): member up, downed or exited and any change of the set of
+// unreachable members restart the stable-after period; joining, leaving and removal do
+// not. Every change of the reachability table counts towards instability, which ends when
+// every unreachable member is down or exiting.
+void simulation::sbr_observe(sim_node& n, const node_view* before, const node_view& after) {
+  const model::gossip& g = after.gossip();
+  // Akka's MemberUp, MemberDowned and MemberExited; not MemberJoined, MemberWeaklyUp,
+  // MemberLeft or MemberRemoved.
+  auto resets = [](std::optional<member_status> from, member_status to) {
+    const bool event = to == member_status::up || to == member_status::down || to == member_status::exiting;
+    return event && from != to;
+  };
+  bool reset_stable = false;
+  // 1. Member events.
+  static const std::vector<model::member> none;
+  const auto& was = before ? before->gossip().members() : none;
+  const auto& is = g.members();
+  for (std::size_t i = 0, j = 0; j < is.size() && !reset_stable;) {
+    if (i < was.size() && was[i].unique_address() < is[j].unique_address()) {
+      ++i;
+    } else if (i < was.size() && was[i].unique_address() == is[j].unique_address()) {
+      reset_stable = resets(was[i].status(), is[j].status());
+      ++i;
+      ++j;
+    } else {
+      reset_stable = resets(std::nullopt, is[j].status());
+      ++j;
+    }
+  }
+  // 2. Unreachable and reachable events (observations of downed members do not count).
+  const bool reach_changed = before ? before->gossip().reachability() != g.reachability()
+                                    : !g.reachability().is_all_reachable();
+  auto unreachable_of = [&](const model::gossip& x) {
+    std::set<unique_address> out;
+    if (!x.reachability().is_all_reachable())
+      for (const auto& u : x.reachability_excluding_downed_observers().all_unreachable_or_terminated())
+        if (u != n.self) out.insert(u);
+    return out;
+  };
+  if (reach_changed && !reset_stable)
+    reset_stable = !before || unreachable_of(before->gossip()) != unreachable_of(g);
+  if (reset_stable) n.stable_since = now_;
+  // 3. Instability statistics.
+  if (reach_changed) {
+    if (!n.first_unstable) n.first_unstable = now_;
+    n.last_unstable = now_;
+  }
+  if (n.first_unstable) {
+    bool any_downable = false;
+    for (const auto& u : unreachable_of(g)) {
+      const model::member* m = g.find(u);
+      if (m && m->status() != member_status::down && m->status() != member_status::exiting) any_downable = true;
+    }
+    if (!any_downable) n.first_unstable.reset();
+  }
+}
+
 void simulation::downing_tick(sim_node& n) {
   if (n.phase != join_phase::member) return;
   const model::gossip& g = n.view->gossip();
-  const bool all_reachable = g.reachability().is_all_reachable();
 
-  // 1. Stability: membership (who, which status) and the unreachable set, since when unchanged.
-  if (n.sbr_view != n.view) {
-    n.sbr_view = n.view;
-    std::uint64_t members_key = 0;
-    for (const auto& m : g.members())
-      members_key = mix(members_key, mix(m.unique_address().uid, static_cast<std::uint64_t>(m.status())));
-    std::uint64_t unreachable_key = 0;
-    if (!all_reachable)
-      for (const auto& u : g.reachability_excluding_downed_observers().all_unreachable_or_terminated())
-        unreachable_key = mix(unreachable_key, u.uid);
-    const std::uint64_t key = mix(members_key, unreachable_key);
-    if (key != n.sbr_key) {
-      n.sbr_key = key;
-      n.stable_since = now_;
-    }
-    if (unreachable_key != n.sbr_unreachable_key) {
-      n.sbr_unreachable_key = unreachable_key;
-      if (!n.first_unstable) n.first_unstable = now_;
-      n.last_unstable = now_;
-    }
-  }
-  // 2. Nothing to decide while every member not on its way out is reachable.
-  if (all_reachable) {
-    n.first_unstable.reset();
-    return;
-  }
+  // 1. Instability statistics expire after twice stable-after without any change.
+  if (n.first_unstable && now_ - n.last_unstable > 2 * settings_.sbr.stable_after) n.first_unstable.reset();
+
+  // 2. Nothing to decide while every member is reachable.
+  if (g.reachability().is_all_reachable()) return;
   const model::reachability reach = g.reachability_excluding_downed_observers();
-  bool any_unreachable = false;
-  for (const auto& u : reach.all_unreachable_or_terminated()) {
-    const model::member* m = g.find(u);
-    if (m && m->status() != member_status::down && m->status() != member_status::exiting) {
-      any_unreachable = true;
-      break;
-    }
-  }
-  if (!any_unreachable) {
-    n.first_unstable.reset();
-    return;
-  }
 
   // 3. The resolver's decision on this node's view. Its first steps need no snapshot: a
   //    node that is not the leader only acts on down-all-when-unstable, and the leader only
   //    once stable for `stable_after`; skip building the snapshot when neither can happen.
   const nanoseconds stable_for = now_ - n.stable_since;
-  const nanoseconds unstable_for = n.first_unstable ? n.last_unstable - *n.first_unstable : nanoseconds::zero();
+  const nanoseconds unstable_for = n.first_unstable ? now_ - *n.first_unstable : nanoseconds::zero();
   const nanoseconds grace = model::effective_down_all_when_unstable(settings_.sbr);
   const bool may_down_all = grace > nanoseconds::zero() && unstable_for > settings_.sbr.stable_after + grace;
   const bool is_leader = n.view->leader() == n.self;
@@ -851,7 +874,9 @@ void simulation::downing_tick(sim_node& n) {
     if (node != n.self) next = next.mark_as_down(node);
   if (d.to_down.contains(n.self)) next = next.mark_as_down(n.self);
   ++sbr_decisions_;
+  if (d.outcome == model::sbr_outcome::down_all_unstable) ++sbr_down_all_;
   n.first_unstable.reset();
+  n.stable_since = now_;
   set_view(n, next.increment(n.self).only_seen(n.self));
 }
 
@@ -867,6 +892,7 @@ void simulation::set_view(sim_node& n, model::gossip g) {
 
 void simulation::after_view_change(sim_node& n, const view_ptr& before) {
   if (settings_.check_invariants) check_view_change(n, before.get(), *n.view);
+  sbr_observe(n, before.get(), *n.view);
   observe_views(n, before.get(), n.view.get());
 
   // A node that sees itself down stops; an exiting one confirms to the leader and stops
@@ -898,6 +924,27 @@ bool simulation::settled() const {
     version = v.version_hash();
   }
   return version.has_value();
+}
+
+std::string simulation::unsettled_reason() const {
+  std::optional<std::uint64_t> version;
+  for (const auto& n : nodes_) {
+    if (n.life == node_life::idle || n.life == node_life::crashed || n.life == node_life::stopped)
+      continue;
+    const std::string who = to_string(n.self);
+    if (n.life != node_life::running) return who + " is frozen";
+    if (n.phase != join_phase::member) return who + " has not joined";
+    const node_view& v = *n.view;
+    const auto& ms = v.gossip().members();
+    if (ms.size() != running_count_)
+      return who + " sees " + std::to_string(ms.size()) + " members, " + std::to_string(running_count_) +
+             " nodes run: " + model::to_string(v.gossip());
+    if (!v.all_up()) return who + " sees members not up: " + model::to_string(v.gossip());
+    if (!v.converged()) return who + " has not converged: " + model::to_string(v.gossip());
+    if (version && *version != v.version_hash()) return who + " holds another version";
+    version = v.version_hash();
+  }
+  return version ? "" : "no running member";
 }
 
 std::size_t simulation::running_members() const {

@@ -6,7 +6,8 @@
 // - partition-K (partition-2-3 is partition-2 on 5 nodes): K random nodes are cut off both
 //   ways; keep-majority downs one side, the other converges; then the network heals.
 // - one-way: one node cannot send to the others but still hears them.
-// - churn: random joins, graceful leaves, crashes and restarts for `duration`, then calm.
+// - churn: random joins, graceful leaves, crashes and restarts for `duration`, then calm;
+//   a crash waits until the previous one is dealt with unless `overlapping_crashes`.
 // - rolling-restart: `restarts` nodes, one by one, stopped and started with a new uid.
 // Every scenario ends by checking that the surviving nodes converge (all up, one version).
 //
@@ -36,6 +37,11 @@ struct scenario_options {
   std::optional<nanoseconds> duration;
   nanoseconds freeze_for = std::chrono::seconds{10};  ///< freeze-one
   std::size_t restarts = 0;                           ///< rolling-restart; 0: min(nodes, 10)
+  /// churn: mean time between churn events (exponential). Much below stable-after, and the
+  /// resolver's down-all-when-unstable ends the cluster, as Akka's would.
+  nanoseconds churn_interval = std::chrono::seconds{10};
+  /// churn: crash nodes while an earlier crash is still being dealt with.
+  bool overlapping_crashes = false;
   double max_wall_seconds = 0;                        ///< stop early past this (0: no limit)
 };
 

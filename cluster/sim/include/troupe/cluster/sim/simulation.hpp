@@ -225,15 +225,12 @@ struct sim_node {
   std::uint64_t heartbeat_seq = 0;
 
   // Split brain resolver.
-  std::uint64_t sbr_key = 0;
-  std::uint64_t sbr_unreachable_key = 0;
-  nanoseconds stable_since{0};
-  std::optional<nanoseconds> first_unstable;
-  nanoseconds last_unstable{0};
+  nanoseconds stable_since{0};                 ///< last reset of the stable-after period
+  std::optional<nanoseconds> first_unstable;   ///< first reachability change of the unstable period
+  nanoseconds last_unstable{0};                ///< latest reachability change
 
   // Derived state is rebuilt when the view changes: these remember which view it was.
   view_ptr ring_view;
-  view_ptr sbr_view;
   bool stop_requested = false;     ///< saw itself down or removed: stop after this event
 
   // Events held while frozen.
@@ -322,6 +319,8 @@ class simulation {
   /// True when every running node is a member, all hold one converged version, every
   /// member of it is up, and its members are exactly the running incarnations.
   bool settled() const;
+  /// Why `settled()` is false, naming the first node that is not there yet ("" if settled).
+  std::string unsettled_reason() const;
   /// The running incarnations that are members, and their count.
   std::size_t running_members() const;
   /// The leader of slot `i`'s view, if it has one.
@@ -350,6 +349,8 @@ class simulation {
   double node_seconds() const;
   /// Times a node acted on a split brain resolver decision.
   std::uint64_t sbr_decisions() const noexcept { return sbr_decisions_; }
+  /// Times a node downed everyone because the cluster was unstable for too long.
+  std::uint64_t sbr_down_all_unstable() const noexcept { return sbr_down_all_; }
   /// Largest envelope (full gossip) sent so far, in bytes.
   std::size_t largest_gossip_bytes() const noexcept { return largest_gossip_bytes_; }
 
@@ -377,6 +378,7 @@ class simulation {
   void reaper_tick(sim_node& n);
   void leader_tick(sim_node& n);
   void downing_tick(sim_node& n);
+  void sbr_observe(sim_node& n, const node_view* before, const node_view& after);
   void on_gossip(sim_node& n, const model::unique_address& from, const view_ptr& remote);
   void on_status(sim_node& n, const model::unique_address& from, const view_ptr& remote);
   void on_join(sim_node& n, const model::unique_address& from);
@@ -411,6 +413,7 @@ class simulation {
   std::uint64_t unreachable_records_ = 0;
   std::size_t largest_gossip_bytes_ = 0;
   std::uint64_t sbr_decisions_ = 0;
+  std::uint64_t sbr_down_all_ = 0;
   model::failure_detector_registry detectors_prototype_;
   double node_seconds_ = 0;
   nanoseconds node_seconds_at_{0};
