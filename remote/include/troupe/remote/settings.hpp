@@ -1,0 +1,74 @@
+// remote_settings: configuration of the transport, parsed from JSON and validated once.
+//
+//   {"host": "127.0.0.2", "port": 2552, "cookie": "s3cret",
+//    "max-frame-size": 262144, "outbound-queue-size": 3072,
+//    "tls": {"enabled": true, "certificate": "node.pem", "private-key": "node.key", "ca": "ca.pem"}}
+//
+// Errors name the key and the expected value, like the runtime's settings.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "troupe/actor/expected.hpp"
+#include "troupe/actor/settings.hpp"
+
+namespace troupe::remote {
+
+/// Where a node listens: `troupe://system@host:port`.
+struct address {
+  std::string system;
+  std::string host;
+  std::uint16_t port = 0;
+
+  friend auto operator<=>(const address&, const address&) = default;
+  friend bool operator==(const address&, const address&) = default;
+};
+
+/// `troupe://system@host:port`.
+std::string to_string(const address& a);
+
+/// A parsed actor URI: the node's address and the path on it (`/user/a/b`).
+struct actor_uri {
+  remote::address address;
+  std::string path;
+};
+
+/// Parses `troupe://system@host:port/path` (the path may be empty); nullopt when malformed.
+std::optional<actor_uri> parse_actor_uri(std::string_view uri);
+
+struct tls_settings {
+  bool enabled = false;
+  std::string certificate;  ///< PEM file of this node's certificate (chain)
+  std::string private_key;  ///< PEM file of its key
+  std::string ca;           ///< PEM file of the CA both sides' certificates are checked against
+};
+
+struct remote_settings {
+  std::string host = "127.0.0.1";  ///< advertised host, also bound for listening and connecting
+  std::uint16_t port = 2552;       ///< 0: any free port (see transport::local_address)
+  std::string cookie;              ///< shared secret; empty: no authentication
+  std::size_t max_frame_size = 256 * 1024;             ///< ordinary and control lanes
+  std::size_t max_large_frame_size = 64 * 1024 * 1024;  ///< the large-message lane
+  std::size_t outbound_queue_size = 3072;               ///< messages per lane and peer
+  std::chrono::milliseconds handshake_timeout{5000};
+  std::chrono::milliseconds reconnect_backoff_min{100};
+  std::chrono::milliseconds reconnect_backoff_max{5000};
+  std::chrono::milliseconds system_message_resend_interval{1000};
+  std::chrono::milliseconds give_up_system_message_after{60000};
+  std::chrono::milliseconds watch_heartbeat_interval{1000};
+  double watch_failure_threshold = 10.0;
+  std::chrono::milliseconds watch_acceptable_pause{10000};
+  tls_settings tls;
+
+  static expected<remote_settings, config_error> parse(const nlohmann::json& j);
+  static expected<remote_settings, config_error> parse(const std::string& json_text);
+};
+
+}  // namespace troupe::remote

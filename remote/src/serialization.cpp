@@ -1,0 +1,166 @@
+#include "troupe/remote/serialization.hpp"
+
+#include "troupe/actor/messages.hpp"
+#include "troupe/actor/system_messages.hpp"
+
+namespace troupe::remote {
+
+namespace {
+
+thread_local const ref_codec* tls_codec = nullptr;
+
+std::string key_of(std::uint32_t id, std::string_view manifest) {
+  return std::to_string(id) + ":" + std::string(manifest);
+}
+
+using json = nlohmann::json;
+
+template <class T>
+bytes cbor(const T& fields_of) {
+  return json::to_cbor(fields_of);
+}
+
+}  // namespace
+
+ref_codec_scope::ref_codec_scope(const ref_codec* c) noexcept : previous_(tls_codec) { tls_codec = c; }
+ref_codec_scope::~ref_codec_scope() { tls_codec = previous_; }
+const ref_codec* ref_codec_scope::current() noexcept { return tls_codec; }
+
+void serialization::add(type_id t, std::uint32_t id, std::string manifest, encode_fn enc, decode_fn dec) {
+  auto e = std::make_shared<const entry>(entry{t, id, manifest, std::move(enc), std::move(dec)});
+  std::unique_lock lock(mutex_);
+  auto key = key_of(id, manifest);
+  auto existing = by_key_.find(key);
+  if (existing != by_key_.end() && existing->second->type != t) {
+    throw std::invalid_argument("serializer " + std::to_string(id) + " manifest \"" + manifest +
+                                "\" is already registered for " + existing->second->type->name());
+  }
+  by_type_[t] = e;
+  by_key_[std::move(key)] = e;
+}
+
+bool serialization::is_registered(type_id t) const {
+  std::shared_lock lock(mutex_);
+  return by_type_.count(t) > 0;
+}
+
+expected<serialized, std::string> serialization::encode(const message& m) const {
+  if (!m) return unexpected<std::string>{"cannot serialize an empty message"};
+  std::shared_ptr<const entry> e;
+  {
+    std::shared_lock lock(mutex_);
+    auto it = by_type_.find(m.type());
+    if (it != by_type_.end()) e = it->second;
+  }
+  if (!e) {
+    return unexpected<std::string>{"no serializer registered for " + m.type_name() +
+                                   " (register it with serialization().register_json<T>(\"manifest\"))"};
+  }
+  try {
+    return serialized{e->id, e->manifest, e->encode(m.get()->payload())};
+  } catch (const std::exception& ex) {
+    return unexpected<std::string>{"serializing " + m.type_name() + " failed: " + ex.what()};
+  }
+}
+
+expected<message, std::string> serialization::decode(std::uint32_t id, std::string_view manifest,
+                                                     std::span<const std::uint8_t> payload) const {
+  std::shared_ptr<const entry> e;
+  {
+    std::shared_lock lock(mutex_);
+    auto it = by_key_.find(key_of(id, manifest));
+    if (it != by_key_.end()) e = it->second;
+  }
+  if (!e) {
+    return unexpected<std::string>{"no serializer " + std::to_string(id) + " with manifest \"" +
+                                   std::string(manifest) + "\" is registered here"};
+  }
+  try {
+    return e->decode(payload);
+  } catch (const std::exception& ex) {
+    return unexpected<std::string>{"decoding \"" + std::string(manifest) + "\" failed: " + ex.what()};
+  }
+}
+
+serialization::serialization() {
+  add(type_id_of<std::string>(), serializer_id::string, "s",
+      [](const void* v) {
+        const auto& s = *static_cast<const std::string*>(v);
+        return bytes(s.begin(), s.end());
+      },
+      [](std::span<const std::uint8_t> b) { return make_message(std::string(b.begin(), b.end())); });
+  add(type_id_of<bytes>(), serializer_id::bytes, "b",
+      [](const void* v) { return *static_cast<const bytes*>(v); },
+      [](std::span<const std::uint8_t> b) { return make_message(bytes(b.begin(), b.end())); });
+
+  // The runtime's own messages, as CBOR maps with named fields (unknown fields ignored).
+  auto sys = [this](type_id t, const char* manifest, std::function<json(const void*)> to,
+                    std::function<message(const json&)> from) {
+    add(t, serializer_id::system, manifest, [to](const void* v) { return json::to_cbor(to(v)); },
+        [from](std::span<const std::uint8_t> b) { return from(json::from_cbor(b.begin(), b.end())); });
+  };
+  sys(type_id_of<sys::watch>(), "watch",
+      [](const void* v) {
+        auto& w = *static_cast<const sys::watch*>(v);
+        return json{{"watchee", w.watchee}, {"watcher", w.watcher}};
+      },
+      [](const json& j) { return make_message(sys::watch{j.at("watchee").get<actor_ref>(), j.at("watcher").get<actor_ref>()}); });
+  sys(type_id_of<sys::unwatch>(), "unwatch",
+      [](const void* v) {
+        auto& w = *static_cast<const sys::unwatch*>(v);
+        return json{{"watchee", w.watchee}, {"watcher", w.watcher}};
+      },
+      [](const json& j) {
+        return make_message(sys::unwatch{j.at("watchee").get<actor_ref>(), j.at("watcher").get<actor_ref>()});
+      });
+  sys(type_id_of<sys::death_watch_notification>(), "dwn",
+      [](const void* v) {
+        auto& n = *static_cast<const sys::death_watch_notification*>(v);
+        return json{{"actor", n.actor}, {"confirmed", n.existence_confirmed}, {"address", n.address_terminated}};
+      },
+      [](const json& j) {
+        return make_message(sys::death_watch_notification{j.at("actor").get<actor_ref>(), j.value("confirmed", true),
+                                                          j.value("address", false)});
+      });
+  sys(type_id_of<sys::terminate>(), "terminate", [](const void*) { return json::object(); },
+      [](const json&) { return make_message(sys::terminate{}); });
+  sys(type_id_of<identify>(), "identify",
+      [](const void* v) { return json{{"id", static_cast<const identify*>(v)->correlation_id}}; },
+      [](const json& j) { return make_message(identify{j.value("id", std::uint64_t{0})}); });
+  sys(type_id_of<actor_identity>(), "identity",
+      [](const void* v) {
+        auto& i = *static_cast<const actor_identity*>(v);
+        return json{{"id", i.correlation_id}, {"ref", i.ref}};
+      },
+      [](const json& j) {
+        return make_message(actor_identity{j.value("id", std::uint64_t{0}), j.at("ref").get<actor_ref>()});
+      });
+  sys(type_id_of<poison_pill>(), "poison", [](const void*) { return json::object(); },
+      [](const json&) { return make_message(poison_pill{}); });
+  sys(type_id_of<kill>(), "kill", [](const void*) { return json::object(); },
+      [](const json&) { return make_message(kill{}); });
+}
+
+}  // namespace troupe::remote
+
+void nlohmann::adl_serializer<troupe::actor_ref>::to_json(nlohmann::json& j, const troupe::actor_ref& r) {
+  if (!r) {
+    j = nlohmann::json{{"uri", ""}, {"uid", 0}};
+    return;
+  }
+  const auto* codec = troupe::remote::ref_codec_scope::current();
+  if (!codec || !codec->to_wire) throw std::logic_error("an actor_ref is serialized outside of the transport");
+  auto [uri, uid] = codec->to_wire(r);
+  j = nlohmann::json{{"uri", std::move(uri)}, {"uid", uid}};
+}
+
+void nlohmann::adl_serializer<troupe::actor_ref>::from_json(const nlohmann::json& j, troupe::actor_ref& r) {
+  const auto uri = j.at("uri").get<std::string>();
+  if (uri.empty()) {
+    r = troupe::actor_ref{};
+    return;
+  }
+  const auto* codec = troupe::remote::ref_codec_scope::current();
+  if (!codec || !codec->from_wire) throw std::logic_error("an actor_ref is deserialized outside of the transport");
+  r = codec->from_wire(uri, j.value("uid", std::uint64_t{0}));
+}

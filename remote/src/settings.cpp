@@ -1,0 +1,132 @@
+#include "troupe/remote/settings.hpp"
+
+#include <charconv>
+
+#include <nlohmann/json.hpp>
+
+namespace troupe::remote {
+
+std::string to_string(const address& a) {
+  return "troupe://" + a.system + "@" + a.host + ":" + std::to_string(a.port);
+}
+
+std::optional<actor_uri> parse_actor_uri(std::string_view uri) {
+  constexpr std::string_view scheme = "troupe://";
+  if (uri.substr(0, scheme.size()) != scheme) return std::nullopt;
+  uri.remove_prefix(scheme.size());
+  const auto at = uri.find('@');
+  if (at == std::string_view::npos || at == 0) return std::nullopt;
+  actor_uri out;
+  out.address.system = std::string(uri.substr(0, at));
+  uri.remove_prefix(at + 1);
+  const auto slash = uri.find('/');
+  std::string_view hostport = uri.substr(0, slash);
+  out.path = slash == std::string_view::npos ? std::string() : std::string(uri.substr(slash));
+  const auto colon = hostport.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+  out.address.host = std::string(hostport.substr(0, colon));
+  const auto port = hostport.substr(colon + 1);
+  unsigned value = 0;
+  auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc{} || p != port.data() + port.size() || value > 65535) return std::nullopt;
+  out.address.port = static_cast<std::uint16_t>(value);
+  return out;
+}
+
+namespace {
+
+using json = nlohmann::json;
+
+template <class T>
+void read_int(const json& j, const char* key, T& out, long long lo, long long hi) {
+  auto it = j.find(key);
+  if (it == j.end()) return;
+  if (!it->is_number_integer() || it->get<long long>() < lo || it->get<long long>() > hi) {
+    throw config_error(key, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                                "], got " + it->dump());
+  }
+  out = static_cast<T>(it->get<long long>());
+}
+
+void read_ms(const json& j, const char* key, std::chrono::milliseconds& out, long long lo, long long hi) {
+  long long v = out.count();
+  read_int(j, key, v, lo, hi);
+  out = std::chrono::milliseconds(v);
+}
+
+void read_string(const json& j, const char* key, std::string& out, const std::string& prefix = "") {
+  auto it = j.find(key);
+  if (it == j.end()) return;
+  if (!it->is_string()) throw config_error(prefix + key, "expected a string, got " + it->dump());
+  out = it->get<std::string>();
+}
+
+}  // namespace
+
+expected<remote_settings, config_error> remote_settings::parse(const nlohmann::json& j) {
+  try {
+    if (!j.is_object()) throw config_error("<root>", "expected a JSON object, got " + j.dump());
+    static const char* known[] = {"host", "port", "cookie", "max-frame-size", "max-large-frame-size",
+                                  "outbound-queue-size", "handshake-timeout-ms", "reconnect-backoff-min-ms",
+                                  "reconnect-backoff-max-ms", "system-message-resend-interval-ms",
+                                  "give-up-system-message-after-ms", "watch-heartbeat-interval-ms",
+                                  "watch-failure-threshold", "watch-acceptable-pause-ms", "tls"};
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      bool ok = false;
+      for (const char* k : known) ok = ok || it.key() == k;
+      if (!ok) throw config_error(it.key(), "unknown key");
+    }
+    remote_settings s;
+    read_string(j, "host", s.host);
+    if (s.host.empty()) throw config_error("host", "expected a host name or IP address, got \"\"");
+    read_int(j, "port", s.port, 0, 65535);
+    read_string(j, "cookie", s.cookie);
+    read_int(j, "max-frame-size", s.max_frame_size, 1024, 1LL << 30);
+    read_int(j, "max-large-frame-size", s.max_large_frame_size, 1024, 1LL << 31);
+    read_int(j, "outbound-queue-size", s.outbound_queue_size, 1, 1 << 24);
+    read_ms(j, "handshake-timeout-ms", s.handshake_timeout, 1, 600'000);
+    read_ms(j, "reconnect-backoff-min-ms", s.reconnect_backoff_min, 1, 600'000);
+    read_ms(j, "reconnect-backoff-max-ms", s.reconnect_backoff_max, 1, 3'600'000);
+    if (s.reconnect_backoff_max < s.reconnect_backoff_min) {
+      throw config_error("reconnect-backoff-max-ms", "expected a value >= reconnect-backoff-min-ms");
+    }
+    read_ms(j, "system-message-resend-interval-ms", s.system_message_resend_interval, 1, 600'000);
+    read_ms(j, "give-up-system-message-after-ms", s.give_up_system_message_after, 1, 86'400'000);
+    read_ms(j, "watch-heartbeat-interval-ms", s.watch_heartbeat_interval, 1, 600'000);
+    read_ms(j, "watch-acceptable-pause-ms", s.watch_acceptable_pause, 0, 3'600'000);
+    if (auto it = j.find("watch-failure-threshold"); it != j.end()) {
+      if (!it->is_number() || it->get<double>() <= 0) {
+        throw config_error("watch-failure-threshold", "expected a number > 0, got " + it->dump());
+      }
+      s.watch_failure_threshold = it->get<double>();
+    }
+    if (auto it = j.find("tls"); it != j.end()) {
+      if (!it->is_object()) throw config_error("tls", "expected an object, got " + it->dump());
+      if (auto e = it->find("enabled"); e != it->end()) {
+        if (!e->is_boolean()) throw config_error("tls.enabled", "expected true or false, got " + e->dump());
+        s.tls.enabled = e->get<bool>();
+      }
+      read_string(*it, "certificate", s.tls.certificate, "tls.");
+      read_string(*it, "private-key", s.tls.private_key, "tls.");
+      read_string(*it, "ca", s.tls.ca, "tls.");
+      if (s.tls.enabled && (s.tls.certificate.empty() || s.tls.private_key.empty() || s.tls.ca.empty())) {
+        throw config_error("tls", "enabled TLS needs certificate, private-key and ca file paths");
+      }
+    }
+    return s;
+  } catch (const config_error& e) {
+    return unexpected<config_error>{e};
+  }
+}
+
+expected<remote_settings, config_error> remote_settings::parse(const std::string& text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    return unexpected<config_error>{config_error("<json>", std::string("not valid JSON: ") + e.what())};
+  }
+  return parse(j);
+}
+
+}  // namespace troupe::remote

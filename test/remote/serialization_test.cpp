@@ -1,0 +1,94 @@
+// Serialization registry: user types in one line, built-ins, refs inside messages, errors.
+#include <catch2/catch.hpp>
+
+#include <map>
+
+#include <troupe/actor.hpp>
+#include <troupe/remote/serialization.hpp>
+
+namespace {
+
+struct order {
+  std::string item;
+  int qty = 0;
+  troupe::actor_ref reply_to;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(order, item, qty, reply_to)
+
+struct unregistered {
+  int x;
+};
+
+struct other {
+  int y = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(other, y)
+
+/// A ref codec over a table, standing in for the transport.
+struct table_codec {
+  std::map<std::string, troupe::actor_ref> by_uri;
+  troupe::remote::ref_codec codec{
+      [this](const troupe::actor_ref& r) { return std::make_pair("troupe://t@127.0.0.1:1" + r.path().substr(std::string("troupe://t").size()), r.uid()); },
+      [this](const std::string& uri, std::uint64_t) {
+        auto it = by_uri.find(uri);
+        return it == by_uri.end() ? troupe::actor_ref{} : it->second;
+      }};
+};
+
+}  // namespace
+
+TEST_CASE("a registered nlohmann type round-trips, refs included", "[unit][serialization]") {
+  troupe::actor_system sys("t", troupe::testkit::manual_settings());
+  auto target = sys.spawn(troupe::props::from_behavior([](troupe::actor&) { return troupe::behavior{}; }), "target");
+  CHECK(target.path() == "troupe://t/user/target");
+  table_codec tc;
+  tc.by_uri["troupe://t@127.0.0.1:1/user/target"] = target;
+  troupe::remote::ref_codec_scope scope(&tc.codec);
+
+  troupe::remote::serialization s;
+  s.register_json<order>("shop.order");
+  auto wire = s.encode(troupe::make_message(order{"apple", 3, target}));
+  REQUIRE(wire);
+  CHECK(wire->serializer == troupe::remote::serializer_id::cbor);
+  CHECK(wire->manifest == "shop.order");
+  auto back = s.decode(wire->serializer, wire->manifest, wire->payload);
+  REQUIRE(back);
+  auto* o = back->get_if<order>();
+  REQUIRE(o);
+  CHECK(o->item == "apple");
+  CHECK(o->qty == 3);
+  CHECK(o->reply_to == target);
+}
+
+TEST_CASE("strings, bytes and runtime messages are built in", "[unit][serialization]") {
+  troupe::remote::serialization s;
+  auto str = s.encode(troupe::make_message(std::string("hello")));
+  REQUIRE(str);
+  CHECK(s.decode(str->serializer, str->manifest, str->payload)->get_if<std::string>()->compare("hello") == 0);
+  auto b = s.encode(troupe::make_message(troupe::remote::bytes{1, 2, 3}));
+  REQUIRE(b);
+  CHECK(*s.decode(b->serializer, b->manifest, b->payload)->get_if<troupe::remote::bytes>() ==
+        troupe::remote::bytes{1, 2, 3});
+  auto id = s.encode(troupe::make_message(troupe::identify{42}));
+  REQUIRE(id);
+  CHECK(s.decode(id->serializer, id->manifest, id->payload)->get_if<troupe::identify>()->correlation_id == 42);
+  CHECK(s.is_registered(troupe::type_id_of<troupe::poison_pill>()));
+}
+
+TEST_CASE("unregistered types and bad payloads are errors that name the problem", "[unit][serialization]") {
+  troupe::remote::serialization s;
+  auto e = s.encode(troupe::make_message(unregistered{1}));
+  REQUIRE_FALSE(e);
+  CHECK_THAT(e.error(), Catch::Contains("unregistered"));
+  CHECK_THAT(e.error(), Catch::Contains("register_json"));
+
+  s.register_json<order>("shop.order");
+  const troupe::remote::bytes garbage{0xff, 0x00, 0x13};
+  auto d = s.decode(troupe::remote::serializer_id::cbor, "shop.order", garbage);
+  REQUIRE_FALSE(d);
+  CHECK_THAT(d.error(), Catch::Contains("shop.order"));
+  auto unknown = s.decode(7777, "nope", garbage);
+  REQUIRE_FALSE(unknown);
+  CHECK_THAT(unknown.error(), Catch::Contains("nope"));
+  CHECK_THROWS_AS(s.register_json<other>("shop.order"), std::invalid_argument);
+}

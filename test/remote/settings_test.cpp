@@ -1,0 +1,53 @@
+// Remote settings and actor URIs: parsed and validated with errors naming the key.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+#include <troupe/remote/settings.hpp>
+
+using troupe::remote::remote_settings;
+
+TEST_CASE("remote settings take defaults and overrides", "[unit][remote-settings]") {
+  auto d = remote_settings::parse(std::string("{}"));
+  REQUIRE(d);
+  CHECK(d->max_frame_size == 256 * 1024);
+  CHECK(d->outbound_queue_size == 3072);
+  auto s = remote_settings::parse(std::string(R"({"host": "127.0.0.2", "port": 0, "cookie": "x",
+                                                   "watch-failure-threshold": 12.5})"));
+  REQUIRE(s);
+  CHECK(s->host == "127.0.0.2");
+  CHECK(s->port == 0);
+  CHECK(s->cookie == "x");
+  CHECK(s->watch_failure_threshold == 12.5);
+}
+
+TEST_CASE("bad remote settings name the key and the expected value", "[unit][remote-settings]") {
+  auto check = [](const char* text, const char* key, const char* words) {
+    auto s = remote_settings::parse(std::string(text));
+    REQUIRE_FALSE(s);
+    CHECK(s.error().key == key);
+    CHECK_THAT(std::string(s.error().what()), Catch::Contains(words));
+  };
+  check(R"({"port": 70000})", "port", "[0, 65535]");
+  check(R"({"prot": 1})", "prot", "unknown key");
+  check(R"({"host": 3})", "host", "expected a string");
+  check(R"({"reconnect-backoff-min-ms": 500, "reconnect-backoff-max-ms": 100})", "reconnect-backoff-max-ms", ">=");
+  check(R"({"tls": {"enabled": true}})", "tls", "certificate");
+  check(R"({"watch-failure-threshold": -1})", "watch-failure-threshold", "> 0");
+  check("{not json", "<json>", "not valid JSON");
+}
+
+TEST_CASE("actor URIs parse into address and path", "[unit][remote-settings]") {
+  auto u = troupe::remote::parse_actor_uri("troupe://shop@127.0.0.2:2552/user/a/b");
+  REQUIRE(u);
+  CHECK(u->address.system == "shop");
+  CHECK(u->address.host == "127.0.0.2");
+  CHECK(u->address.port == 2552);
+  CHECK(u->path == "/user/a/b");
+  CHECK(to_string(u->address) == "troupe://shop@127.0.0.2:2552");
+  CHECK(troupe::remote::parse_actor_uri("troupe://shop@h:1")->path.empty());
+  for (const char* bad : {"akka://shop@h:1/user", "troupe://h:1/user", "troupe://shop@h/user",
+                          "troupe://shop@h:99999/user", "troupe://shop@h:12x/user", "troupe://@h:1"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(troupe::remote::parse_actor_uri(bad));
+  }
+}
