@@ -161,6 +161,7 @@ void system_core::terminate() {
 
 void system_core::on_root_terminated() {
   scheduler_->shutdown();  // pending timers must not keep anything alive
+  events_.unsubscribe_terminated();  // nor subscribers: they hold their parents, up to the root and the core
   {
     std::lock_guard lock(term_mutex_);
     terminated_.store(true, std::memory_order_release);

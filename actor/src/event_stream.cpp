@@ -1,6 +1,7 @@
 #include "troupe/actor/event_stream.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 namespace troupe {
 
@@ -35,6 +36,17 @@ void event_stream::unsubscribe(token id) {
   for (auto& [t, s] : subs_) {
     s.fns.erase(std::remove_if(s.fns.begin(), s.fns.end(), [&](const auto& p) { return p.first == id; }),
                 s.fns.end());
+  }
+}
+
+void event_stream::unsubscribe_terminated() {
+  std::vector<actor_ref> dropped;  // released outside the lock
+  std::lock_guard lock(mutex_);
+  for (auto& [t, s] : subs_) {
+    auto stopped = std::stable_partition(s.refs.begin(), s.refs.end(),
+                                         [](const actor_ref& r) { return !r.is_terminated(); });
+    std::move(stopped, s.refs.end(), std::back_inserter(dropped));
+    s.refs.erase(stopped, s.refs.end());
   }
 }
 

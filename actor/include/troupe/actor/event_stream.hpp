@@ -44,6 +44,8 @@ class event_stream {
   void unsubscribe(const actor_ref& subscriber);
   /// Removes a function subscription.
   void unsubscribe(token t);
+  /// Removes every subscriber that has stopped (the system does so once all actors stopped).
+  void unsubscribe_terminated();
 
   /// Delivers a copy of `event` to every subscriber of `T`.
   template <class T>
