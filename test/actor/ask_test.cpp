@@ -64,7 +64,7 @@ struct request_of {
 /// Sends request<int> on demand and reports each outcome to `out`.
 class requester : public troupe::actor {
  public:
-  requester(actor_ref out, std::shared_ptr<actor_ref> me) : out_(std::move(out)), me_(std::move(me)) {}
+  explicit requester(actor_ref out) : out_(std::move(out)) {}
   behavior make_behavior() override {
     return {
         [this](const request_of<get_count>& r) { start(r.target, r.msg, r.timeout); },
@@ -73,13 +73,11 @@ class requester : public troupe::actor {
         [this](const request_of<die>& r) { start(r.target, r.msg, r.timeout); },
     };
   }
-  void pre_start() override { *me_ = self(); }
-
  private:
   template <class M>
   void start(const actor_ref& target, const M& msg, std::chrono::nanoseconds timeout) {
     ++requests_;
-    request<int>(target, msg, timeout, [this](troupe::expected<int, ask_error> r) {
+    request<int>(target, msg, timeout, [this, asker = self()](troupe::expected<int, ask_error> r) {
       outcome o;
       o.ok = r.has_value();
       if (r) {
@@ -88,13 +86,12 @@ class requester : public troupe::actor {
         o.kind = r.error().reason;
         o.what = r.error().what();
       }
-      o.in_context = self() == *me_ && !sender();
+      o.in_context = self() == asker && !sender();
       o.requests_seen = requests_;
       out_.tell(o);
     });
   }
   actor_ref out_;
-  std::shared_ptr<actor_ref> me_;
   int requests_ = 0;
 };
 
@@ -215,8 +212,7 @@ TEST_CASE("request<R> inside an actor hands the reply to a callback on the actor
   troupe::actor_system sys("request", manual ? quiet_manual() : quiet_threads());
   test_probe probe(sys);
   auto r = sys.spawn(props::of<responder>(), "r");
-  auto me = std::make_shared<actor_ref>();
-  auto q = sys.spawn(props::of<requester>(probe.ref(), me), "q");
+  auto q = sys.spawn(props::of<requester>(probe.ref()), "q");
 
   q.tell(request_of<get_count>{r, {}, 3s});
   auto ok = probe.expect_msg<outcome>();
@@ -247,8 +243,7 @@ TEST_CASE("request<R> times out on manual time", "[unit][ask]") {
   troupe::actor_system sys("request", quiet_manual());
   test_probe probe(sys);
   auto r = sys.spawn(props::of<responder>(), "r");
-  auto me = std::make_shared<actor_ref>();
-  auto q = sys.spawn(props::of<requester>(probe.ref(), me), "q");
+  auto q = sys.spawn(props::of<requester>(probe.ref()), "q");
   q.tell(request_of<silent>{r, {}, 2s});
   sys.advance_time(2s - 1ns);
   probe.expect_no_msg(0ms);
@@ -263,8 +258,7 @@ TEST_CASE("a request whose actor stopped before the answer is dropped quietly", 
   troupe::actor_system sys("request", quiet_manual());
   test_probe probe(sys);
   auto r = sys.spawn(props::of<responder>(), "r");
-  auto me = std::make_shared<actor_ref>();
-  auto q = sys.spawn(props::of<requester>(probe.ref(), me), "q");
+  auto q = sys.spawn(props::of<requester>(probe.ref()), "q");
   q.tell(request_of<silent>{r, {}, 2s});
   sys.run_until_idle();
   probe.watch(q);
