@@ -45,5 +45,12 @@ test-sanitizers: asan tsan
 bench: release
 	./test/bench/run-all build/release build/bench-results.json
 
+# libFuzzer targets of the wire protocol (clang, build/fuzz), each run FUZZ_SECONDS
+# (default 60) from the seed corpus in test/fuzz/corpus; CI-sized: make fuzz FUZZ_SECONDS=10.
+FUZZ_SECONDS ?= 60
+
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) ./test/fuzz/run
+
 clean:
 	rm -rf build
