@@ -22,8 +22,8 @@ constexpr const char* usage =
     "                  [--duration SECONDS] [--extra SECONDS] [--freeze SECONDS]\n"
     "                  [--restarts N] [--churn-interval SECONDS] [--overlapping-crashes]\n"
     "                  [--loss P] [--latency-ms MS] [--jitter-ms MS]\n"
-    "                  [--stable-after SECONDS] [--max-wall SECONDS] [--check-gossip]\n"
-    "                  [--no-invariants]\n"
+    "                  [--stable-after SECONDS] [--max-wall SECONDS] [--max-rss-mib MIB]\n"
+    "                  [--check-gossip] [--no-invariants]\n"
     "scenarios: join, crash-one, freeze-one, partition-K (e.g. partition-2), partition-2-3,\n"
     "           one-way, churn, rolling-restart\n";
 
@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
       else if (arg == "--jitter-ms") o.settings.network.jitter_mean = secs(std::stod(value()) / 1e3);
       else if (arg == "--stable-after") o.settings.sbr.stable_after = secs(std::stod(value()));
       else if (arg == "--max-wall") o.max_wall_seconds = std::stod(value());
+      else if (arg == "--max-rss-mib") o.max_rss_mib = std::stod(value());
       else if (arg == "--check-gossip") o.settings.check_gossip_invariants = true;
       else if (arg == "--no-invariants") o.settings.check_invariants = false;
       else if (arg == "--help" || arg == "-h") {

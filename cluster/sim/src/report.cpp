@@ -63,6 +63,7 @@ nlohmann::json to_json(const scenario_result& r) {
   j["false_unreachable"] = r.false_unreachable;
   j["unreachable_records"] = r.unreachable_records;
   j["gossip"] = {{"whole_run", rates_json(r.whole_run)},
+                 {"forming", r.forming ? rates_json(*r.forming) : nlohmann::json(nullptr)},
                  {"steady", r.steady ? rates_json(*r.steady) : nlohmann::json(nullptr)},
                  {"largest_envelope_bytes", r.gossip_bytes_largest},
                  {"final_envelope_bytes", r.gossip_bytes_final}};
@@ -86,6 +87,7 @@ nlohmann::json to_json(const scenario_result& r) {
   j["invariants"] = inv;
   j["simulated_s"] = r.simulated_s;
   j["wall_s"] = r.wall_s;
+  j["resident_mib"] = r.resident_mib;
   j["steps"] = r.steps;
   return j;
 }

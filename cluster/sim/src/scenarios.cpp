@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <set>
 #include <utility>
@@ -18,6 +19,16 @@ using model::uniform_below;
 
 double seconds(nanoseconds d) { return std::chrono::duration<double>(d).count(); }
 
+// Resident memory of this process in MiB (Linux), 0 where unknown.
+double resident_mib() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  long pages = 0, resident = 0;
+  const int got = std::fscanf(f, "%ld %ld", &pages, &resident);
+  std::fclose(f);
+  return got == 2 ? static_cast<double>(resident) * 4096.0 / (1024.0 * 1024.0) : 0;
+}
+
 std::optional<double> since(const std::optional<nanoseconds>& t, nanoseconds from) {
   if (!t) return std::nullopt;
   return seconds(*t - from);
@@ -28,6 +39,7 @@ class run {
  public:
   explicit run(const scenario_options& o)
       : options_(o), sim_(o.settings), wall_start_(std::chrono::steady_clock::now()) {
+    if (o.max_wall_seconds > 0 || o.max_rss_mib > 0) sim_.set_interrupt([this] { return out_of_time(); });
     result_.scenario = o.name;
     result_.nodes = o.settings.nodes;
     result_.seeds = o.settings.seeds;
@@ -37,10 +49,22 @@ class run {
   simulation& sim() { return sim_; }
   scenario_result& result() { return result_; }
 
-  bool out_of_time() const {
+  bool out_of_time() {
+    if (options_.max_rss_mib > 0) {
+      const double rss = resident_mib();
+      peak_rss_ = std::max(peak_rss_, rss);
+      if (rss > options_.max_rss_mib) {
+        budget_reason_ = "memory budget of " + std::to_string(options_.max_rss_mib) + " MiB";
+        return true;
+      }
+    }
     if (options_.max_wall_seconds <= 0) return false;
     const std::chrono::duration<double> spent = std::chrono::steady_clock::now() - wall_start_;
-    return spent.count() > options_.max_wall_seconds;
+    if (spent.count() > options_.max_wall_seconds) {
+      budget_reason_ = "wall-clock budget of " + std::to_string(options_.max_wall_seconds) + " s";
+      return true;
+    }
+    return false;
   }
 
   // Runs until `done` or `deadline` (or the wall budget); true if `done` held.
@@ -52,7 +76,7 @@ class run {
           return budget_hit || done();
         },
         deadline);
-    if (budget_hit) {
+    if (budget_hit || sim_.interrupted()) {
       out_of_budget_ = true;
       return false;
     }
@@ -69,7 +93,10 @@ class run {
   bool form(nanoseconds limit) {
     sim_.start_all();
     const bool ok = until([&] { return sim_.settled(); }, sim_.now() + limit);
-    if (ok) result_.convergence_s = seconds(sim_.now());
+    if (ok) {
+      result_.convergence_s = seconds(sim_.now());
+      result_.forming = rates(traffic{}, 0, nanoseconds::zero());
+    }
     return ok;
   }
 
@@ -162,6 +189,8 @@ class run {
     result_.figures["sbr_decisions"] = static_cast<double>(sim_.sbr_decisions());
     result_.figures["sbr_down_all_unstable"] = static_cast<double>(sim_.sbr_down_all_unstable());
     result_.figures["messages_lost"] = static_cast<double>(sim_.sent().lost);
+    result_.figures["members_at_end"] = static_cast<double>(sim_.running_members());
+    result_.resident_mib = std::max(peak_rss_, resident_mib());
     result_.ok = expectations_met && !result_.violation && !out_of_budget_;
     if (result_.violation) {
       const auto& v = *result_.violation;
@@ -169,8 +198,7 @@ class run {
                         " (t=" + std::to_string(seconds(v.at)) + " s, seed " +
                         std::to_string(options_.settings.seed) + "): " + v.detail;
     } else if (out_of_budget_) {
-      result_.failure = "stopped at the wall-clock budget of " +
-                        std::to_string(options_.max_wall_seconds) + " s, t=" +
+      result_.failure = "stopped at the " + budget_reason_ + ", t=" +
                         std::to_string(seconds(sim_.now())) + " s simulated";
     } else if (!expectations_met && result_.failure.empty()) {
       result_.failure = "expectations not met (seed " + std::to_string(options_.settings.seed) + ")";
@@ -186,6 +214,8 @@ class run {
   scenario_result result_;
   std::chrono::steady_clock::time_point wall_start_;
   bool out_of_budget_ = false;
+  std::string budget_reason_;
+  double peak_rss_ = 0;
   traffic window_traffic_;
   double window_node_seconds_ = 0;
   nanoseconds window_start_{0};
@@ -403,7 +433,6 @@ scenario_result churn_scenario(run& r) {
   const bool converged = r.survivors_converge(180s, "after the churn stopped");
   if (converged) r.result().settle_after_fault_s = seconds(r.sim().now() - calm);
   r.result().outcomes["survivors_converged"] = converged;
-  r.result().figures["members_at_end"] = static_cast<double>(r.sim().running_members());
   return r.finish(converged);
 }
 

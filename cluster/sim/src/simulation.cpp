@@ -265,7 +265,11 @@ void simulation::advance_to(nanoseconds t) {
 double simulation::node_seconds() const { return node_seconds_; }
 
 void simulation::run_until(nanoseconds t) {
-  while (!violation_ && !queue_.empty() && queue_.front().at <= t) {
+  while (!violation_ && !interrupted_ && !queue_.empty() && queue_.front().at <= t) {
+    if ((steps_ & 1023) == 0 && interrupt_ && interrupt_()) {
+      interrupted_ = true;
+      return;
+    }
     std::pop_heap(queue_.begin(), queue_.end(), later{});
     sim_event e = std::move(queue_.back());
     queue_.pop_back();
@@ -273,12 +277,12 @@ void simulation::run_until(nanoseconds t) {
     ++steps_;
     dispatch(e);
   }
-  if (!violation_) advance_to(t);
+  if (!violation_ && !interrupted_) advance_to(t);
 }
 
 bool simulation::run_until(const std::function<bool()>& done, nanoseconds deadline,
                            nanoseconds poll) {
-  while (!violation_) {
+  while (!violation_ && !interrupted_) {
     if (done()) return true;
     if (now_ >= deadline) return false;
     run_until(std::min(deadline, now_ + poll));

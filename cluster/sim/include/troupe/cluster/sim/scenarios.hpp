@@ -43,6 +43,7 @@ struct scenario_options {
   /// churn: crash nodes while an earlier crash is still being dealt with.
   bool overlapping_crashes = false;
   double max_wall_seconds = 0;                        ///< stop early past this (0: no limit)
+  double max_rss_mib = 0;                             ///< stop early past this memory (0: no limit)
 };
 
 /// Times about one faulty node, in seconds after the fault.
@@ -81,6 +82,7 @@ struct scenario_result {
   std::uint64_t false_unreachable = 0;
   std::uint64_t unreachable_records = 0;
   traffic_rates whole_run;
+  std::optional<traffic_rates> forming;   ///< from the start until all up and converged
   std::optional<traffic_rates> steady;    ///< after the scenario's end, when measured
   std::size_t gossip_bytes_largest = 0;   ///< largest full gossip envelope sent
   std::size_t gossip_bytes_final = 0;     ///< envelope size of the final view
@@ -88,6 +90,7 @@ struct scenario_result {
   std::optional<invariant_violation> violation;
   double simulated_s = 0;
   double wall_s = 0;
+  double resident_mib = 0;                ///< memory of the process (not part of the replay)
   std::uint64_t steps = 0;
 };
 

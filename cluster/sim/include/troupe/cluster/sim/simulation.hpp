@@ -306,7 +306,12 @@ class simulation {
   /// Slot `i` asks to leave the cluster (graceful).
   void leave(std::size_t i);
 
-  /// Runs events up to and including `t` (or until an invariant breaks).
+  /// Checked every 1,024 events: returning true stops `run_until` at once (a budget).
+  void set_interrupt(std::function<bool()> interrupt) { interrupt_ = std::move(interrupt); }
+  /// True once the interrupt fired; the run stops there.
+  bool interrupted() const noexcept { return interrupted_; }
+
+  /// Runs events up to and including `t` (or until an invariant breaks or the interrupt fires).
   void run_until(nanoseconds t);
   /// `run_until(now() + d)`.
   void run_for(nanoseconds d) { run_until(now_ + d); }
@@ -405,6 +410,8 @@ class simulation {
   std::uint64_t steps_ = 0;
   std::uint64_t next_seq_ = 0;
   std::vector<sim_event> queue_;
+  std::function<bool()> interrupt_;
+  bool interrupted_ = false;
 
   std::optional<invariant_violation> violation_;
   invariant_counts checks_;
