@@ -144,7 +144,9 @@ std::size_t encoded_size(const envelope& e) noexcept {
 }
 
 void encode_envelope(byte_buffer& out, const envelope& e) {
-  out.reserve(out.size() + encoded_size(e));
+  // Grow geometrically: `out` is often a batch of many frames being written.
+  const std::size_t needed = out.size() + encoded_size(e);
+  if (needed > out.capacity()) out.reserve(std::max(needed, 2 * out.capacity()));
   out.push_back(static_cast<std::uint8_t>((e.sender ? flag_sender : 0) | (e.seq ? flag_system : 0)));
   if (e.seq) append_varint(out, *e.seq);
   append_text(out, e.recipient_path);

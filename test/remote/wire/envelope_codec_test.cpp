@@ -204,3 +204,19 @@ TEST_CASE("varints take 1 to 10 bytes", "[unit][envelope]") {
   wire::append_varint(out, UINT64_MAX);
   CHECK(out == byte_buffer{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01});
 }
+
+TEST_CASE("appending many envelope frames to one batch grows the buffer geometrically", "[unit][envelope]") {
+  const std::string payload(100, 'x');
+  wire::envelope e;
+  e.recipient_path = "/user/sink";
+  e.serializer = 3;
+  e.payload = as_span(payload);
+  byte_buffer batch;
+  int reallocations = 0;
+  for (int i = 0; i < 10'000; ++i) {
+    const auto* before = batch.data();
+    REQUIRE_FALSE(wire::append_envelope_frame(batch, e));
+    if (batch.data() != before) ++reallocations;
+  }
+  CHECK(reallocations < 40);
+}
