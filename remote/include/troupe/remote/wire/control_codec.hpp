@@ -39,30 +39,37 @@
 
 namespace troupe::remote::wire {
 
+/// Are you there? (the watch failure detector's probe)
 struct heartbeat {
   std::optional<std::uint64_t> seq;
   friend bool operator==(const heartbeat&, const heartbeat&) = default;
 };
+/// Yes: the answer to a heartbeat, echoing its seq.
 struct heartbeat_rsp {
   std::optional<std::uint64_t> seq;
   friend bool operator==(const heartbeat_rsp&, const heartbeat_rsp&) = default;
 };
+/// Every system message up to `seq` arrived (cumulative).
 struct system_ack {
   std::uint64_t seq = 0;
   friend bool operator==(const system_ack&, const system_ack&) = default;
 };
+/// Up to `seq` arrived and `seq + 1` is missing: resend from there now.
 struct system_nack {
   std::uint64_t seq = 0;
   friend bool operator==(const system_nack&, const system_nack&) = default;
 };
+/// `from` quarantined `to`: neither will talk to the other again.
 struct quarantined {
   unique_node_address from;
   unique_node_address to;
   friend bool operator==(const quarantined&, const quarantined&) = default;
 };
+/// The sender is about to close this association.
 struct flush {
   friend bool operator==(const flush&, const flush&) = default;
 };
+/// Everything sent before the flush was handled.
 struct flush_ack {
   friend bool operator==(const flush_ack&, const flush_ack&) = default;
 };

@@ -76,8 +76,8 @@ inline constexpr std::size_t max_possible_body_size = 0xFFFFFFFEu;
 
 /// One decoded frame. `body` points into the bytes fed to the decoder or into its buffer.
 struct frame_view {
-  frame_type type = frame_type::envelope;
-  std::span<const std::uint8_t> body;
+  frame_type type = frame_type::envelope;  ///< what the body holds
+  std::span<const std::uint8_t> body;      ///< the bytes after the type byte
 };
 
 /// Why `append_frame` refused a frame; nothing was written.

@@ -204,6 +204,7 @@ class server_handshake {
   /// Same, for a decoded frame.
   handshake_step on_frame(const frame_view& f) { return on_frame(f.type, f.body); }
 
+  /// Where the handshake stands.
   handshake_status status() const noexcept { return status_; }
   /// The client; valid once established.
   const handshake_peer& peer() const noexcept { return peer_; }
@@ -241,6 +242,7 @@ class client_handshake {
   /// Same, for a decoded frame.
   handshake_step on_frame(const frame_view& f) { return on_frame(f.type, f.body); }
 
+  /// Where the handshake stands.
   handshake_status status() const noexcept { return status_; }
   /// The server; valid once established.
   const handshake_peer& peer() const noexcept { return peer_; }

@@ -48,6 +48,7 @@ class result {
     assert(has_value());
     return std::get<0>(std::move(v_));
   }
+  /// Access to the value, as `value()`.
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
