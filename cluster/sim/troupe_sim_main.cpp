@@ -22,7 +22,8 @@ constexpr const char* usage =
     "                  [--duration SECONDS] [--extra SECONDS] [--freeze SECONDS]\n"
     "                  [--restarts N] [--churn-interval SECONDS] [--overlapping-crashes]\n"
     "                  [--loss P] [--latency-ms MS] [--jitter-ms MS]\n"
-    "                  [--stable-after SECONDS] [--max-wall SECONDS] [--max-rss-mib MIB]\n"
+    "                  [--stable-after SECONDS] [--down-all-when-unstable SECONDS]\n"
+    "                  [--max-wall SECONDS] [--max-rss-mib MIB]\n"
     "                  [--check-gossip] [--no-invariants]\n"
     "scenarios: join, crash-one, freeze-one, partition-K (e.g. partition-2), partition-2-3,\n"
     "           one-way, churn, rolling-restart\n";
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
       else if (arg == "--latency-ms") o.settings.network.base_latency = secs(std::stod(value()) / 1e3);
       else if (arg == "--jitter-ms") o.settings.network.jitter_mean = secs(std::stod(value()) / 1e3);
       else if (arg == "--stable-after") o.settings.sbr.stable_after = secs(std::stod(value()));
+      else if (arg == "--down-all-when-unstable") o.settings.sbr.down_all_when_unstable = secs(std::stod(value()));
       else if (arg == "--max-wall") o.max_wall_seconds = std::stod(value());
       else if (arg == "--max-rss-mib") o.max_rss_mib = std::stod(value());
       else if (arg == "--check-gossip") o.settings.check_gossip_invariants = true;
@@ -73,6 +75,7 @@ int main(int argc, char** argv) {
     if (o.settings.seeds < 1) throw std::invalid_argument("--seeds must be >= 1");
     if (!(o.settings.network.loss >= 0 && o.settings.network.loss < 1))
       throw std::invalid_argument("--loss must be in [0, 1)");
+    if (auto why = troupe::cluster::model::validate(o.settings.sbr)) throw std::invalid_argument(*why);
   } catch (const std::exception& e) {
     std::cerr << "troupe-sim: " << e.what() << "\n" << usage;
     return 2;

@@ -41,7 +41,6 @@
 #include <set>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "troupe/cluster/model/gossip.hpp"
@@ -423,10 +422,8 @@ class simulation {
   std::uint64_t sbr_down_all_ = 0;
   model::failure_detector_registry detectors_prototype_;
   double node_seconds_ = 0;
-  nanoseconds node_seconds_at_{0};
   std::size_t running_count_ = 0;
   std::vector<victim_watch> victims_;
-  std::unordered_set<model::unique_address> removed_ever_;   // tombstoned anywhere, ever
   std::unordered_map<std::uint64_t, model::unique_address> converged_leader_;  // by version hash
 };
 
