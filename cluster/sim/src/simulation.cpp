@@ -186,6 +186,17 @@ std::uint64_t node_view::version_hash() const {
   return *version_hash_;
 }
 
+bool node_view::speedup_needed() const {
+  if (!speedup_needed_) {
+    const auto& ms = gossip().members();
+    const bool any_down = std::any_of(ms.begin(), ms.end(), [](const model::member& m) {
+      return m.status() == member_status::down;
+    });
+    speedup_needed_ = model::gossip_speedup_needed(gossip().seen_by().size(), ms.size(), any_down);
+  }
+  return *speedup_needed_;
+}
+
 bool node_view::all_up() const {
   if (!all_up_) {
     const auto& ms = gossip().members();
@@ -628,14 +639,15 @@ void simulation::on_join(sim_node& n, const unique_address& from) {
 
 void simulation::gossip_tick(sim_node& n, bool speedup) {
   if (n.phase != join_phase::member || n.view->gossip().is_singleton_cluster()) return;
+  // An extra round only happens if the speedup is still needed (Akka's gossipSpeedupTick).
+  if (speedup && !n.view->speedup_needed()) return;
   if (auto target = select_gossip_target(settings_.gossip_target, n.view->target_pools(), rng_)) {
     if (target->peer_has_seen)
       status_to(n, target->peer);
     else
       gossip_to(n, target->peer);
   }
-  const auto& g = n.view->gossip();
-  if (!speedup && model::gossip_speedup_needed(g.seen_by().size(), g.members().size())) {
+  if (!speedup && n.view->speedup_needed()) {
     const nanoseconds third = settings_.gossip_interval / model::gossip_speedup_factor;
     for (int k = 1; k < model::gossip_speedup_factor; ++k) schedule_timer(n, speedup_timer, third * k);
   }

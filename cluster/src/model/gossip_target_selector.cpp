@@ -28,8 +28,9 @@ double adjusted_gossip_different_view_probability(const gossip_target_settings& 
   return configured + static_cast<double>(member_count - low) * slope;
 }
 
-bool gossip_speedup_needed(std::size_t seen_count, std::size_t member_count) noexcept {
-  return seen_count < member_count / 2;
+bool gossip_speedup_needed(std::size_t seen_count, std::size_t member_count,
+                           bool has_down_member) noexcept {
+  return has_down_member || seen_count < member_count / 2;
 }
 
 std::vector<unique_address> valid_gossip_peers(const gossip_target_input& input) {

@@ -51,11 +51,21 @@ TEST_CASE("the different-view probability falls from 0.8 to 0.08 between 400 and
 
 TEST_CASE("gossip speeds up while fewer than half have seen the version", "[unit][gossip_target]") {
   CHECK(gossip_speedup_factor == 3);
-  CHECK(gossip_speedup_needed(1, 5));
-  CHECK_FALSE(gossip_speedup_needed(2, 5));
-  CHECK(gossip_speedup_needed(4, 10));
-  CHECK_FALSE(gossip_speedup_needed(5, 10));
-  CHECK_FALSE(gossip_speedup_needed(0, 1));  // a lone node has nobody to hurry
+  CHECK(gossip_speedup_needed(1, 5, false));
+  CHECK_FALSE(gossip_speedup_needed(2, 5, false));
+  CHECK(gossip_speedup_needed(4, 10, false));
+  CHECK_FALSE(gossip_speedup_needed(5, 10, false));
+  CHECK_FALSE(gossip_speedup_needed(0, 1, false));  // a lone node has nobody to hurry
+}
+
+TEST_CASE("gossip speeds up while a member is down, however many have seen the version",
+          "[unit][gossip_target]") {
+  // The leader removes a downed member only once every reachable member has seen the
+  // downing; Akka keeps the speedup on for as long as a member is down.
+  CHECK(gossip_speedup_needed(10, 10, true));
+  CHECK(gossip_speedup_needed(999, 1000, true));
+  CHECK(gossip_speedup_needed(1, 1000, true));
+  CHECK_FALSE(gossip_speedup_needed(999, 1000, false));
 }
 
 TEST_CASE("no target without a valid peer", "[unit][gossip_target]") {

@@ -8,8 +8,11 @@
 // A valid member is neither self nor excluded (unreachable, or in another data centre).
 // A peer that has seen the version only needs a status (digest), not the full gossip.
 //
-// While fewer than half of the members have seen the current version the daemon gossips
-// `gossip_speedup_factor` (3) times per interval: at 0, 1/3 and 2/3 of it.
+// While some member is down, or fewer than half of the members have seen the current
+// version, the daemon gossips `gossip_speedup_factor` (3) times per interval: at 0, 1/3 and
+// 2/3 of it, each extra round only if the speedup is still needed then (Akka's
+// `isGossipSpeedupNeeded` and `GossipSpeedupTick`). A down member holds the leader's removal
+// until every reachable member has seen the downing, so that convergence is hurried too.
 //
 // The random engine is an argument and every draw is made from its raw output with the
 // helpers below (not std::uniform_*_distribution, whose algorithm varies between standard
@@ -19,7 +22,7 @@
 //   gossip_target_input in{self, members, seen_by, unreachable};
 //   if (auto t = select_gossip_target({}, in, rng))
 //     t->peer_has_seen ? send_status(t->peer) : send_gossip(t->peer);
-//   if (gossip_speedup_needed(seen_by.size(), members.size())) { /* tick 3x */ }
+//   if (gossip_speedup_needed(seen_by.size(), members.size(), any_down)) { /* tick 3x */ }
 //
 // Pure functions: no clock, no randomness of their own; link only the standard library.
 #pragma once
@@ -73,9 +76,11 @@ std::optional<std::string> validate(const gossip_target_settings& settings);
 double adjusted_gossip_different_view_probability(const gossip_target_settings& settings,
                                                   std::size_t member_count) noexcept;
 
-/// True when fewer than half (rounded down) of `member_count` members have seen the
+/// True when some member is down (`has_down_member`: it waits for convergence to be
+/// removed) or fewer than half (rounded down) of `member_count` members have seen the
 /// current version: the daemon should then gossip `gossip_speedup_factor` times per interval.
-bool gossip_speedup_needed(std::size_t seen_count, std::size_t member_count) noexcept;
+bool gossip_speedup_needed(std::size_t seen_count, std::size_t member_count,
+                           bool has_down_member) noexcept;
 
 /// The valid peers: members that are neither self nor excluded, in input order.
 std::vector<unique_address> valid_gossip_peers(const gossip_target_input& input);

@@ -7,7 +7,7 @@
 // - push-pull gossip to one peer per gossip tick chosen by `select_gossip_target`: a
 //   status (version and seen digest) to a peer that has seen the version, else the full
 //   gossip; merged with `membership_state::receive_gossip`; three ticks per interval
-//   while fewer than half have seen the version;
+//   while a member is down or fewer than half have seen the version;
 // - heartbeats to the receivers of the `heartbeat_ring`, answered by the receiver, fed to
 //   a `failure_detector_registry` (phi accrual); the reaper turns its verdicts into
 //   reachability records;
@@ -142,6 +142,8 @@ class node_view {
   std::uint64_t version_hash() const;
   /// True if every member is up (cached).
   bool all_up() const;
+  /// `model::gossip_speedup_needed` for this gossip (cached).
+  bool speedup_needed() const;
   /// Takes over the cached values of `earlier` that cannot differ (same version).
   void inherit(const node_view& earlier) const;
 
@@ -156,6 +158,7 @@ class node_view {
   mutable std::optional<gossip_peer_pools> target_pools_;
   mutable std::optional<std::uint64_t> version_hash_;
   mutable std::optional<bool> all_up_;
+  mutable std::optional<bool> speedup_needed_;
 };
 
 /// Shared immutable view.
