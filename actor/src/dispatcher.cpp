@@ -16,8 +16,9 @@ thread_local worker_context tls_worker;
 constexpr int max_next_streak = 32;
 // Every so many turns a worker polls the global queue first (fairness for outside sends).
 constexpr unsigned global_poll_interval = 61;
-// Iterations an idle worker polls for work before parking (some tens of microseconds).
-constexpr int spin_before_park = 2000;
+// Iterations an idle worker polls for work before parking (a few microseconds). Longer
+// spins took the core from the threads that make the work when cores are few.
+constexpr int spin_before_park = 100;
 
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -111,7 +112,9 @@ void work_stealing_dispatcher::wake_one() {
 }
 
 actor_cell* work_stealing_dispatcher::find_work(worker& self, std::size_t index) {
-  if (actor_cell* c = pop(self, true)) return c;
+  // The own queue LIFO (depth first: what was scheduled last is hot in the cache, and a
+  // tree of actors spawning children stays small), thieves take the oldest (FIFO).
+  if (actor_cell* c = pop(self, false)) return c;
   {
     std::lock_guard lock(global_mutex_);
     if (!global_.empty()) {
@@ -123,7 +126,7 @@ actor_cell* work_stealing_dispatcher::find_work(worker& self, std::size_t index)
   }
   const std::size_t n = workers_.size();
   for (std::size_t k = 1; k < n; ++k) {
-    if (actor_cell* c = pop(*workers_[(index + k) % n], false)) return c;
+    if (actor_cell* c = pop(*workers_[(index + k) % n], true)) return c;
   }
   return nullptr;
 }
