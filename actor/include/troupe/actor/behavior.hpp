@@ -12,10 +12,12 @@
 //   };
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <initializer_list>
+#include <new>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #include "troupe/actor/message.hpp"
 
@@ -103,34 +105,118 @@ class handler {
   std::function<void(message&)> fn_;
 };
 
-/// An ordered list of handlers.
+/// An ordered list of handlers. One handler (the usual case) is stored inline, more on
+/// the heap.
 class behavior {
  public:
-  behavior() = default;
-  behavior(std::initializer_list<handler> hs) : handlers_(hs) {}
+  behavior() noexcept {}
+  behavior(std::initializer_list<handler> hs) {
+    reserve(hs.size());
+    try {
+      for (const auto& h : hs) push(h);
+    } catch (...) {
+      clear();
+      throw;
+    }
+  }
   template <class... Fs>
     requires(sizeof...(Fs) > 0)
   explicit behavior(Fs&&... fs) {
-    handlers_.reserve(sizeof...(Fs));
-    (handlers_.emplace_back(std::forward<Fs>(fs)), ...);
+    reserve(sizeof...(Fs));
+    try {
+      (push(handler(std::forward<Fs>(fs))), ...);
+    } catch (...) {
+      clear();
+      throw;
+    }
   }
+  behavior(const behavior& o) {
+    reserve(o.size_);
+    try {
+      for (std::uint32_t i = 0; i < o.size_; ++i) push(o.data()[i]);
+    } catch (...) {
+      clear();
+      throw;
+    }
+  }
+  behavior(behavior&& o) noexcept { take(o); }
+  behavior& operator=(const behavior& o) {
+    if (this != &o) {
+      behavior copy(o);
+      clear();
+      take(copy);
+    }
+    return *this;
+  }
+  behavior& operator=(behavior&& o) noexcept {
+    if (this != &o) {
+      clear();
+      take(o);
+    }
+    return *this;
+  }
+  ~behavior() { clear(); }
 
   /// Runs the first handler matching `m`; false when none matches (m is untouched).
   bool operator()(message& m) const {
     const type_id t = m.type();
-    for (const auto& h : handlers_) {
-      if (h.type() == t || h.type() == nullptr) {
-        h(m);
+    const handler* hs = data();
+    for (std::uint32_t i = 0; i < size_; ++i) {
+      if (hs[i].type() == t || hs[i].type() == nullptr) {
+        hs[i](m);
         return true;
       }
     }
     return false;
   }
   /// True when the behavior has no handler.
-  bool empty() const noexcept { return handlers_.empty(); }
+  bool empty() const noexcept { return size_ == 0; }
 
  private:
-  std::vector<handler> handlers_;
+  bool on_heap() const noexcept { return capacity_ > 1; }
+  const handler* data() const noexcept { return on_heap() ? heap_ : &one_; }
+  handler* data() noexcept { return on_heap() ? heap_ : &one_; }
+  void reserve(std::size_t n) {
+    if (n > 1) {
+      heap_ = static_cast<handler*>(::operator new(n * sizeof(handler)));
+      capacity_ = static_cast<std::uint32_t>(n);
+    }
+  }
+  void push(const handler& h) {  // within the reserved capacity
+    new (data() + size_) handler(h);
+    ++size_;
+  }
+  void push(handler&& h) {
+    new (data() + size_) handler(std::move(h));
+    ++size_;
+  }
+  void take(behavior& o) noexcept {
+    if (o.on_heap()) {
+      heap_ = o.heap_;
+      capacity_ = o.capacity_;
+      size_ = o.size_;
+      o.capacity_ = 0;
+      o.size_ = 0;
+    } else if (o.size_ == 1) {
+      new (&one_) handler(std::move(o.one_));
+      size_ = 1;
+      o.clear();
+    }
+  }
+  void clear() noexcept {
+    handler* hs = data();
+    for (std::uint32_t i = 0; i < size_; ++i) hs[i].~handler();
+    if (on_heap()) ::operator delete(heap_);
+    size_ = 0;
+    capacity_ = 0;
+  }
+
+  std::uint32_t size_ = 0;
+  std::uint32_t capacity_ = 0;  // 0 or 1: inline
+  union {
+    handler one_;
+    handler* heap_;
+  };
 };
 
 /// A handler calling member function `fn` of `obj`.
