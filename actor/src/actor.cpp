@@ -1,5 +1,6 @@
 #include "troupe/actor/actor.hpp"
 
+#include <algorithm>
 #include <cassert>
 #include <ostream>
 #include <random>
@@ -89,24 +90,40 @@ class function_actor final : public actor {
 };
 }  // namespace
 
-props props::from(factory_fn f) {
-  auto* d = new data();
-  d->factory = std::move(f);
-  return props(d);
-}
+struct props::function_data final : props::data {
+  explicit function_data(factory_fn f) : factory(std::move(f)) {}
+  data* clone() const override { return new function_data(*this); }
+  bool has_factory() const noexcept override { return static_cast<bool>(factory); }
+  std::unique_ptr<actor> make() const override { return factory(); }
+  factory_fn factory;
+};
+
+props props::from(factory_fn f) { return props(new function_data(std::move(f))); }
 
 props props::from_behavior(std::function<behavior(actor&)> f) {
   auto shared = std::make_shared<std::function<behavior(actor&)>>(std::move(f));
   return from([shared]() -> std::unique_ptr<actor> { return std::make_unique<function_actor>(*shared); });
 }
 
-props props::with_dispatcher(std::string name) const {
-  auto* d = new data{{1}, data_->factory, std::move(name), data_->mailbox};
+props props::with_dispatcher(std::string_view name) const {
+  std::uint32_t pinned;
+  if (name == "default" || name.empty()) {
+    pinned = 0;
+  } else if (name == "pinned") {
+    pinned = 1;
+  } else {
+    throw std::invalid_argument("unknown dispatcher [" + std::string(name) +
+                                "]; expected \"default\" or \"pinned\"");
+  }
+  data* d = data_->clone();
+  d->config = (d->config & ~(1u << 31)) | (pinned << 31);
   return props(d);
 }
 
 props props::with_mailbox(troupe::mailbox m) const {
-  auto* d = new data{{1}, data_->factory, data_->dispatcher, m};
+  data* d = data_->clone();
+  const auto cap = static_cast<std::uint32_t>(std::min<std::size_t>(m.capacity, capacity_mask));
+  d->config = (d->config & (1u << 31)) | cap | (m.use_default ? default_mailbox_bit : 0u);
   return props(d);
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cstring>
+#include <thread>
 
 #include "internal/dispatcher.hpp"
 #include "internal/runtime_messages.hpp"
@@ -34,6 +35,12 @@ std::string describe(const std::exception_ptr& e) {
   } catch (...) {
     return "unknown exception";
   }
+}
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
 }
 
 template <class T, class... Args>
@@ -74,19 +81,36 @@ std::string_view compact_name::view() const noexcept {
 // ---- children table: open addressing keyed by name, guarded by the cell's spinlock ----
 
 struct actor_cell::children_table {
-  // Two parallel arrays (12 bytes a slot): the child, and its name's hash (bit 0: stopping).
-  // A null cell is empty, a tombstone cell is a deleted slot.
+  // Two parallel arrays (12 bytes a slot): the child, and its name's hash (bit 0: stopping,
+  // bit 1: the parent keeps a restart budget for it). A null cell is empty, a tombstone
+  // cell is a deleted slot.
   std::vector<actor_cell*> cells;
   std::vector<std::uint32_t> meta;
   std::size_t size = 0;
   std::size_t used = 0;  // size + tombstones
   std::uint64_t next_auto_name = 0;
   bool closed = false;
+  // The parent waits for its children (it is stopping or restarting): they report their
+  // end with child_terminated instead of leaving the table themselves.
+  bool awaiting_reports = false;
 
   static actor_cell* tombstone() { return reinterpret_cast<actor_cell*>(&tombstone_storage); }
+  /// The name's hash, bits 0-1 clear (they hold the flags in `meta`). A generated name
+  /// ("$" and a base-36 counter, see auto_name) hashes to its counter, so children spawned
+  /// one after another sit side by side: a parent of many short-lived children works at
+  /// the two ends of a window of slots instead of all over a large table.
   static std::uint32_t hash(std::string_view s) {
-    return static_cast<std::uint32_t>(std::hash<std::string_view>{}(s)) & ~1u;
+    if (!s.empty() && s.front() == '$') {
+      std::uint32_t n = 0;
+      for (std::size_t k = s.size() - 1; k > 0; --k) {
+        const char ch = s[k];
+        n = n * 36 + static_cast<std::uint32_t>(ch >= 'a' ? ch - 'a' : ch - '0' + 26);
+      }
+      return n << 2;
+    }
+    return static_cast<std::uint32_t>(std::hash<std::string_view>{}(s)) & ~3u;
   }
+  static std::size_t slot(std::uint32_t h, std::size_t mask) { return (h >> 2) & mask; }
   static bool live(actor_cell* c) { return c != nullptr && c != tombstone(); }
 
   /// Slot index of the child named `name`, or npos.
@@ -94,18 +118,26 @@ struct actor_cell::children_table {
     if (cells.empty()) return npos;
     const std::uint32_t h = hash(name);
     const std::size_t mask = cells.size() - 1;
-    for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+    for (std::size_t i = slot(h, mask);; i = (i + 1) & mask) {
       actor_cell* c = cells[i];
       if (c == nullptr) return npos;
-      if (c != tombstone() && (meta[i] & ~1u) == h && c->name_view() == name) return i;
+      if (c != tombstone() && (meta[i] & ~3u) == h && c->name_view() == name) return i;
     }
   }
+  /// Slot index of child `c`, or npos; reads only the cells array (one cache miss less
+  /// in a large table).
   std::size_t find(const actor_cell* c) const {
-    const std::size_t i = find(c->name_view());
-    return i != npos && cells[i] == c ? i : npos;
+    if (cells.empty()) return npos;
+    const std::size_t mask = cells.size() - 1;
+    for (std::size_t i = slot(hash(c->name_view()), mask);; i = (i + 1) & mask) {
+      if (cells[i] == c) return i;
+      if (cells[i] == nullptr) return npos;
+    }
   }
   bool stopping(std::size_t i) const { return meta[i] & 1u; }
   void set_stopping(std::size_t i) { meta[i] |= 1u; }
+  bool supervised(std::size_t i) const { return meta[i] & 2u; }
+  void set_supervised(std::size_t i) { meta[i] |= 2u; }
 
   void rehash(std::size_t capacity) {
     std::vector<actor_cell*> old_cells(capacity, nullptr);
@@ -115,7 +147,7 @@ struct actor_cell::children_table {
     const std::size_t mask = capacity - 1;
     for (std::size_t k = 0; k < old_cells.size(); ++k) {
       if (!live(old_cells[k])) continue;
-      std::size_t i = old_meta[k] & mask;
+      std::size_t i = slot(old_meta[k], mask);
       while (cells[i] != nullptr) i = (i + 1) & mask;
       cells[i] = old_cells[k];
       meta[i] = old_meta[k];
@@ -131,7 +163,7 @@ struct actor_cell::children_table {
     }
     const std::uint32_t h = hash(c->name_view());
     const std::size_t mask = cells.size() - 1;
-    std::size_t i = h & mask;
+    std::size_t i = slot(h, mask);
     while (live(cells[i])) i = (i + 1) & mask;
     if (cells[i] == nullptr) ++used;
     cells[i] = c;
@@ -140,8 +172,7 @@ struct actor_cell::children_table {
   }
 
   void erase(std::size_t i) {
-    cells[i] = tombstone();
-    meta[i] = 0;
+    cells[i] = tombstone();  // its meta is never read again
     --size;
   }
 
@@ -171,11 +202,12 @@ actor_cell::actor_cell(system_core* core, actor_cell* parent, std::string_view n
   } else {
     core_->add_ref();
   }
-  const auto& mb = props_.mailbox_config();
+  const auto mb = props_.mailbox_config();
   const std::size_t cap = mb.use_default ? core_->settings().mailbox_capacity : mb.capacity;
   capacity_ = static_cast<std::uint32_t>(std::min<std::size_t>(cap, 0x7fffffff));
-  // The creation message; the spawner schedules the cell once it is registered.
-  head_.store(sys_envelope<sys::create>(), std::memory_order_relaxed);
+  // No creation message: the first turn builds the instance before anything else (see
+  // run()), and the empty, unblocked mailbox keeps producers from scheduling the cell
+  // before the spawner has registered and scheduled it.
 }
 
 actor_cell::~actor_cell() {
@@ -195,12 +227,56 @@ actor_cell::~actor_cell() {
     delete ext_;
   }
   delete children_;
-  instance_.reset();
+  destroy_instance();
   behavior_ = behavior{};
   if (parent_) {
     parent_->release();
   } else {
     core_->release();
+  }
+}
+
+namespace {
+std::size_t storage_offset(std::size_t align) {
+  return (sizeof(actor_cell) + align - 1) / align * align;
+}
+}  // namespace
+
+actor_cell* actor_cell::make(system_core* core, actor_cell* parent, std::string_view name,
+                             const props& p, std::uint8_t dispatcher_index) {
+  const props::layout l = p.instance_layout();
+  if (l.size == 0) return new actor_cell(core, parent, name, p, dispatcher_index);
+  void* mem = ::operator new(storage_offset(l.align) + l.size);
+  actor_cell* c;
+  try {
+    c = new (mem) actor_cell(core, parent, name, p, dispatcher_index);
+  } catch (...) {
+    ::operator delete(mem);
+    throw;
+  }
+  c->has_storage_ = true;
+  return c;
+}
+
+void actor_cell::destroy() const noexcept {
+  // Memory from make() or from a plain new expression: both came from ::operator new.
+  auto* self = const_cast<actor_cell*>(this);
+  self->~actor_cell();
+  ::operator delete(static_cast<void*>(self));
+}
+
+void* actor_cell::in_place_storage() const noexcept {
+  if (!has_storage_) return nullptr;
+  return const_cast<char*>(reinterpret_cast<const char*>(this)) + storage_offset(props_.instance_layout().align);
+}
+
+void actor_cell::destroy_instance() noexcept {
+  actor* a = std::exchange(instance_, nullptr);
+  if (!a) return;
+  if (instance_in_place_) {
+    a->~actor();
+  } else {
+    delete a;
   }
 }
 
@@ -366,6 +442,10 @@ void actor_cell::run(int throughput) noexcept {
   actor_cell* const prev = tls_current;
   message* const prev_message = std::exchange(tls_message, nullptr);
   tls_current = this;
+  if (create_pending_) {  // the first turn: as Akka's Create, before any other message
+    create_pending_ = false;
+    on_create();
+  }
   fetch();
   bool reschedule = false;
   int budget = throughput;
@@ -530,7 +610,13 @@ void actor_cell::create_instance(const std::exception_ptr& restart_cause) {
   actor_cell* const prev = tls_constructing;
   tls_constructing = this;
   try {
-    instance_ = props_.factory()();
+    if (void* where = in_place_storage()) {
+      instance_ = props_.make_at(where);
+      instance_in_place_ = true;
+    } else {
+      instance_ = props_.make().release();
+      instance_in_place_ = false;
+    }
     tls_constructing = prev;
   } catch (...) {
     tls_constructing = prev;
@@ -640,6 +726,7 @@ void actor_cell::on_recreate(std::exception_ptr cause) {
   x.perpetrator = actor_ref{};  // restarted (or stopped) with the other children
   ++x.incarnation;
   state_ = lifecycle::recreating;
+  await_child_reports(true);
   if (!has_stopping_children()) finish_recreate();
 }
 
@@ -649,10 +736,11 @@ void actor_cell::finish_recreate() {
   for (auto& e : child_entries())
     if (!e.stopping) survivors.push_back(e);
   behavior_ = behavior{};
-  instance_.reset();
+  destroy_instance();
   failed_ = false;
   if (suspend_count_ > 0) --suspend_count_;
   state_ = lifecycle::running;
+  await_child_reports(false);
   try {
     create_instance(cause);
   } catch (...) {
@@ -675,6 +763,7 @@ void actor_cell::on_terminate() {
   lock_children();
   if (!children_) children_ = new children_table();
   children_->closed = true;
+  children_->awaiting_reports = true;
   children_->for_each([&](std::size_t i) {
     if (!children_->stopping(i)) {
       children_->set_stopping(i);
@@ -696,7 +785,7 @@ void actor_cell::finish_terminate() {
     }
   }
   behavior_ = behavior{};
-  instance_.reset();
+  destroy_instance();
   add_ref();  // keeps this cell alive until run() returns
   state_ = lifecycle::terminated;
   terminated_.store(true, std::memory_order_release);
@@ -714,7 +803,11 @@ void actor_cell::finish_terminate() {
     delete std::exchange(ext_, nullptr);
   }
   if (parent_) {
-    parent_->enqueue_system(sys_envelope<sys::child_terminated>(self));
+    // Most parents wait for nothing: leave their table directly, sparing them a message
+    // (a parent of a million short-lived children would otherwise handle a million).
+    if (!parent_->remove_stopped_child(this)) {
+      parent_->enqueue_system(sys_envelope<sys::child_terminated>(self));
+    }
   } else {
     core_->on_root_terminated();
   }
@@ -737,7 +830,8 @@ void actor_cell::on_failed(sys::failed& f) {
   directive d = strategy.decide(f.cause);
   bool budget_spent = false;
   if (d == directive::restart) {
-    auto it = ext().budgets.try_emplace(child, strategy.max_restarts, strategy.within).first;
+    auto [it, fresh] = ext().budgets.try_emplace(child, strategy.max_restarts, strategy.within);
+    if (fresh) mark_supervised(child);  // so that its end is reported and the budget erased
     budget_spent = !it->second.request_restart(core_->timers().now());
   }
   if (strategy.log_failures) {
@@ -815,8 +909,16 @@ void actor_cell::on_child_terminated(const actor_ref& child) {
 // ---- children ----
 
 void actor_cell::lock_children() const noexcept {
+  // Held for a few hundred instructions at most, but on an oversubscribed machine the
+  // holder may be descheduled: after a short spin, give it the core.
+  int spins = 0;
   while (children_lock_.exchange(true, std::memory_order_acquire)) {
     while (children_lock_.load(std::memory_order_relaxed)) {
+      if (++spins < 64) {
+        cpu_relax();
+      } else {
+        std::this_thread::yield();
+      }
     }
   }
 }
@@ -852,8 +954,8 @@ void validate_name(std::string_view name) {
 }  // namespace
 
 actor_ref actor_cell::spawn_child(const props& p, std::string name) {
-  if (!p.factory()) throw std::invalid_argument("props without a factory");
-  const std::uint8_t d = core_->dispatcher_index(p.dispatcher());
+  if (!p.has_factory()) throw std::invalid_argument("props without a factory");
+  const std::uint8_t d = p.dispatcher_index();
   const bool generated = name.empty();
   if (!generated) validate_name(name);
   lock_children();
@@ -862,17 +964,18 @@ actor_ref actor_cell::spawn_child(const props& p, std::string name) {
   if (children_->closed) {
     unlock_children();
     // The parent is stopping: the child is born dead, so messages go to dead letters.
-    auto* c = new actor_cell(core_, this, name, p, d);
-    delete c->head_.exchange(closed_mark());
+    auto* c = new actor_cell(core_, this, name, p, d);  // never runs: no room for an instance
+    c->head_.store(closed_mark(), std::memory_order_release);
+    c->create_pending_ = false;
     c->state_ = lifecycle::terminated;
     c->terminated_.store(true, std::memory_order_release);
     return actor_ref::adopt(c);
   }
-  if (children_->find(name) != children_table::npos) {
+  if (!generated && children_->find(name) != children_table::npos) {  // "$" names are unique
     unlock_children();
     throw std::invalid_argument("actor name [" + name + "] is not unique under " + path());
   }
-  auto* c = new actor_cell(core_, this, name, p, d);  // the table owns this reference
+  auto* c = make(core_, this, name, p, d);  // the table owns this reference
   children_->insert(c);
   unlock_children();
   actor_ref r = actor_ref::share(c);
@@ -951,6 +1054,36 @@ void actor_cell::remove_child(actor_cell* c) {
   }
   unlock_children();
   if (found) c->release();  // the table's reference
+}
+
+bool actor_cell::remove_stopped_child(actor_cell* c) {
+  bool removed = false;
+  lock_children();
+  if (children_ && !children_->awaiting_reports) {
+    const auto i = children_->find(c);
+    if (i != children_table::npos && !children_->supervised(i)) {
+      children_->erase(i);
+      removed = true;
+    }
+  }
+  unlock_children();
+  if (removed) c->release();  // the table's reference (the caller holds another)
+  return removed;
+}
+
+void actor_cell::await_child_reports(bool on) {
+  lock_children();
+  if (children_) children_->awaiting_reports = on;  // no table: no child to wait for
+  unlock_children();
+}
+
+void actor_cell::mark_supervised(actor_cell* c) {
+  lock_children();
+  if (children_) {
+    const auto i = children_->find(c);
+    if (i != children_table::npos) children_->set_supervised(i);
+  }
+  unlock_children();
 }
 
 // ---- context API ----

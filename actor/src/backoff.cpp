@@ -102,7 +102,7 @@ class backoff_supervisor final : public actor {
 }  // namespace
 
 troupe::props props(options o) {
-  if (!o.child.factory()) throw std::invalid_argument("backoff: child props have no factory");
+  if (!o.child.has_factory()) throw std::invalid_argument("backoff: child props have no factory");
   if (o.min_backoff.count() <= 0) throw std::invalid_argument("backoff: min_backoff must be > 0");
   if (o.max_backoff < o.min_backoff) throw std::invalid_argument("backoff: max_backoff must be >= min_backoff");
   if (o.random_factor < 0) throw std::invalid_argument("backoff: random_factor must be >= 0");

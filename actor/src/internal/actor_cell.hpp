@@ -54,10 +54,14 @@ class compact_name {
 
 class actor_cell final : public ref_target {
  public:
-  /// Creates a cell (refcount 1, owned by the caller); `create` is already queued.
+  /// Creates a cell (refcount 1, owned by the caller); the first turn builds the instance.
   actor_cell(system_core* core, actor_cell* parent, std::string_view name, props p,
              std::uint8_t dispatcher_index);
   ~actor_cell() override;
+  /// As the constructor, but with room behind the cell to build the instance in (one
+  /// allocation for both) when the props allow it.
+  static actor_cell* make(system_core* core, actor_cell* parent, std::string_view name,
+                          const props& p, std::uint8_t dispatcher_index);
 
   // ref_target
   void enqueue(envelope* e) noexcept override;
@@ -84,7 +88,7 @@ class actor_cell final : public ref_target {
   std::vector<actor_ref> child_refs() const;
 
   // ---- context API (own turn only) ----
-  actor* instance() const noexcept { return instance_.get(); }
+  actor* instance() const noexcept { return instance_; }
   const actor_ref& current_sender() const noexcept;
   message* current_message() const noexcept;
   void stop_child(const actor_ref& child);
@@ -145,6 +149,10 @@ class actor_cell final : public ref_target {
 
   extras& ext();
   bool has_ext() const noexcept { return ext_ != nullptr; }
+  void destroy() const noexcept override;
+  /// Where the instance is built, when the cell was allocated with room for it.
+  void* in_place_storage() const noexcept;
+  void destroy_instance() noexcept;
 
   // mailbox
   static envelope* blocked_mark() noexcept;
@@ -190,17 +198,28 @@ class actor_cell final : public ref_target {
   std::vector<child_entry> child_entries() const;
   void mark_stopping(actor_cell* c);
   void remove_child(actor_cell* c);
+  /// Called by a stopping child `c`: takes it out of the table at once, unless this cell
+  /// waits for its children (stopping or restarting) or keeps a restart budget for it;
+  /// false when the parent must be told with `child_terminated` instead.
+  bool remove_stopped_child(actor_cell* c);
+  /// From now on children report their end with `child_terminated` (own turn only).
+  void await_child_reports(bool on);
+  /// Marks `c` as having a restart budget here, so its end is reported (own turn only).
+  void mark_supervised(actor_cell* c);
   void lock_children() const noexcept;
   void unlock_children() const noexcept;
 
-  // ---- fields (ordered for size: 152 bytes with the ref_target base) ----
+  // ---- fields (ordered for size: 176 bytes with the ref_target base) ----
   std::atomic<std::int32_t> user_count_{0};  // only for bounded mailboxes
   std::atomic<bool> terminated_{false};
   mutable std::atomic<bool> children_lock_{false};
   lifecycle state_ = lifecycle::creating;
-  bool failed_ = false;
-  std::int16_t suspend_count_ = 0;
+  bool failed_ : 1 = false;
+  bool create_pending_ : 1 = true;   // the instance is built at the start of the first turn
+  bool has_storage_ : 1 = false;     // allocated by make() with room for the instance
+  bool instance_in_place_ : 1 = false;
   std::uint8_t dispatcher_index_;
+  std::int16_t suspend_count_ = 0;
   std::uint32_t capacity_ = 0;
   std::atomic<envelope*> head_{nullptr};
   envelope* sys_first_ = nullptr;
@@ -210,7 +229,7 @@ class actor_cell final : public ref_target {
   actor_cell* parent_;  // holds a reference; the root holds one on the core
   props props_;
   compact_name name_;
-  std::unique_ptr<actor> instance_;
+  actor* instance_ = nullptr;  // in the storage behind the cell, or on the heap
   behavior behavior_;
   extras* ext_ = nullptr;
   children_table* children_ = nullptr;
