@@ -201,6 +201,8 @@ actor_cell::actor_cell(system_core* core, actor_cell* parent, std::string_view n
     parent_->add_ref();
   } else {
     core_->add_ref();
+    // The root is built first: from now on the event stream logs through the system's logger.
+    core_->events().set_logger(core_->log());
   }
   const auto mb = props_.mailbox_config();
   const std::size_t cap = mb.use_default ? core_->settings().mailbox_capacity : mb.capacity;
@@ -697,8 +699,14 @@ void actor_cell::on_resume(const std::exception_ptr& caused_by) {
     return;
   }
   if (suspend_count_ > 0) --suspend_count_;
-  if (caused_by) failed_ = false;
-  const actor_ref perpetrator = ext_ ? std::exchange(ext_->perpetrator, actor_ref{}) : actor_ref{};
+  // As Akka's faultResume: only the resume that carries this actor's failure ends it, and
+  // only that one hands the cause on to the child whose failure was escalated; a plain
+  // resume (this actor was suspended by its own supervisor meanwhile) keeps both.
+  actor_ref perpetrator;
+  if (caused_by) {
+    failed_ = false;
+    if (ext_) perpetrator = std::exchange(ext_->perpetrator, actor_ref{});
+  }
   resume_children(caused_by, static_cast<const actor_cell*>(perpetrator.get()));
 }
 

@@ -15,6 +15,7 @@
 #include <troupe/actor/actor_system.hpp>
 #include <troupe/actor/messages.hpp>
 #include <troupe/actor/supervision.hpp>
+#include <troupe/actor/system_messages.hpp>
 #include <troupe/actor/testkit.hpp>
 
 using namespace std::chrono_literals;
@@ -406,6 +407,45 @@ TEST_CASE("a child whose failure was escalated continues when the grandparent re
   CHECK(ask_state(probe, b) == 2);
   CHECK(j->instances("a") == 1);
   CHECK(j->instances("p") == 1);
+}
+
+TEST_CASE("a plain resume of an escalating parent keeps the perpetrator for the resume with the cause",
+          "[unit][supervision]") {
+  // p escalated a's failure to g; before g decides, p is suspended and resumed without a
+  // cause (what g sends its children when g itself fails and is resumed). As in Akka, only
+  // the resume carrying the failure ends it: a must then be resumed with its cause, so that
+  // it is no longer failed and its next failure reaches its supervisor again.
+  std::vector<std::pair<actor_ref, std::string>> failed;  // manual mode: one thread
+  troupe::actor_system sys("sup", quiet_manual());
+  test_probe probe(sys);
+  sys.events().subscribe<troupe::actor_failed>(
+      std::function<void(const troupe::actor_failed&)>([&](const troupe::actor_failed& f) {
+        failed.emplace_back(f.actor, f.error);
+      }));
+  auto j = std::make_shared<journal>();
+  auto p_props = parent_props("p", on_boom(scope::one_for_one, directive::escalate), {{"a", worker_props("a", j)}}, j);
+  sys.spawn(parent_props("g", on_boom(scope::one_for_one, directive::resume), {{"p", p_props}}, j), "g");
+  sys.run_until_idle();
+  auto p = must_resolve(sys, "/user/g/p");
+  auto a = must_resolve(sys, "/user/g/p/a");
+  a.tell(add{5});
+  a.tell(fail_now{"first"});
+  while (failed.size() < 2) REQUIRE(sys.run_one());  // a failed, p escalated; g not yet run
+  CHECK(failed[0].first == a);
+  CHECK(failed[1].first == p);
+  p.get()->enqueue_system(new troupe::typed_envelope<troupe::sys::suspend>());
+  p.get()->enqueue_system(new troupe::typed_envelope<troupe::sys::resume>());
+  sys.run_until_idle();  // g resumes p with the cause, which resumes a with its cause
+  CHECK(failed.size() == 2);
+  CHECK(ask_state(probe, a) == 5);
+
+  a.tell(fail_now{"second"});
+  sys.run_until_idle();
+  REQUIRE(failed.size() >= 3);
+  CHECK(failed[2].first == a);
+  CHECK(failed[2].second == "second");
+  CHECK(ask_state(probe, a) == 5);
+  CHECK(j->instances("a") == 1);
 }
 
 namespace {
