@@ -64,4 +64,31 @@ bool event_stream::snapshot(type_id t, std::vector<actor_ref>& refs,
   return !refs.empty() || !fns.empty();
 }
 
+void event_stream::set_logger(logger l) {
+  std::lock_guard lock(mutex_);
+  log_ = std::move(l);
+}
+
+void event_stream::subscriber_threw(type_id t, const std::exception_ptr& e) const noexcept {
+  try {
+    std::string what;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      what = ex.what();
+    } catch (...) {
+      what = "unknown exception";
+    }
+    logger l;
+    {
+      std::lock_guard lock(mutex_);
+      l = log_;
+    }
+    TROUPE_LOG(l, error) << "an event stream subscriber function for " << t->name()
+                         << " threw: " << what;
+  } catch (...) {
+    // Out of memory while logging: the failure is dropped, the publisher goes on.
+  }
+}
+
 }  // namespace troupe

@@ -1,7 +1,8 @@
 // event_stream: publish/subscribe by C++ type, for the whole actor system.
 //
 // Actors subscribe their ref and receive a copy of each published event as a message;
-// plain functions may subscribe too (they run on the publishing thread, so keep them short).
+// plain functions may subscribe too (they run on the publishing thread, so keep them short;
+// one that throws is logged and skipped: the publisher and the other subscribers go on).
 // Dead letters, actor failures and (in later layers) cluster events are published here.
 //
 //   system.events().subscribe<troupe::dead_letter>(self());
@@ -11,12 +12,15 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "troupe/actor/log.hpp"
 #include "troupe/actor/message.hpp"
 
 namespace troupe {
@@ -47,15 +51,24 @@ class event_stream {
   /// Removes every subscriber that has stopped (the system does so once all actors stopped).
   void unsubscribe_terminated();
 
-  /// Delivers a copy of `event` to every subscriber of `T`.
+  /// Delivers a copy of `event` to every subscriber of `T`. A subscriber function that
+  /// throws is logged (error) and does not stop the others; nothing it throws leaves here.
   template <class T>
   void publish(const T& event) {
     std::vector<actor_ref> refs;
     std::vector<std::shared_ptr<fn_type>> fns;
     if (!snapshot(type_id_of<T>(), refs, fns)) return;
-    for (auto& f : fns) (*f)(&event);
+    for (auto& f : fns) {
+      try {
+        (*f)(&event);
+      } catch (...) {
+        subscriber_threw(type_id_of<T>(), std::current_exception());
+      }
+    }
     for (auto& r : refs) r.tell(T(event), actor_ref{});
   }
+  /// Where failures of subscriber functions are logged (the actor system passes its own).
+  void set_logger(logger l);
   /// True when someone subscribed to `T`.
   template <class T>
   bool has_subscribers() const {
@@ -75,10 +88,12 @@ class event_stream {
   void remove(type_id t, const actor_ref& r);
   bool snapshot(type_id t, std::vector<actor_ref>& refs,
                 std::vector<std::shared_ptr<fn_type>>& fns) const;
+  void subscriber_threw(type_id t, const std::exception_ptr& e) const noexcept;
 
   mutable std::mutex mutex_;
   mutable std::unordered_map<type_id, subscribers> subs_;
   token next_token_ = 1;
+  logger log_{"troupe.events"};  // guarded by mutex_
 };
 
 }  // namespace troupe
