@@ -1,6 +1,7 @@
 #include "troupe/cluster/sim/simulation.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cassert>
 #include <utility>
 
@@ -69,16 +70,69 @@ std::set<unique_address> ring_nodes(const model::gossip& g) {
 // ---------------------------------------------------------------------------------------
 // gossip peer pools
 
+namespace {
+
+// Fills the counts and the unseen-valid bits once `members`, `excluded` and `seen` are set.
+void finish_pools(gossip_peer_pools& p) {
+  const std::size_t n = p.members.size();
+  p.member_count = n;
+  p.unseen_valid.assign((n + 63) / 64, 0);
+  for (std::size_t w = 0; w < p.unseen_valid.size(); ++w) {
+    std::uint64_t word = w < p.seen.size() ? ~p.seen[w] : ~std::uint64_t{0};
+    if (w == p.unseen_valid.size() - 1 && n % 64 != 0) word &= (std::uint64_t{1} << (n % 64)) - 1;
+    p.unseen_valid[w] = word;
+  }
+  for (const std::uint32_t e : p.excluded) p.unseen_valid[e / 64] &= ~(std::uint64_t{1} << (e % 64));
+  p.unseen_count = 0;
+  for (const auto w : p.unseen_valid) p.unseen_count += static_cast<std::size_t>(std::popcount(w));
+  p.valid_count = n - p.excluded.size();
+}
+
+bool test_bit(const std::vector<std::uint64_t>& words, std::size_t i) {
+  return i / 64 < words.size() && ((words[i / 64] >> (i % 64)) & 1U) != 0;
+}
+
+// Position of the k-th (from 0) set bit.
+std::size_t select_bit(const std::vector<std::uint64_t>& words, std::size_t k) {
+  for (std::size_t w = 0;; ++w) {
+    const auto c = static_cast<std::size_t>(std::popcount(words[w]));
+    if (k < c) {
+      std::uint64_t word = words[w];
+      for (; k > 0; --k) word &= word - 1;
+      return w * 64 + static_cast<std::size_t>(std::countr_zero(word));
+    }
+    k -= c;
+  }
+}
+
+}  // namespace
+
 gossip_peer_pools make_gossip_peer_pools(const model::gossip_target_input& input) {
   gossip_peer_pools p;
-  p.member_count = input.members.size();
-  for (const auto& m : input.members) {
-    if (m == input.self || input.excluded.contains(m)) continue;
-    const bool seen = input.seen_by.contains(m);
-    p.valid.push_back(&m);
-    p.valid_has_seen.push_back(seen);
-    if (!seen) p.unseen.push_back(&m);
+  std::vector<model::member_list::member_ptr> items;
+  p.seen.assign((input.members.size() + 63) / 64, 0);
+  for (std::size_t i = 0; i < input.members.size(); ++i) {
+    const auto& m = input.members[i];
+    items.push_back(model::member_list::make(model::member{m}));
+    if (m == input.self || input.excluded.contains(m)) p.excluded.push_back(static_cast<std::uint32_t>(i));
+    if (input.seen_by.contains(m)) p.seen[i / 64] |= std::uint64_t{1} << (i % 64);
   }
+  p.members = model::member_list{std::move(items)};
+  finish_pools(p);
+  return p;
+}
+
+gossip_peer_pools make_gossip_peer_pools(const model::gossip& g, const model::unique_address& self) {
+  gossip_peer_pools p;
+  p.members = g.members();
+  if (const auto i = g.members().index_of(self)) p.excluded.push_back(static_cast<std::uint32_t>(*i));
+  for (const auto& r : g.reachability().records_from(self))
+    if (r.status != model::reachability_status::reachable)
+      if (const auto i = g.members().index_of(r.subject)) p.excluded.push_back(static_cast<std::uint32_t>(*i));
+  std::sort(p.excluded.begin(), p.excluded.end());
+  p.excluded.erase(std::unique(p.excluded.begin(), p.excluded.end()), p.excluded.end());
+  p.seen = g.seen_bits();
+  finish_pools(p);
   return p;
 }
 
@@ -86,13 +140,21 @@ std::optional<model::gossip_target> select_gossip_target(const model::gossip_tar
                                                          const gossip_peer_pools& pools,
                                                          std::mt19937_64& rng) {
   // The steps and draws of model::select_gossip_target, on precomputed pools.
-  if (pools.valid.empty()) return std::nullopt;
+  if (pools.valid_count == 0) return std::nullopt;
   const double p = model::adjusted_gossip_different_view_probability(settings, pools.member_count);
   const bool prefer_unseen = model::uniform_unit(rng) < p;
-  const bool use_unseen = prefer_unseen && !pools.unseen.empty();
-  const auto& pool = use_unseen ? pools.unseen : pools.valid;
-  const auto i = static_cast<std::size_t>(model::uniform_below(rng, pool.size()));
-  return model::gossip_target{*pool[i], use_unseen ? false : pools.valid_has_seen[i]};
+  const bool use_unseen = prefer_unseen && pools.unseen_count > 0;
+  const auto k = static_cast<std::size_t>(
+      model::uniform_below(rng, use_unseen ? pools.unseen_count : pools.valid_count));
+  std::size_t at;
+  if (use_unseen) {
+    at = select_bit(pools.unseen_valid, k);
+  } else {
+    at = k;  // the k-th position that is not excluded
+    for (const std::uint32_t e : pools.excluded)
+      if (e <= at) ++at;
+  }
+  return model::gossip_target{pools.members[at].unique_address(), !use_unseen && test_bit(pools.seen, at)};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -121,7 +183,7 @@ bool node_view::converged() const {
     // Cheap necessary condition first: every up-like member must have seen the version.
     std::size_t up_like = 0;
     for (const auto& m : gossip().members()) up_like += is_up_like(m.status()) ? 1 : 0;
-    converged_ = up_like <= gossip().seen_by().size() && state_.convergence();
+    converged_ = up_like <= gossip().seen_count() && state_.convergence();
   }
   return *converged_;
 }
@@ -146,28 +208,7 @@ const model::gossip_target_input& node_view::target_input() const {
 }
 
 const gossip_peer_pools& node_view::target_pools() const {
-  if (!target_pools_) {
-    // As make_gossip_peer_pools(target_input()), without copying the seen set: members
-    // and the seen set are both sorted by unique address, so one walk finds who has seen.
-    gossip_peer_pools p;
-    const auto& g = gossip();
-    const auto& self = state_.self();
-    std::set<model::unique_address> excluded;
-    for (const auto& r : g.reachability().records_from(self))
-      if (r.status != model::reachability_status::reachable) excluded.insert(r.subject);
-    p.member_count = g.members().size();
-    auto seen = g.seen_by().begin();
-    for (const auto& m : g.members()) {
-      const auto& a = m.unique_address();
-      while (seen != g.seen_by().end() && *seen < a) ++seen;
-      if (a == self || excluded.contains(a)) continue;
-      const bool has_seen = seen != g.seen_by().end() && *seen == a;
-      p.valid.push_back(&a);
-      p.valid_has_seen.push_back(has_seen);
-      if (!has_seen) p.unseen.push_back(&a);
-    }
-    target_pools_ = std::move(p);
-  }
+  if (!target_pools_) target_pools_ = make_gossip_peer_pools(gossip(), state_.self());
   return *target_pools_;
 }
 
@@ -192,7 +233,7 @@ bool node_view::speedup_needed() const {
     const bool any_down = std::any_of(ms.begin(), ms.end(), [](const model::member& m) {
       return m.status() == member_status::down;
     });
-    speedup_needed_ = model::gossip_speedup_needed(gossip().seen_by().size(), ms.size(), any_down);
+    speedup_needed_ = model::gossip_speedup_needed(gossip().seen_count(), ms.size(), any_down);
   }
   return *speedup_needed_;
 }
@@ -360,7 +401,7 @@ void simulation::start(std::size_t i) {
   n.exiting_since.reset();
   n.leave_requested = false;
   n.detectors = detectors_prototype_;
-  n.ring.reset();
+  n.has_ring = false;
   n.ring_view.reset();
   n.receivers.clear();
   n.first_unstable.reset();
@@ -667,7 +708,7 @@ void simulation::on_gossip(sim_node& n, const unique_address& from, const view_p
     case model::gossip_receipt::older:
     case model::gossip_receipt::same:
       // Only the seen set can differ: keep the current view when it does not.
-      if (r.gossip.seen_by().size() != mine.seen_by().size()) set_view(n, std::move(r.gossip));
+      if (r.gossip.seen_count() != mine.seen_count()) set_view(n, std::move(r.gossip));
       break;
     default:
       set_view(n, std::move(r.gossip));
@@ -703,13 +744,27 @@ void simulation::update_ring(sim_node& n) {
   const bool all_reachable = reach.is_all_reachable();
   if (!all_reachable)
     for (const auto& a : reach.all_unreachable_or_terminated()) key = mix(key, a.uid);
-  if (n.ring && key == n.ring_key) return;
+  if (n.has_ring && key == n.ring_key) return;
+  n.has_ring = true;
   n.ring_key = key;
-  n.ring.emplace(n.self, ring_nodes(g),
-                 all_reachable ? std::set<unique_address>{} : reach.all_unreachable_or_terminated(),
-                 settings_.monitored_by_nr_of_members);
-  // Receivers no longer on the list are forgotten; new ones are expected to answer soon.
-  const auto& wanted = n.ring->my_receivers();
+  // 1. The ring of these members and unreachable ones, shared by every node that has them.
+  auto cached = std::find_if(rings_.begin(), rings_.end(), [&](const auto& e) { return e.first == key; });
+  std::shared_ptr<const model::heartbeat_ring> ring;
+  if (cached != rings_.end()) {
+    ring = cached->second;
+    std::rotate(rings_.begin(), cached, cached + 1);
+  } else {
+    const auto nodes = ring_nodes(g);
+    if (!nodes.empty())
+      ring = std::make_shared<const model::heartbeat_ring>(
+          *nodes.begin(), nodes,
+          all_reachable ? std::set<unique_address>{} : reach.all_unreachable_or_terminated(),
+          settings_.monitored_by_nr_of_members);
+    rings_.insert(rings_.begin(), {key, ring});
+    if (rings_.size() > 16) rings_.pop_back();
+  }
+  // 2. Receivers no longer on the list are forgotten; new ones are expected to answer soon.
+  const std::set<unique_address> wanted = ring ? ring->receivers_from_place(n.self) : std::set<unique_address>{};
   for (auto it = n.receivers.begin(); it != n.receivers.end();) {
     if (!wanted.contains(it->first)) {
       n.detectors.remove(it->first);
@@ -804,11 +859,15 @@ void simulation::sbr_observe(sim_node& n, const node_view* before, const node_vi
   };
   bool reset_stable = false;
   // 1. Member events.
-  static const std::vector<model::member> none;
+  static const model::member_list none;
   const auto& was = before ? before->gossip().members() : none;
   const auto& is = g.members();
-  for (std::size_t i = 0, j = 0; j < is.size() && !reset_stable;) {
-    if (i < was.size() && was[i].unique_address() < is[j].unique_address()) {
+  const bool same_members = before && was.shares_items_with(is);
+  for (std::size_t i = 0, j = 0; j < is.size() && !reset_stable && !same_members;) {
+    if (i < was.size() && &was[i] == &is[j]) {  // one shared member: unchanged
+      ++i;
+      ++j;
+    } else if (i < was.size() && was[i].unique_address() < is[j].unique_address()) {
       ++i;
     } else if (i < was.size() && was[i].unique_address() == is[j].unique_address()) {
       reset_stable = resets(was[i].status(), is[j].status());

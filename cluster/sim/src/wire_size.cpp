@@ -59,7 +59,7 @@ std::size_t gossip_size(const model::gossip& g) {
   }
 
   // 4. Seen set: address indices.
-  n += varint_size(g.seen_by().size()) + g.seen_by().size() * index_bytes;
+  n += varint_size(g.seen_count()) + g.seen_count() * index_bytes;
 
   // 5. Reachability: per observer its index and version, then its records.
   const auto& versions_by_observer = g.reachability().versions();

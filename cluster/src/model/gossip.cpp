@@ -1,6 +1,7 @@
 #include "troupe/cluster/model/gossip.hpp"
 
 #include <algorithm>
+#include <bit>
 
 namespace troupe::cluster::model {
 namespace {
@@ -20,11 +21,24 @@ std::vector<member> canonical(std::vector<member> ms) {
   return out;
 }
 
-std::vector<member>::const_iterator lower_bound_of(const std::vector<member>& ms,
-                                                   const unique_address& node) {
-  return std::lower_bound(ms.begin(), ms.end(), node, [](const member& m, const unique_address& n) {
-    return m.unique_address() < n;
+using member_ptr = member_list::member_ptr;
+
+std::vector<member_ptr>::const_iterator lower_bound_of(const std::vector<member_ptr>& ms,
+                                                       const unique_address& node) {
+  return std::lower_bound(ms.begin(), ms.end(), node, [](const member_ptr& m, const unique_address& n) {
+    return m->value.unique_address() < n;
   });
+}
+
+const std::vector<member_ptr>& no_members() {
+  static const std::vector<member_ptr> none;
+  return none;
+}
+
+std::size_t words_for(std::size_t bits) { return (bits + 63) / 64; }
+
+bool bit(const std::vector<std::uint64_t>& words, std::size_t i) {
+  return i / 64 < words.size() && ((words[i / 64] >> (i % 64)) & 1U) != 0;
 }
 
 template <typename Set>
@@ -46,18 +60,138 @@ std::string_view to_string(gossip_ordering o) noexcept {
   return "invalid";
 }
 
-gossip::gossip(std::vector<model::member> members) : members_(canonical(std::move(members))) {}
+// ---------------------------------------------------------------------------------------
+// member_list
+
+member_list::member_list(const std::vector<model::member>& sorted) {
+  std::vector<member_ptr> items;
+  items.reserve(sorted.size());
+  for (const auto& m : sorted) items.push_back(member_list::make(m));
+  if (!items.empty()) items_ = std::make_shared<const std::vector<member_ptr>>(std::move(items));
+}
+
+member_list::member_list(std::vector<member_ptr> sorted) {
+  if (!sorted.empty()) items_ = std::make_shared<const std::vector<member_ptr>>(std::move(sorted));
+}
+
+member_list::member_ptr member_list::make(model::member m) {
+  const vector_clock::node_id id = vector_clock::node_of(m.unique_address());
+  return std::make_shared<const entry>(entry{std::move(m), id});
+}
+
+const std::vector<member_ptr>& member_list::items() const noexcept {
+  return items_ ? *items_ : no_members();
+}
+
+std::optional<std::size_t> member_list::index_of(const unique_address& node) const {
+  const auto& v = items();
+  const auto it = lower_bound_of(v, node);
+  if (it == v.end() || (*it)->value.unique_address() != node) return std::nullopt;
+  return static_cast<std::size_t>(it - v.begin());
+}
+
+std::vector<model::member> member_list::to_vector() const {
+  return {begin(), end()};
+}
+
+bool operator==(const member_list& a, const member_list& b) {
+  if (a.shares_items_with(b)) return true;
+  const auto& x = a.items();
+  const auto& y = b.items();
+  return std::equal(x.begin(), x.end(), y.begin(), y.end(),
+                    [](const member_ptr& p, const member_ptr& q) { return p == q || p->value == q->value; });
+}
+
+// ---------------------------------------------------------------------------------------
+// gossip
+
+gossip::gossip(std::vector<model::member> members)
+    : members_(canonical(std::move(members))), seen_(words_for(members_.size()), 0) {}
 
 gossip::gossip(std::vector<model::member> members, gossip_overview overview, vector_clock version,
                std::map<unique_address, time> tombstones)
-    : members_(canonical(std::move(members))),
-      overview_(std::move(overview)),
+    : gossip(member_list{canonical(std::move(members))}, std::move(overview), std::move(version),
+             std::move(tombstones)) {}
+
+gossip::gossip(member_list members, gossip_overview overview, vector_clock version,
+               std::map<unique_address, time> tombstones)
+    : members_(std::move(members)),
+      reachability_(std::move(overview.reachability)),
       version_(std::move(version)),
-      tombstones_(std::move(tombstones)) {}
+      tombstones_(std::move(tombstones)) {
+  set_seen_from(overview.seen);
+}
+
+void gossip::set_seen_from(const std::set<unique_address>& seen) {
+  seen_.assign(words_for(members_.size()), 0);
+  seen_count_ = 0;
+  stray_seen_.clear();
+  for (const auto& n : seen) {
+    if (const auto i = members_.index_of(n))
+      set_seen_bit(*i);
+    else
+      stray_seen_.push_back(n);
+  }
+}
+
+void gossip::set_seen_bit(std::size_t i) {
+  std::uint64_t& w = seen_[i / 64];
+  const std::uint64_t mask = std::uint64_t{1} << (i % 64);
+  if ((w & mask) == 0) ++seen_count_;
+  w |= mask;
+}
+
+void gossip::clear_seen_bit(std::size_t i) {
+  std::uint64_t& w = seen_[i / 64];
+  const std::uint64_t mask = std::uint64_t{1} << (i % 64);
+  if ((w & mask) != 0) --seen_count_;
+  w &= ~mask;
+}
+
+// Rebuilds the seen bits for the current members from the bits over `before`: the marks of
+// members still present move to their new positions; those of members gone are dropped;
+// stray marks of nodes that became members become bits.
+void gossip::remap_seen(const member_list& before) {
+  const std::vector<std::uint64_t> old = std::move(seen_);
+  seen_.assign(words_for(members_.size()), 0);
+  seen_count_ = 0;
+  if (!old.empty() || !stray_seen_.empty()) {
+    const auto& a = before.items();
+    const auto& b = members_.items();
+    std::size_t j = 0;
+    for (std::size_t w = 0; w < old.size(); ++w) {
+      for (std::uint64_t bits = old[w]; bits != 0; bits &= bits - 1) {
+        const std::size_t i = w * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+        const unique_address& node = a[i]->value.unique_address();
+        while (j < b.size() && b[j]->value.unique_address() < node) ++j;
+        if (j < b.size() && b[j]->value.unique_address() == node) set_seen_bit(j);
+      }
+    }
+    std::erase_if(stray_seen_, [&](const unique_address& n) {
+      const auto i = members_.index_of(n);
+      if (i) set_seen_bit(*i);
+      return i.has_value();
+    });
+  }
+}
+
+std::set<unique_address> gossip::seen_by() const {
+  std::set<unique_address> out(stray_seen_.begin(), stray_seen_.end());
+  const auto& items = members_.items();
+  for (std::size_t w = 0; w < seen_.size(); ++w)
+    for (std::uint64_t bits = seen_[w]; bits != 0; bits &= bits - 1)
+      out.insert(items[w * 64 + static_cast<std::size_t>(std::countr_zero(bits))]->value.unique_address());
+  return out;
+}
+
+bool gossip::has_seen(const unique_address& node) const {
+  if (const auto i = members_.index_of(node)) return bit(seen_, *i);
+  return std::binary_search(stray_seen_.begin(), stray_seen_.end(), node);
+}
 
 const model::member* gossip::find(const unique_address& node) const {
-  const auto it = lower_bound_of(members_, node);
-  return it != members_.end() && it->unique_address() == node ? &*it : nullptr;
+  const auto i = members_.index_of(node);
+  return i ? &members_[*i] : nullptr;
 }
 
 model::member gossip::member(const unique_address& node) const {
@@ -78,14 +212,15 @@ std::set<std::string> gossip::all_roles() const {
 }
 
 bool gossip::is_reachable(const unique_address& from, const unique_address& to) const {
-  return has_member(to) && overview_.reachability.is_reachable(from, to);
+  return has_member(to) && reachability_.is_reachable(from, to);
 }
 
 model::reachability gossip::reachability_excluding_downed_observers() const {
+  if (reachability_.versions().empty() && reachability_.records().empty()) return reachability_;
   std::set<unique_address> downed;
   for (const auto& m : members_)
     if (m.status() == member_status::down) downed.insert(m.unique_address());
-  return overview_.reachability.remove_observers(downed);
+  return reachability_.remove_observers(downed);
 }
 
 gossip gossip::increment(const unique_address& node) const {
@@ -95,45 +230,70 @@ gossip gossip::increment(const unique_address& node) const {
 }
 
 gossip gossip::update(const std::vector<model::member>& changed) const {
-  gossip g = *this;
+  if (changed.empty()) return *this;
+  // 1. A new list of pointers: changed members replaced or inserted, the others shared.
+  std::vector<member_ptr> items = members_.items();
+  bool inserted = false;
   for (const auto& m : changed) {
-    const auto it = lower_bound_of(g.members_, m.unique_address());
-    if (it != g.members_.end() && it->unique_address() == m.unique_address())
-      g.members_[static_cast<std::size_t>(it - g.members_.begin())] = m;
-    else
-      g.members_.insert(it, m);
+    const auto it = lower_bound_of(items, m.unique_address());
+    auto fresh = member_list::make(m);
+    if (it != items.end() && (*it)->value.unique_address() == m.unique_address()) {
+      items[static_cast<std::size_t>(it - items.begin())] = std::move(fresh);
+    } else {
+      items.insert(it, std::move(fresh));
+      inserted = true;
+    }
   }
+  gossip g = *this;
+  g.members_ = member_list{std::move(items)};
+  // 2. Insertions move the seen marks.
+  if (inserted) g.remap_seen(members_);
   return g;
 }
 
 gossip gossip::with_reachability(model::reachability r) const {
   gossip g = *this;
-  g.overview_.reachability = std::move(r);
+  g.reachability_ = std::move(r);
   return g;
 }
 
 gossip gossip::seen(const unique_address& node) const {
   if (has_seen(node)) return *this;
   gossip g = *this;
-  g.overview_.seen.insert(node);
+  if (const auto i = members_.index_of(node)) {
+    g.set_seen_bit(*i);
+  } else {
+    g.stray_seen_.insert(std::lower_bound(g.stray_seen_.begin(), g.stray_seen_.end(), node), node);
+  }
   return g;
 }
 
 gossip gossip::only_seen(const unique_address& node) const {
-  gossip g = *this;
-  g.overview_.seen = {node};
-  return g;
+  return clear_seen().seen(node);
 }
 
 gossip gossip::clear_seen() const {
   gossip g = *this;
-  g.overview_.seen.clear();
+  g.seen_.assign(words_for(members_.size()), 0);
+  g.seen_count_ = 0;
+  g.stray_seen_.clear();
   return g;
 }
 
 gossip gossip::merge_seen(const gossip& other) const {
   gossip g = *this;
-  g.overview_.seen.insert(other.overview_.seen.begin(), other.overview_.seen.end());
+  if (members_.shares_items_with(other.members_) && seen_.size() == other.seen_.size()) {
+    // 1. Same member list: unite the bits.
+    g.seen_count_ = 0;
+    for (std::size_t w = 0; w < g.seen_.size(); ++w) {
+      g.seen_[w] |= other.seen_[w];
+      g.seen_count_ += static_cast<std::size_t>(std::popcount(g.seen_[w]));
+    }
+    for (const auto& n : other.stray_seen_) g = g.seen(n);
+    return g;
+  }
+  // 2. Otherwise node by node.
+  for (const auto& n : other.seen_by()) g = g.seen(n);
   return g;
 }
 
@@ -143,7 +303,7 @@ gossip gossip::mark_as_down(const unique_address& node) const {
   const auto downed = m->copy_with_status(member_status::down);
   if (!downed) return *this;
   gossip g = update({*downed});
-  g.overview_.seen.erase(node);
+  g.clear_seen_bit(*g.members_.index_of(node));
   return g;
 }
 
@@ -155,9 +315,12 @@ gossip gossip::remove_all(const std::set<unique_address>& nodes, time removal_ti
   if (nodes.empty()) return *this;
   gossip g = *this;
   // 1. Out of the members, the seen set and the reachability table.
-  std::erase_if(g.members_, [&](const model::member& m) { return nodes.contains(m.unique_address()); });
-  for (const auto& n : nodes) g.overview_.seen.erase(n);
-  g.overview_.reachability = overview_.reachability.remove(nodes);
+  std::vector<member_ptr> items = members_.items();
+  std::erase_if(items, [&](const member_ptr& m) { return nodes.contains(m->value.unique_address()); });
+  g.members_ = member_list{std::move(items)};
+  g.remap_seen(members_);
+  std::erase_if(g.stray_seen_, [&](const unique_address& n) { return nodes.contains(n); });
+  g.reachability_ = reachability_.remove(nodes);
   // 2. Out of the version: the change is stamped by the remover and travels as is; a
   //    concurrent gossip gets the same pruning when merged with this one's tombstones.
   for (const auto& n : nodes) g.version_ = g.version_.prune(n);
@@ -181,13 +344,24 @@ gossip gossip::prune_tombstones(time older_than) const {
 gossip_digest gossip::digest() const {
   // FNV-1a over the node ids of the seen set, in the set's (sorted) order.
   std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (const auto& n : overview_.seen) {
-    const std::uint64_t id = vector_clock::node_of(n);
+  auto add_id = [&](std::uint64_t id) {
     for (int byte = 0; byte < 8; ++byte) {
       h ^= (id >> (8 * byte)) & 0xff;
       h *= 0x100000001b3ULL;
     }
+  };
+  auto add = [&](const unique_address& n) { add_id(vector_clock::node_of(n)); };
+  // Members and strays are both sorted: walk them together in address order.
+  const auto& items = members_.items();
+  auto stray = stray_seen_.begin();
+  for (std::size_t w = 0; w < seen_.size(); ++w) {
+    for (std::uint64_t bits = seen_[w]; bits != 0; bits &= bits - 1) {
+      const auto& e = *items[w * 64 + static_cast<std::size_t>(std::countr_zero(bits))];
+      while (stray != stray_seen_.end() && *stray < e.value.unique_address()) add(*stray++);
+      add_id(e.id);
+    }
   }
+  while (stray != stray_seen_.end()) add(*stray++);
   return {version_, h};
 }
 
@@ -201,22 +375,23 @@ std::optional<std::string> gossip::invariant_violation() const {
     if (tombstones_.contains(m.unique_address())) return "tombstoned member " + to_string(m);
     nodes.insert(m.unique_address());
   }
-  auto first_outside = [&](const auto& xs) -> std::optional<unique_address> {
-    for (const auto& x : xs)
-      if (!nodes.contains(x)) return x;
-    return std::nullopt;
-  };
-  if (const auto n = first_outside(overview_.seen)) return "seen by non-member " + to_string(*n);
-  for (const auto& r : overview_.reachability.records()) {
+  if (!stray_seen_.empty()) return "seen by non-member " + to_string(stray_seen_.front());
+  for (const auto& r : reachability_.records()) {
     if (!nodes.contains(r.observer)) return "reachability observer not a member: " + to_string(r.observer);
     if (!nodes.contains(r.subject)) return "reachability subject not a member: " + to_string(r.subject);
   }
-  for (const auto& [observer, v] : overview_.reachability.versions())
+  for (const auto& [observer, v] : reachability_.versions())
     if (!nodes.contains(observer)) return "reachability version of non-member " + to_string(observer);
   for (const auto& [node, when] : tombstones_)
     if (version_.version_of(vector_clock::node_of(node)) != 0)
       return "version counter of tombstoned " + to_string(node);
   return std::nullopt;
+}
+
+bool operator==(const gossip& a, const gossip& b) {
+  return a.version_ == b.version_ && a.members_ == b.members_ && a.seen_ == b.seen_ &&
+         a.stray_seen_ == b.stray_seen_ && a.reachability_ == b.reachability_ &&
+         a.tombstones_ == b.tombstones_;
 }
 
 gossip merge(const gossip& a, const gossip& b) {
@@ -232,29 +407,58 @@ gossip merge(const gossip& a, const gossip& b) {
   for (const auto& kv : tombstones) version = version.prune(kv.first);
 
   // 3. Members: for each node the version furthest along its life cycle, none tombstoned.
-  std::vector<member> members;
-  members.reserve(a.members().size() + b.members().size());
-  auto x = a.members().begin();
-  auto y = b.members().begin();
-  while (x != a.members().end() || y != b.members().end()) {
-    const member* pick;
-    if (y == b.members().end() || (x != a.members().end() && x->unique_address() < y->unique_address())) {
+  //    The winners are shared, not copied; a result equal to one side's list shares it.
+  const auto& xs = a.members().items();
+  const auto& ys = b.members().items();
+  std::vector<member_ptr> members;
+  members.reserve(std::max(xs.size(), ys.size()));
+  bool all_from_x = true, all_from_y = true;
+  auto x = xs.begin();
+  auto y = ys.begin();
+  while (x != xs.end() || y != ys.end()) {
+    const member_ptr* pick;
+    if (x != xs.end() && y != ys.end() && *x == *y) {
+      pick = &*x;
+      ++x;
+      ++y;
+    } else if (y == ys.end() || (x != xs.end() && (*x)->value.unique_address() < (*y)->value.unique_address())) {
       pick = &*x++;
-    } else if (x == a.members().end() || y->unique_address() < x->unique_address()) {
+      all_from_y = false;
+    } else if (x == xs.end() || (*y)->value.unique_address() < (*x)->value.unique_address()) {
       pick = &*y++;
+      all_from_x = false;
     } else {
-      pick = &highest_priority_of(*x++, *y++);
+      const model::member& winner = highest_priority_of((*x)->value, (*y)->value);
+      if (&winner == &(*x)->value) {
+        pick = &*x;
+        if ((*x)->value != (*y)->value) all_from_y = false;
+      } else {
+        pick = &*y;
+        if ((*x)->value != (*y)->value) all_from_x = false;
+      }
+      ++x;
+      ++y;
     }
-    if (!tombstones.contains(pick->unique_address())) members.push_back(*pick);
+    if (!tombstones.contains((*pick)->value.unique_address()))
+      members.push_back(*pick);
+    else
+      all_from_x = all_from_y = false;
   }
+  member_list merged = all_from_x && members.size() == xs.size()   ? a.members()
+                       : all_from_y && members.size() == ys.size() ? b.members()
+                                                                   : member_list{std::move(members)};
 
   // 4. Reachability: newest row per observer, over the surviving members only.
-  std::set<unique_address> allowed;
-  for (const auto& m : members) allowed.insert(m.unique_address());
-  model::reachability reach = a.reachability().merge(allowed, b.reachability());
+  model::reachability reach;
+  if (!a.reachability().versions().empty() || !b.reachability().versions().empty() ||
+      !a.reachability().records().empty() || !b.reachability().records().empty()) {
+    std::set<unique_address> allowed;
+    for (const auto& m : merged) allowed.insert(allowed.end(), m.unique_address());
+    reach = a.reachability().merge(allowed, b.reachability());
+  }
 
   // 5. Seen: nobody has seen the merged version yet.
-  return gossip{std::move(members), gossip_overview{{}, std::move(reach)}, std::move(version),
+  return gossip{std::move(merged), gossip_overview{{}, std::move(reach)}, std::move(version),
                 std::move(tombstones)};
 }
 

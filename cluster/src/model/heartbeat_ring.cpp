@@ -55,17 +55,29 @@ heartbeat_ring::heartbeat_ring(unique_address self, std::set<unique_address> nod
 }
 
 std::set<unique_address> heartbeat_ring::receivers(const unique_address& sender) const {
+  if (nodes_.count(sender) == 0) return {};
+  return receivers_from_place(sender);
+}
+
+std::set<unique_address> heartbeat_ring::receivers_from_place(const unique_address& sender) const {
   std::set<unique_address> picked;
-  const auto at = std::find(ring_.begin(), ring_.end(), sender);
-  if (at == ring_.end()) return picked;
+  // 1. The place of `sender` in ring order (ascending hash, ties by unique_address).
+  const std::pair<std::uint64_t, const unique_address&> key{ring_hash(sender), sender};
+  const auto at = std::lower_bound(ring_.begin(), ring_.end(), key,
+                                   [](const unique_address& node, const auto& k) {
+                                     const std::uint64_t h = ring_hash(node);
+                                     return h != k.first ? h < k.first : node < k.second;
+                                   });
   const std::size_t n = ring_.size();
-  const std::size_t start = static_cast<std::size_t>(at - ring_.begin());
+  std::size_t start = static_cast<std::size_t>(at - ring_.begin());
+  if (at != ring_.end() && *at == sender) ++start;
+  // 2. Walk clockwise over every other node until enough reachable nodes are picked or
+  //    the ring is exhausted. An unreachable node is taken along (uncounted) only while
+  //    the pick is still smaller than `monitored_by_nr_of_members`.
   std::size_t reachable_wanted = monitored_by_nr_of_members_;
-  // Walk clockwise from the node after `sender` until enough reachable nodes are picked
-  // or the ring is exhausted. An unreachable node is taken along (uncounted) only while
-  // the pick is still smaller than `monitored_by_nr_of_members`.
-  for (std::size_t step = 1; step < n && reachable_wanted > 0; ++step) {
+  for (std::size_t step = 0; step < n && reachable_wanted > 0; ++step) {
     const unique_address& next = ring_[(start + step) % n];
+    if (next == sender) continue;
     if (unreachable_.count(next) == 0) {
       picked.insert(next);
       --reachable_wanted;

@@ -82,32 +82,44 @@ bool membership_state::convergence(const std::set<unique_address>& exiting_confi
 }
 
 std::optional<unique_address> membership_state::leader() const {
-  return leader_of(latest_.members());
+  std::vector<const member*> all;
+  all.reserve(latest_.members().size());
+  for (const auto& m : latest_.members()) all.push_back(&m);
+  return leader_among(std::move(all));
 }
 
 std::optional<unique_address> membership_state::role_leader(const std::string& role) const {
-  std::vector<member> with_role;
+  std::vector<const member*> with_role;
   for (const auto& m : latest_.members())
-    if (m.has_role(role)) with_role.push_back(m);
-  return leader_of(with_role);
+    if (m.has_role(role)) with_role.push_back(&m);
+  return leader_among(std::move(with_role));
 }
 
 std::optional<unique_address> membership_state::leader_of(
     const std::vector<model::member>& candidates) const {
+  std::vector<const member*> all;
+  all.reserve(candidates.size());
+  for (const auto& m : candidates) all.push_back(&m);
+  std::sort(all.begin(), all.end(), [](const member* a, const member* b) { return member_ordering{}(*a, *b); });
+  return leader_among(std::move(all));
+}
+
+std::optional<unique_address> membership_state::leader_among(std::vector<const member*> sorted) const {
   // 1. Candidates: not down, and reachable (a node never counts itself out).
   const auto& reach = latest_.reachability();
-  std::vector<member> eligible;
-  for (const auto& m : candidates)
-    if (m.status() != member_status::down && (m.unique_address() == self_ || reach.is_reachable(m.unique_address())))
-      eligible.push_back(m);
-  if (eligible.empty()) return std::nullopt;
+  const bool all_reachable = reach.is_all_reachable();
+  std::erase_if(sorted, [&](const member* m) {
+    return m->status() == member_status::down ||
+           (!all_reachable && m->unique_address() != self_ && !reach.is_reachable(m->unique_address()));
+  });
+  if (sorted.empty()) return std::nullopt;
 
   // 2. The first up-like one in address order; else the best by leader status order.
-  std::sort(eligible.begin(), eligible.end(), member_ordering{});
-  const auto up_like = std::find_if(eligible.begin(), eligible.end(),
-                                    [](const member& m) { return is_up_like(m.status()); });
-  if (up_like != eligible.end()) return up_like->unique_address();
-  return std::min_element(eligible.begin(), eligible.end(), leader_status_ordering{})
+  const auto up_like = std::find_if(sorted.begin(), sorted.end(),
+                                    [](const member* m) { return is_up_like(m->status()); });
+  if (up_like != sorted.end()) return (*up_like)->unique_address();
+  return (*std::min_element(sorted.begin(), sorted.end(),
+                            [](const member* a, const member* b) { return leader_status_ordering{}(*a, *b); }))
       ->unique_address();
 }
 

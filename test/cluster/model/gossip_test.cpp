@@ -272,3 +272,33 @@ TEST_CASE("merge laws hold even for valid gossips of unrelated histories",
     CHECK_FALSE(merge(x, y).invariant_violation());
   }
 }
+
+TEST_CASE("gossips derived from one another share their members", "[unit][gossip]") {
+  const gossip g = three_up();
+  // A seen mark, a version bump or a new reachability table copies no member.
+  CHECK(g.seen(a).clear_seen().members().shares_items_with(g.members()));
+  CHECK(g.increment(b).members().shares_items_with(g.members()));
+  // A change copies the list of pointers, never the unchanged members.
+  const gossip h = g.mark_as_down(c);
+  CHECK_FALSE(h.members().shares_items_with(g.members()));
+  CHECK(&h.members()[0] == &g.members()[0]);
+  CHECK(&h.members()[2] != &g.members()[2]);
+  // A merge whose members all come from one side takes that side's list whole.
+  const gossip newer = h.increment(a);
+  CHECK(merge(newer, g.increment(b)).members().shares_items_with(newer.members()));
+  CHECK(merge(g.increment(b), newer).members().shares_items_with(newer.members()));
+}
+
+TEST_CASE("seen marks follow their members when members come and go", "[unit][gossip]") {
+  const gossip g = three_up().only_seen(b).seen(c);
+  const gossip with_d = g.update({member{d}});
+  CHECK(with_d.seen_by() == std::set<unique_address>{b, c});
+  CHECK(with_d.seen_count() == 2);
+  CHECK_FALSE(with_d.has_seen(d));
+  const gossip without_b = with_d.remove(b, 1s);
+  CHECK(without_b.seen_by() == std::set<unique_address>{c});
+  CHECK(without_b.has_seen(c));
+  CHECK(without_b.seen_count() == 1);
+  CHECK(without_b.seen(d).seen_by() == std::set<unique_address>{c, d});
+  CHECK_FALSE(without_b.invariant_violation());
+}

@@ -65,6 +65,24 @@ TEST_CASE("receivers are the next nodes on the ring, wrapping around", "[unit][r
   CHECK(ring.receivers(node(99)).empty());
 }
 
+TEST_CASE("a node off the ring gets the receivers it would have on it", "[unit][ring]") {
+  // Many nodes share one ring in the simulator; a joining node is not on the members'
+  // ring yet, but watches them from the place it would take.
+  std::mt19937_64 rng{Catch::rngSeed()};
+  for (int round = 0; round < 50; ++round) {
+    const auto nodes = cluster_of(1 + static_cast<int>(rng() % 30));
+    std::set<unique_address> unreachable;
+    for (const auto& n : nodes)
+      if (rng() % 4 == 0) unreachable.insert(n);
+    const heartbeat_ring shared{*nodes.begin(), nodes, unreachable};
+    const unique_address joining = node(100 + round);
+    const heartbeat_ring with_it{joining, nodes, unreachable};
+    CHECK(shared.receivers_from_place(joining) == with_it.my_receivers());
+    CHECK(shared.receivers(joining).empty());
+    for (const auto& n : nodes) CHECK(shared.receivers_from_place(n) == shared.receivers(n));
+  }
+}
+
 TEST_CASE("every node is monitored by exactly min(9, n - 1) nodes", "[unit][ring]") {
   for (int n = 1; n <= 25; ++n) {
     CAPTURE(n);

@@ -18,6 +18,12 @@
 //   gossip r = merge(h, k).remove(b, now);             // tombstone keeps b out
 //   assert(!merge(r, h).has_member(b));
 //
+// Gossips are cheap to copy and derive: the members live in a `member_list` of shared
+// immutable members, so a seen mark or a new version shares every member, a status change
+// makes one new member, and a merge whose members all come from one side takes that side's
+// list whole. The seen set is a bit per member. Ten thousand nodes each holding a view of
+// ten thousand members then cost ~10^4 x (16 + 1/8) bytes each, not 10^4 x ~300.
+//
 // Times (tombstones) are `std::chrono::nanoseconds` since an epoch every node shares
 // (the wall clock's for real nodes, the simulator's clock in tests); they only need to be
 // comparable well enough to prune tombstones after a long while (Akka: 24 h).
@@ -27,7 +33,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <compare>
+#include <cstddef>
+#include <iterator>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -41,7 +51,8 @@
 
 namespace troupe::cluster::model {
 
-/// Who has seen a gossip version, and who can reach whom.
+/// Who has seen a gossip version, and who can reach whom: the parts a decoder or a test
+/// gives to `gossip`'s constructor (the gossip keeps the seen set more compactly).
 struct gossip_overview {
   std::set<unique_address> seen;      ///< members that have seen this exact version
   model::reachability reachability;  ///< failure detector observations
@@ -71,6 +82,89 @@ struct gossip_digest {
   friend bool operator==(const gossip_digest&, const gossip_digest&) = default;
 };
 
+/// The members of a gossip, sorted by unique address: an immutable list whose members
+/// are shared between the gossips derived from one another (structural sharing). Copying
+/// a list copies one pointer; a gossip operation that changes members builds a new list
+/// of pointers and makes new `member` values only for the members it changes, so ten
+/// thousand nodes holding ten thousand views share the member values instead of holding
+/// 10^8 copies. Reads like a `const std::vector<member>`.
+class member_list {
+ public:
+  /// A member and its vector clock node id (computed once, for seen digests).
+  struct entry {
+    model::member value;          ///< the member
+    vector_clock::node_id id = 0;  ///< `vector_clock::node_of(value.unique_address())`
+  };
+  /// Shared immutable member.
+  using member_ptr = std::shared_ptr<const entry>;
+  /// A new shared member.
+  static member_ptr make(model::member m);
+
+  /// Random-access iterator over the members (dereferences to `const member&`).
+  class const_iterator {
+   public:
+    using iterator_category = std::random_access_iterator_tag;
+    using iterator_concept = std::random_access_iterator_tag;
+    using value_type = model::member;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const model::member*;
+    using reference = const model::member&;
+
+    const_iterator() = default;
+    explicit const_iterator(std::vector<member_ptr>::const_iterator it) : it_(it) {}
+    reference operator*() const { return (*it_)->value; }
+    pointer operator->() const { return &(*it_)->value; }
+    reference operator[](difference_type n) const { return it_[n]->value; }
+    const_iterator& operator++() { ++it_; return *this; }
+    const_iterator operator++(int) { auto t = *this; ++it_; return t; }
+    const_iterator& operator--() { --it_; return *this; }
+    const_iterator operator--(int) { auto t = *this; --it_; return t; }
+    const_iterator& operator+=(difference_type n) { it_ += n; return *this; }
+    const_iterator& operator-=(difference_type n) { it_ -= n; return *this; }
+    friend const_iterator operator+(const_iterator a, difference_type n) { return a += n; }
+    friend const_iterator operator+(difference_type n, const_iterator a) { return a += n; }
+    friend const_iterator operator-(const_iterator a, difference_type n) { return a -= n; }
+    friend difference_type operator-(const const_iterator& a, const const_iterator& b) { return a.it_ - b.it_; }
+    friend bool operator==(const const_iterator&, const const_iterator&) = default;
+    friend auto operator<=>(const const_iterator&, const const_iterator&) = default;
+
+   private:
+    std::vector<member_ptr>::const_iterator it_;
+  };
+
+  /// No members.
+  member_list() = default;
+  /// These members, which must be sorted by unique address and unique.
+  explicit member_list(const std::vector<model::member>& sorted);
+  /// These shared members, which must be sorted by unique address and unique.
+  explicit member_list(std::vector<member_ptr> sorted);
+
+  const_iterator begin() const { return const_iterator{items().begin()}; }
+  const_iterator end() const { return const_iterator{items().end()}; }
+  std::size_t size() const noexcept { return items_ ? items_->size() : 0; }
+  bool empty() const noexcept { return size() == 0; }
+  const model::member& operator[](std::size_t i) const { return items()[i]->value; }
+  const model::member& front() const { return items().front()->value; }
+  const model::member& back() const { return items().back()->value; }
+
+  /// The shared members, in order.
+  const std::vector<member_ptr>& items() const noexcept;
+  /// Position of `node`, or nullopt (binary search).
+  std::optional<std::size_t> index_of(const unique_address& node) const;
+  /// True if both lists are one shared object (then they are equal).
+  bool shares_items_with(const member_list& other) const noexcept {
+    return items_ == other.items_;
+  }
+  /// A copy of the members.
+  std::vector<model::member> to_vector() const;
+
+  /// Same members in the same order.
+  friend bool operator==(const member_list& a, const member_list& b);
+
+ private:
+  std::shared_ptr<const std::vector<member_ptr>> items_;
+};
+
 /// One node's view of the cluster.
 class gossip {
  public:
@@ -88,15 +182,24 @@ class gossip {
   /// above. Check the result with `invariant_violation` when the parts come from outside.
   gossip(std::vector<model::member> members, gossip_overview overview, vector_clock version,
          std::map<unique_address, time> tombstones);
+  /// The same, with the members of another gossip (shared, not copied).
+  gossip(member_list members, gossip_overview overview, vector_clock version,
+         std::map<unique_address, time> tombstones);
 
   /// Members sorted by unique address (`member_ordering`); never status `removed`.
-  const std::vector<model::member>& members() const noexcept { return members_; }
-  /// Seen set and reachability.
-  const gossip_overview& overview() const noexcept { return overview_; }
-  /// Members that have seen this version.
-  const std::set<unique_address>& seen_by() const noexcept { return overview_.seen; }
+  const member_list& members() const noexcept { return members_; }
+  /// Seen set and reachability, as given to the constructor.
+  gossip_overview overview() const { return {seen_by(), reachability_}; }
+  /// Nodes that have seen this version (a copy: O(n log n); prefer `has_seen`,
+  /// `seen_count` and `seen_bits` in loops).
+  std::set<unique_address> seen_by() const;
+  /// How many nodes have seen this version.
+  std::size_t seen_count() const noexcept { return seen_count_ + stray_seen_.size(); }
+  /// The seen set over the members: bit i of word i / 64 is set when `members()[i]` has
+  /// seen this version. Words past the members' count are zero.
+  const std::vector<std::uint64_t>& seen_bits() const noexcept { return seen_; }
   /// Failure detector observations.
-  const model::reachability& reachability() const noexcept { return overview_.reachability; }
+  const model::reachability& reachability() const noexcept { return reachability_; }
   /// Version of this gossip.
   const vector_clock& version() const noexcept { return version_; }
   /// Removed nodes and when they were removed.
@@ -137,7 +240,7 @@ class gossip {
   /// Seen by those who saw this or `other` (for two gossips of the same version).
   [[nodiscard]] gossip merge_seen(const gossip& other) const;
   /// True if `node` has seen this version.
-  bool has_seen(const unique_address& node) const { return overview_.seen.contains(node); }
+  bool has_seen(const unique_address& node) const;
 
   /// `node` moved to `down` and dropped from the seen set; unchanged if `node` is not a
   /// member or is already down.
@@ -161,11 +264,19 @@ class gossip {
   std::optional<std::string> invariant_violation() const;
 
   /// Every part equal.
-  friend bool operator==(const gossip&, const gossip&) = default;
+  friend bool operator==(const gossip& a, const gossip& b);
 
  private:
-  std::vector<model::member> members_;
-  gossip_overview overview_;
+  void set_seen_from(const std::set<unique_address>& seen);
+  void remap_seen(const member_list& before);
+  void set_seen_bit(std::size_t i);
+  void clear_seen_bit(std::size_t i);
+
+  member_list members_;
+  std::vector<std::uint64_t> seen_;       // bit per member of members_
+  std::size_t seen_count_ = 0;            // bits set in seen_
+  std::vector<unique_address> stray_seen_;  // seen marks of non-members (invalid gossips only), sorted
+  model::reachability reachability_;
   vector_clock version_;
   std::map<unique_address, time> tombstones_;
 };

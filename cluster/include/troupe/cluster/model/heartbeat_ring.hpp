@@ -49,6 +49,11 @@ class heartbeat_ring {
   /// `monitored_by_nr_of_members` were picked. Empty for a node not on the ring.
   std::set<unique_address> receivers(const unique_address& sender) const;
 
+  /// `receivers(sender)` for a node on the ring; for one that is not (a joining node
+  /// watching the members before they watch it), the receivers it would have if it were
+  /// added. Lets many nodes share one ring (O(log n) to find the place).
+  std::set<unique_address> receivers_from_place(const unique_address& sender) const;
+
   /// `receivers(self())`, computed once.
   const std::set<unique_address>& my_receivers() const noexcept { return my_receivers_; }
 

@@ -194,6 +194,7 @@ class membership_state {
 
  private:
   model::gossip stamped(model::gossip g) const;
+  std::optional<unique_address> leader_among(std::vector<const model::member*> sorted) const;
 
   model::gossip latest_;
   unique_address self_;

@@ -56,17 +56,23 @@ namespace troupe::cluster::sim {
 using std::chrono::nanoseconds;
 
 /// The candidates of `model::select_gossip_target` for one view, computed once per view
-/// so that a gossip tick costs O(1) instead of O(members) in a large cluster. The
-/// pointers refer to the members of the input (or view) the pools were made from.
+/// in O(members / 64 + excluded) space, so that ten thousand views fit and a gossip tick
+/// costs O(members / 64). Positions are those of `members`.
 struct gossip_peer_pools {
-  std::size_t member_count = 0;                        ///< members (self included)
-  std::vector<const model::unique_address*> valid;     ///< `model::valid_gossip_peers(input)`
-  std::vector<const model::unique_address*> unseen;    ///< those of `valid` that have not seen it
-  std::vector<bool> valid_has_seen;                    ///< per entry of `valid`
+  model::member_list members;             ///< the candidates, in the selector's input order
+  std::size_t member_count = 0;           ///< members (self included)
+  std::vector<std::uint32_t> excluded;    ///< positions never chosen (self, excluded), sorted
+  std::vector<std::uint64_t> seen;        ///< bit per position: has seen the version
+  std::vector<std::uint64_t> unseen_valid;  ///< bit per position: valid and has not seen it
+  std::size_t valid_count = 0;            ///< `model::valid_gossip_peers(input).size()`
+  std::size_t unseen_count = 0;           ///< bits set in `unseen_valid`
 };
 
-/// The pools of `input`, pointing into `input.members`.
+/// The pools of `input` (members in the input's order).
 gossip_peer_pools make_gossip_peer_pools(const model::gossip_target_input& input);
+/// The pools of `self`'s view `g`: `make_gossip_peer_pools` of the input the daemon makes
+/// (all members, excluding those self finds unreachable), without copying the seen set.
+gossip_peer_pools make_gossip_peer_pools(const model::gossip& g, const model::unique_address& self);
 
 /// Exactly `model::select_gossip_target(settings, input, rng)` for the `input` the pools
 /// were made from: the same draws from `rng`, the same peer (tested against the model).
@@ -221,7 +227,7 @@ struct sim_node {
 
   // Failure detection.
   model::failure_detector_registry detectors;
-  std::optional<model::heartbeat_ring> ring;
+  bool has_ring = false;
   std::uint64_t ring_key = 0;
   std::map<model::unique_address, nanoseconds> receivers;  ///< heartbeat receivers, added at
   std::uint64_t heartbeat_seq = 0;
@@ -428,6 +434,9 @@ class simulation {
   std::size_t running_count_ = 0;
   std::vector<victim_watch> victims_;
   std::unordered_map<std::uint64_t, model::unique_address> converged_leader_;  // by version hash
+  // Heartbeat rings shared by every node whose view has the same ring members and
+  // unreachable set, most recently used first (a ring of 10,000 nodes is ~2 MB).
+  std::vector<std::pair<std::uint64_t, std::shared_ptr<const model::heartbeat_ring>>> rings_;
 };
 
 }  // namespace troupe::cluster::sim
