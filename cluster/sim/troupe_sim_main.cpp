@@ -23,6 +23,7 @@ constexpr const char* usage =
     "                  [--restarts N] [--churn-interval SECONDS] [--overlapping-crashes]\n"
     "                  [--loss P] [--latency-ms MS] [--jitter-ms MS]\n"
     "                  [--stable-after SECONDS] [--down-all-when-unstable SECONDS]\n"
+    "                  [--downing-gossips N]\n"
     "                  [--max-wall SECONDS] [--max-rss-mib MIB]\n"
     "                  [--check-gossip] [--no-invariants]\n"
     "scenarios: join, crash-one, freeze-one, partition-K (e.g. partition-2), partition-2-3,\n"
@@ -60,6 +61,7 @@ int main(int argc, char** argv) {
       else if (arg == "--jitter-ms") o.settings.network.jitter_mean = secs(std::stod(value()) / 1e3);
       else if (arg == "--stable-after") o.settings.sbr.stable_after = secs(std::stod(value()));
       else if (arg == "--down-all-when-unstable") o.settings.sbr.down_all_when_unstable = secs(std::stod(value()));
+      else if (arg == "--downing-gossips") o.settings.gossips_on_downing = std::stoul(value());
       else if (arg == "--max-wall") o.max_wall_seconds = std::stod(value());
       else if (arg == "--max-rss-mib") o.max_rss_mib = std::stod(value());
       else if (arg == "--check-gossip") o.settings.check_gossip_invariants = true;

@@ -953,6 +953,10 @@ void simulation::downing_tick(sim_node& n) {
   n.first_unstable.reset();
   n.stable_since = now_;
   set_view(n, next.increment(n.self).only_seen(n.self));
+  // 5. Optionally spread the decision at once instead of at the next gossip ticks.
+  if (d.outcome == model::sbr_outcome::decided && settings_.gossips_on_downing > 0 && !n.stop_requested)
+    for (const auto& p : model::random_gossip_peers(n.view->target_input(), settings_.gossips_on_downing, rng_))
+      gossip_to(n, p);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -141,3 +141,38 @@ TEST_CASE("a recorded violation stops the run with its step", "[unit][sim]") {
   CHECK(sim.violation()->step == steps);
   CHECK(sim.steps() == steps);
 }
+
+TEST_CASE("a view with a down member asks for the gossip speedup", "[unit][sim]") {
+  const model::unique_address a{{"troupe-sim", "10.0.0.1", 2552}, 1};
+  const model::unique_address b{{"troupe-sim", "10.0.0.2", 2552}, 2};
+  const model::unique_address c{{"troupe-sim", "10.0.0.3", 2552}, 3};
+  const model::gossip all_up{{*model::member{a}.copy_up(1), *model::member{b}.copy_up(2),
+                              *model::member{c}.copy_up(3)}};
+  const model::gossip seen = all_up.seen(a).seen(b).seen(c);
+  CHECK_FALSE(node_view(seen, a).speedup_needed());
+  CHECK(node_view(all_up, a).speedup_needed());  // nobody has seen it
+  // Down: the speedup stays on until the leader has removed it, however many have seen it.
+  const model::gossip downed = seen.mark_as_down(c).seen(a).seen(b);
+  CHECK(downed.seen_count() == 2);
+  CHECK(node_view(downed, a).speedup_needed());
+}
+
+TEST_CASE("with gossips on downing the leader sends its decision at once", "[unit][sim]") {
+  sim_settings s = small(20, 23);
+  s.check_gossip_invariants = false;
+  s.gossips_on_downing = 5;
+  simulation sim{s};
+  sim.start_all();
+  REQUIRE(sim.run_until_settled(60s));
+  sim.watch_victim(7);
+  sim.crash(7);
+  const auto& v = sim.victims().back();
+  REQUIRE(sim.run_until([&] { return v.downed_at.has_value(); }, sim.now() + 30s, 1ms));
+  sim.run_for(20ms);  // a few one-way latencies, far less than a gossip interval
+  int holding_down = 0;
+  for (const auto& n : sim.nodes())
+    if (n.life == node_life::running && n.view)
+      if (const auto* m = n.view->gossip().find(v.node); m && m->status() == model::member_status::down)
+        ++holding_down;
+  CHECK(holding_down >= 6);  // the leader and the five it told
+}

@@ -98,6 +98,10 @@ struct sim_settings {
   nanoseconds weakly_up_after = std::chrono::seconds{7};          ///< `weakly-up-after`
   nanoseconds exiting_timeout = std::chrono::seconds{10};         ///< an exiting node stops by then
   std::size_t gossips_before_shutdown = 3;  ///< full gossips a downed node sends before stopping
+  /// Full gossips the leader sends to random peers at once when it acts on a resolver
+  /// decision (Akka's `gossipRandomN`, which Akka uses only when a node downs itself or a
+  /// leader exits): 0, Akka's behaviour, leaves the downing to the gossip ticks.
+  std::size_t gossips_on_downing = 0;
   std::size_t monitored_by_nr_of_members = model::default_monitored_by_nr_of_members;
 
   model::phi_accrual_settings failure_detector;      ///< threshold 8, pause 3 s
