@@ -292,8 +292,25 @@ gossip gossip::merge_seen(const gossip& other) const {
     for (const auto& n : other.stray_seen_) g = g.seen(n);
     return g;
   }
-  // 2. Otherwise node by node.
-  for (const auto& n : other.seen_by()) g = g.seen(n);
+  // 2. Otherwise walk both sorted lists once, moving each of other's marks to the same
+  //    member here (a non-member's mark becomes a stray one).
+  const auto& mine = members_.items();
+  const auto& theirs = other.members_.items();
+  std::size_t j = 0;
+  std::vector<unique_address> outside;
+  for (std::size_t w = 0; w < other.seen_.size(); ++w) {
+    for (std::uint64_t bits = other.seen_[w]; bits != 0; bits &= bits - 1) {
+      const member_ptr& p = theirs[w * 64 + static_cast<std::size_t>(std::countr_zero(bits))];
+      const unique_address& node = p->value.unique_address();
+      while (j < mine.size() && mine[j] != p && mine[j]->value.unique_address() < node) ++j;
+      if (j < mine.size() && (mine[j] == p || mine[j]->value.unique_address() == node))
+        g.set_seen_bit(j);
+      else
+        outside.push_back(node);
+    }
+  }
+  for (const auto& n : outside) g = g.seen(n);
+  for (const auto& n : other.stray_seen_) g = g.seen(n);
   return g;
 }
 

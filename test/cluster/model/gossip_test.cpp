@@ -302,3 +302,19 @@ TEST_CASE("seen marks follow their members when members come and go", "[unit][go
   CHECK(without_b.seen(d).seen_by() == std::set<unique_address>{c, d});
   CHECK_FALSE(without_b.invariant_violation());
 }
+
+TEST_CASE("merge_seen unites seen sets of equal gossips built apart", "[unit][gossip]") {
+  // Two nodes that merged the same pair hold equal members in separate lists.
+  const gossip x = three_up().only_seen(a);
+  const gossip y = gossip{{at(a, member_status::up, 1), at(b, member_status::up, 2), at(c, member_status::up, 3)}}
+                       .increment(a)
+                       .seen(b);
+  REQUIRE_FALSE(x.members().shares_items_with(y.members()));
+  CHECK(x.merge_seen(y).seen_by() == std::set<unique_address>{a, b});
+  CHECK(y.merge_seen(x).seen_by() == std::set<unique_address>{a, b});
+  // A mark of a node that is not a member here is kept, and shows as invalid.
+  const gossip with_d = y.update({member{d}}).seen(d);
+  const gossip merged = x.merge_seen(with_d);
+  CHECK(merged.seen_by() == std::set<unique_address>{a, b, d});
+  CHECK(merged.invariant_violation()->find("seen by non-member") == 0);
+}
