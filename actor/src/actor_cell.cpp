@@ -444,11 +444,11 @@ void actor_cell::run(int throughput) noexcept {
   actor_cell* const prev = tls_current;
   message* const prev_message = std::exchange(tls_message, nullptr);
   tls_current = this;
+  fetch();  // first: its acquire makes the previous turn's writes visible here
   if (create_pending_) {  // the first turn: as Akka's Create, before any other message
     create_pending_ = false;
     on_create();
   }
-  fetch();
   bool reschedule = false;
   int budget = throughput;
   for (;;) {
