@@ -245,9 +245,24 @@ void actor_system::stop(const actor_ref& r) {
   if (r) r.get()->enqueue_system(new typed_envelope<sys::terminate>());
 }
 
+void actor_system::set_ref_provider(std::shared_ptr<ref_provider> p) {
+  std::lock_guard lock(provider_mutex_);
+  provider_ = std::move(p);
+}
+
 std::optional<actor_ref> actor_system::resolve(std::string_view path) const {
   const std::string prefix = "troupe://" + core_->name();
   if (path.substr(0, 9) == "troupe://") {
+    const std::string_view authority = path.substr(9, path.find('/', 9) - 9);
+    if (authority.find('@') != std::string_view::npos) {
+      std::shared_ptr<ref_provider> provider;
+      {
+        std::lock_guard lock(provider_mutex_);
+        provider = provider_;
+      }
+      if (!provider) return std::nullopt;
+      return provider->resolve_uri(path);
+    }
     if (path.substr(0, prefix.size()) != prefix) return std::nullopt;
     path.remove_prefix(prefix.size());
   }
@@ -275,7 +290,8 @@ std::optional<actor_ref> actor_selection::resolve() const { return system_->reso
 
 void actor_selection::tell_message(message m) const {
   if (auto r = resolve()) {
-    r->tell(std::move(m), m.sender() ? m.sender() : actor_ref::share(detail::current_actor()));
+    actor_ref sender = m.sender() ? m.sender() : actor_ref::share(detail::current_actor());
+    r->tell(std::move(m), sender);
   } else {
     system_->core().dead_letter(m.release(), actor_ref{}, "no actor at the selected path");
   }
@@ -283,6 +299,9 @@ void actor_selection::tell_message(message m) const {
 
 event_stream& actor_system::events() noexcept { return core_->events(); }
 actor_ref actor_system::dead_letters() const { return actor_ref::share(core_->dead_letters()); }
+void actor_system::publish_dead_letter(message m, const actor_ref& recipient, const char* reason) {
+  if (m) core_->dead_letter(m.release(), recipient, reason);
+}
 std::uint64_t actor_system::dead_letter_count() const noexcept { return core_->dead_letter_count(); }
 const logger& actor_system::log() const noexcept { return core_->log(); }
 troupe::scheduler& actor_system::scheduler() noexcept { return core_->timers(); }

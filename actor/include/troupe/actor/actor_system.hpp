@@ -38,6 +38,19 @@ class system_core;
 }
 class coordinated_shutdown;
 
+/// How a system reaches actors on other nodes. The remote layer installs one
+/// (`troupe::remote::transport`), after which `resolve` and `select` accept node-qualified
+/// URIs such as `troupe://shop@127.0.0.2:2552/user/cart`.
+class ref_provider {
+ public:
+  virtual ~ref_provider() = default;
+  /// The ref for a URI that names a node (`troupe://sys@host:port/path`): for this node the
+  /// local actor (nullopt when none lives there), for another node a remote ref to whatever
+  /// lives at the path when a message arrives (not checked; see the transport's `resolve`).
+  /// nullopt for a malformed URI.
+  virtual std::optional<actor_ref> resolve_uri(std::string_view uri) = 0;
+};
+
 /// Sends to whatever lives at a path when the message is sent.
 class actor_selection {
  public:
@@ -83,6 +96,8 @@ class actor_system {
   void stop(const actor_ref& r);
 
   /// The actor at `path` (`/user/a/b`, `user/a/b` or `troupe://name/user/a/b`), if alive.
+  /// A URI naming a node (`troupe://name@host:port/user/a`) goes to the `ref_provider`
+  /// (nullopt without one).
   std::optional<actor_ref> resolve(std::string_view path) const;
   /// A selection by path, resolved each time something is sent.
   actor_selection select(std::string path) const { return actor_selection(this, std::move(path)); }
@@ -91,6 +106,10 @@ class actor_system {
   troupe::event_stream& events() noexcept;
   /// Where undeliverable messages go.
   actor_ref dead_letters() const;
+  /// Records an undeliverable message (logged with a rate limit, counted, published as
+  /// `dead_letter`); for layers that deliver messages themselves, such as the transport.
+  /// An `identify` is answered with an empty ref when `recipient` is empty or stopped.
+  void publish_dead_letter(message m, const actor_ref& recipient, const char* reason);
   /// How many messages became dead letters so far.
   std::uint64_t dead_letter_count() const noexcept;
   /// The system's logger (source: the system name).
@@ -130,12 +149,17 @@ class actor_system {
     return *static_cast<T*>(slot.get());
   }
 
+  /// Installs (or, with nullptr, removes) the provider of refs to other nodes.
+  void set_ref_provider(std::shared_ptr<ref_provider> p);
+
   /// Low level: the runtime's shared state.
   detail::system_core& core() const noexcept { return *core_; }
 
  private:
   detail::system_core* core_;
   std::unique_ptr<troupe::coordinated_shutdown> shutdown_;
+  mutable std::mutex provider_mutex_;
+  std::shared_ptr<ref_provider> provider_;
   std::mutex extensions_mutex_;
   std::unordered_map<std::type_index, std::shared_ptr<void>> extensions_;
 };
