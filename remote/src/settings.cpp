@@ -35,6 +35,38 @@ std::optional<actor_uri> parse_actor_uri(std::string_view uri) {
 
 namespace {
 
+/// `pattern` with `*` standing for any run of characters, against one path element.
+bool element_matches(std::string_view pattern, std::string_view text) noexcept {
+  const auto star = pattern.find('*');
+  if (star == std::string_view::npos) return pattern == text;
+  const std::string_view head = pattern.substr(0, star);
+  if (text.substr(0, head.size()) != head) return false;
+  pattern.remove_prefix(star + 1);
+  for (std::size_t i = head.size(); i <= text.size(); ++i) {
+    if (element_matches(pattern, text.substr(i))) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool path_matches(std::string_view pattern, std::string_view path) noexcept {
+  auto next = [](std::string_view& s) {
+    while (!s.empty() && s.front() == '/') s.remove_prefix(1);
+    const auto slash = s.find('/');
+    const std::string_view part = s.substr(0, slash);
+    s.remove_prefix(slash == std::string_view::npos ? s.size() : slash);
+    return part;
+  };
+  for (;;) {
+    const std::string_view p = next(pattern), q = next(path);
+    if (p.empty() || q.empty()) return p.empty() && q.empty();
+    if (!element_matches(p, q)) return false;
+  }
+}
+
+namespace {
+
 using json = nlohmann::json;
 
 template <class T>
@@ -70,7 +102,8 @@ expected<remote_settings, config_error> remote_settings::parse(const nlohmann::j
                                   "outbound-queue-size", "handshake-timeout-ms", "reconnect-backoff-min-ms",
                                   "reconnect-backoff-max-ms", "system-message-resend-interval-ms",
                                   "give-up-system-message-after-ms", "watch-heartbeat-interval-ms",
-                                  "watch-failure-threshold", "watch-acceptable-pause-ms", "tls"};
+                                  "watch-failure-threshold", "watch-acceptable-pause-ms", "tls",
+                                  "large-message-destinations"};
     for (auto it = j.begin(); it != j.end(); ++it) {
       bool ok = false;
       for (const char* k : known) ok = ok || it.key() == k;
@@ -99,6 +132,16 @@ expected<remote_settings, config_error> remote_settings::parse(const nlohmann::j
         throw config_error("watch-failure-threshold", "expected a number > 0, got " + it->dump());
       }
       s.watch_failure_threshold = it->get<double>();
+    }
+    if (auto it = j.find("large-message-destinations"); it != j.end()) {
+      if (!it->is_array()) throw config_error("large-message-destinations", "expected an array of paths, got " + it->dump());
+      for (const auto& p : *it) {
+        if (!p.is_string() || p.get<std::string>().empty() || p.get<std::string>().front() != '/') {
+          throw config_error("large-message-destinations",
+                             "expected paths starting with '/' (\"/user/*/images\"), got " + p.dump());
+        }
+        s.large_message_destinations.push_back(p.get<std::string>());
+      }
     }
     if (auto it = j.find("tls"); it != j.end()) {
       if (!it->is_object()) throw config_error("tls", "expected an object, got " + it->dump());

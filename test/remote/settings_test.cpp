@@ -51,3 +51,17 @@ TEST_CASE("actor URIs parse into address and path", "[unit][remote-settings]") {
     CHECK_FALSE(troupe::remote::parse_actor_uri(bad));
   }
 }
+
+TEST_CASE("large-message destinations match path elements with wildcards", "[unit][remote-settings]") {
+  using troupe::remote::path_matches;
+  CHECK(path_matches("/user/big", "/user/big"));
+  CHECK(path_matches("/user/*/images", "/user/shop/images"));
+  CHECK(path_matches("/user/upload-*", "/user/upload-7"));
+  CHECK(path_matches("/user/*-store", "/user/blob-store"));
+  CHECK_FALSE(path_matches("/user/*/images", "/user/shop/images/2"));
+  CHECK_FALSE(path_matches("/user/upload-*", "/user/download-7"));
+  CHECK_FALSE(path_matches("/user/big", "/user"));
+  auto s = remote_settings::parse(std::string(R"({"large-message-destinations": ["relative"]})"));
+  REQUIRE_FALSE(s);
+  CHECK(s.error().key == "large-message-destinations");
+}

@@ -2,6 +2,7 @@
 //
 //   {"host": "127.0.0.2", "port": 2552, "cookie": "s3cret",
 //    "max-frame-size": 262144, "outbound-queue-size": 3072,
+//    "large-message-destinations": ["/user/uploads/*"],
 //    "tls": {"enabled": true, "certificate": "node.pem", "private-key": "node.key", "ca": "ca.pem"}}
 //
 // Errors name the key and the expected value, like the runtime's settings.
@@ -13,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -43,6 +45,10 @@ struct actor_uri {
 /// Parses `troupe://system@host:port/path` (the path may be empty); nullopt when malformed.
 std::optional<actor_uri> parse_actor_uri(std::string_view uri);
 
+/// True when `path` ("/user/a/b") matches `pattern` element by element, where `*` stands
+/// for any characters within one element ("/user/*/images", "/user/upload-*").
+bool path_matches(std::string_view pattern, std::string_view path) noexcept;
+
 struct tls_settings {
   bool enabled = false;
   std::string certificate;  ///< PEM file of this node's certificate (chain)
@@ -57,6 +63,9 @@ struct remote_settings {
   std::size_t max_frame_size = 256 * 1024;             ///< ordinary and control lanes
   std::size_t max_large_frame_size = 64 * 1024 * 1024;  ///< the large-message lane
   std::size_t outbound_queue_size = 3072;               ///< messages per lane and peer
+  /// Paths whose messages go on the large lane (up to max_large_frame_size), as Akka's
+  /// `large-message-destinations`: `*` matches within one path element, e.g. "/user/*/images".
+  std::vector<std::string> large_message_destinations;
   std::chrono::milliseconds handshake_timeout{5000};
   std::chrono::milliseconds reconnect_backoff_min{100};
   std::chrono::milliseconds reconnect_backoff_max{5000};

@@ -1,0 +1,151 @@
+// transport: actors on other nodes, reached as ordinary actor_refs over TCP (Boost.Asio).
+//
+// One `transport` per actor system, an extension: start it with settings and the system
+// accepts node-qualified URIs everywhere it takes a path.
+//
+//   troupe::actor_system system("shop");
+//   auto& remoting = system.extension<troupe::remote::transport>();
+//   remoting.start(troupe::remote::remote_settings::parse(R"({"host": "127.0.0.1", "port": 2552,
+//                                                           "cookie": "s3cret"})").value());
+//   remoting.serialization().register_json<order>("shop.order");
+//
+//   // on another node:
+//   auto cart = remoting.resolve("troupe://shop@127.0.0.1:2552/user/cart", 3s);  // identify round trip
+//   if (cart) cart->tell(order{"apple", 2});          // replies come back: the sender travels
+//   system.select("troupe://shop@127.0.0.1:2552/user/cart").tell(order{"pear", 1});
+//
+// Between two nodes there is one association, over up to three TCP connections each node
+// opens to the other (Artery's streams): the control lane (system messages, heartbeats
+// and, later, cluster gossip), the ordinary lane (user messages up to `max-frame-size`)
+// and the large lane (messages to `large-message-destinations`). A 10 MB message on the
+// large lane therefore never delays a heartbeat.
+//
+// Delivery is at most once for user messages, in order per sender and recipient.
+// System messages (watch, unwatch, death notifications, stop) are sequenced, acked and
+// resent across reconnects; when they cannot be delivered for
+// `give-up-system-message-after`, or the peer restarts with a new uid, the old incarnation
+// is quarantined: never talked to again, its watchers told it terminated.
+//
+// Remote death watch: `watch` on a remote ref delivers `terminated` when the actor stops,
+// or with `address_terminated` when a heartbeat failure detector (phi accrual) gives up on
+// its node.
+//
+// Everything undeliverable goes to dead letters with a reason: an unregistered type (the
+// error names it), a frame above the limit, a full outbound queue, a quarantined peer, a
+// payload the receiver cannot decode. Bad input from the network closes only that
+// connection, logged with the reason.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "troupe/actor/actor_system.hpp"
+#include "troupe/actor/expected.hpp"
+#include "troupe/remote/serialization.hpp"
+#include "troupe/remote/settings.hpp"
+
+namespace troupe::remote {
+
+namespace detail {
+class transport_core;
+}
+
+/// Counters since start, for tests, benchmarks and monitoring.
+struct transport_stats {
+  std::uint64_t messages_sent = 0;      ///< envelopes queued to a connection
+  std::uint64_t messages_received = 0;  ///< envelopes delivered to local actors
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t bytes_received = 0;
+  std::uint64_t dropped_queue_full = 0;     ///< outbound queue overflow (to dead letters)
+  std::uint64_t dropped_unserializable = 0; ///< no serializer, or the encoder threw
+  std::uint64_t dropped_too_large = 0;      ///< above the lane's frame limit
+  std::uint64_t dropped_quarantined = 0;    ///< to or from a quarantined incarnation
+  std::uint64_t dropped_blackholed = 0;     ///< by the test switch
+  std::uint64_t decode_failures = 0;        ///< payloads that failed to decode (to dead letters)
+  std::uint64_t connections_closed_bad_input = 0;  ///< malformed frames, failed handshakes
+  std::uint64_t system_messages_resent = 0;
+};
+
+/// Published on the event stream when a node incarnation is quarantined.
+struct quarantined_event {
+  address node;
+  std::uint64_t uid = 0;
+  std::string reason;
+};
+
+/// Published on the event stream when a connection to or from a node incarnation is
+/// established (once per incarnation) and when its failure detector gives up on it.
+struct association_event {
+  enum class kind { connected, unreachable };
+  kind what = kind::connected;
+  address node;
+  std::uint64_t uid = 0;
+};
+
+/// Which way the test switch drops traffic (Akka TestConductor's `Direction`).
+enum class direction { send, receive, both };
+
+class transport {
+ public:
+  /// Constructed by `actor_system::extension<transport>()`; nothing runs until `start`.
+  explicit transport(actor_system& system);
+  /// Drains the outbound queues (up to a second) and closes every connection.
+  ~transport();
+  transport(const transport&) = delete;
+  transport& operator=(const transport&) = delete;
+
+  /// Binds `settings.host:port` (port 0: any free port), starts the I/O thread and makes the
+  /// system resolve node-qualified URIs; returns this node's address (with the port bound).
+  /// An error says why (address in use, unknown host, started twice).
+  expected<address, std::string> start(remote_settings settings);
+  /// True between a successful `start` and `shutdown`.
+  bool is_running() const noexcept;
+  /// Closes every connection and stops the I/O thread; later sends go to dead letters.
+  void shutdown();
+
+  /// This node: `troupe://system@host:port` with the port actually bound.
+  address local_address() const;
+  /// This incarnation's random uid (never 0).
+  std::uint64_t uid() const noexcept;
+  /// The serialization registry: register the types that cross the network here (before
+  /// or after `start`).
+  remote::serialization& serialization() noexcept;
+
+  /// The ref for `uri` (`troupe://sys@host:port/user/a`) with incarnation `uid` (0: any):
+  /// a local ref for this node (nullopt when nothing lives there), otherwise a remote ref
+  /// (not checked); nullopt for a malformed URI.
+  std::optional<actor_ref> ref_for(std::string_view uri, std::uint64_t uid = 0);
+  /// The actor living at `uri` now, by an identify round trip; an error when nothing lives
+  /// there, the node does not answer within `timeout`, or the URI is malformed. Blocks:
+  /// call it from outside actors (inside, `request<actor_identity>` an `identify`).
+  expected<actor_ref, std::string> resolve(std::string_view uri, std::chrono::milliseconds timeout);
+  /// The full URI of any ref as other nodes know it (`troupe://sys@host:port/user/a`).
+  std::string uri_of(const actor_ref& r);
+
+  /// Quarantines the incarnation `uid` of `node` (0: whatever incarnation it has now):
+  /// nothing is exchanged with it again and its watchers get `terminated`. For the cluster
+  /// layer, when it removes a member.
+  void quarantine(const address& node, std::uint64_t uid, std::string reason);
+
+  /// Test switch: drops every frame to and/or from `node` until `pass_through`. Heartbeats
+  /// and acks are dropped too, so a long enough blackhole looks like a partition.
+  void blackhole(const address& node, direction d);
+  /// Lets traffic to and from `node` pass again (both directions).
+  void pass_through(const address& node);
+
+  /// Counters since start.
+  transport_stats stats() const noexcept;
+  /// The number of peer nodes this node has completed a handshake with and not quarantined.
+  std::size_t connected_peer_count() const;
+
+ private:
+  actor_system& system_;
+  std::shared_ptr<remote::serialization> serialization_;
+  std::shared_ptr<detail::transport_core> core_;
+};
+
+}  // namespace troupe::remote

@@ -1,0 +1,274 @@
+#include "internal/connection.hpp"
+
+#include <sstream>
+
+namespace troupe::remote::detail {
+
+namespace {
+
+wire::node_address to_wire(const address& a) { return {a.system, a.host, a.port}; }
+
+std::size_t body_limit(const remote_settings& s, std::size_t lane) {
+  return lane == static_cast<std::size_t>(wire::lane::large) ? s.max_large_frame_size : s.max_frame_size;
+}
+
+}  // namespace
+
+connection::connection(transport_core& core, std::shared_ptr<association> a, std::size_t lane)
+    : core_(core),
+      role_(role::outbound),
+      socket_(core.io()),
+      assoc_(std::move(a)),
+      lane_(lane),
+      handshake_timer_(core.io()),
+      decoder_(wire::max_handshake_body_size) {}
+
+connection::connection(transport_core& core, tcp::socket socket)
+    : core_(core),
+      role_(role::inbound),
+      socket_(std::move(socket)),
+      handshake_timer_(core.io()),
+      decoder_(wire::max_handshake_body_size) {
+  boost::system::error_code ec;
+  const auto ep = socket_.remote_endpoint(ec);
+  if (!ec) peer_text_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+std::string connection::describe() const {
+  std::ostringstream os;
+  if (assoc_) {
+    os << assoc_->peer_uri;
+    if (peer_uid_) os << '#' << peer_uid_;
+  } else {
+    os << (peer_text_.empty() ? "unknown peer" : peer_text_);
+  }
+  os << " (" << wire::to_string(static_cast<wire::lane>(lane_)) << " lane, "
+     << (role_ == role::outbound ? "outbound" : "inbound") << ')';
+  return os.str();
+}
+
+void connection::start_connect(const tcp::endpoint& peer, const asio::ip::address& bind_address) {
+  boost::system::error_code bind_error;
+  socket_.open(peer.protocol(), bind_error);
+  if (!bind_error) socket_.bind(tcp::endpoint(bind_address, 0), bind_error);
+  if (bind_error) {
+    close("cannot bind the outgoing socket to " + bind_address.to_string() + ": " + bind_error.message(), false);
+    return;
+  }
+  handshake_timer_.expires_after(core_.settings().handshake_timeout);
+  handshake_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec && !self->established_ && !self->closed_) self->close("handshake timed out", false);
+  });
+  socket_.async_connect(peer, [self = shared_from_this()](const boost::system::error_code& ec) {
+    if (self->closed_) return;
+    if (ec) {
+      self->close("", false);  // connection refused and the like: retried with backoff, not logged
+      return;
+    }
+    boost::system::error_code ignored;
+    self->socket_.set_option(tcp::no_delay(true), ignored);
+    wire::nonce n = self->core_.fresh_nonce();
+    self->client_.emplace(
+        wire::client_handshake_settings{.self = to_wire(self->core_.self()),
+                                        .self_uid = self->core_.uid(),
+                                        .remote = to_wire(self->assoc_->peer),
+                                        .lane = static_cast<wire::lane>(self->lane_),
+                                        .cookie = self->core_.settings().cookie},
+        n);
+    auto step = self->client_->start();
+    self->after_handshake_step(step);
+    self->read_more();
+  });
+}
+
+void connection::start_accept() {
+  boost::system::error_code ignored;
+  socket_.set_option(tcp::no_delay(true), ignored);
+  handshake_timer_.expires_after(core_.settings().handshake_timeout);
+  handshake_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec && !self->established_ && !self->closed_) self->close("handshake timed out", true);
+  });
+  server_.emplace(wire::server_handshake_settings{.self = to_wire(core_.self()),
+                                                  .self_uid = core_.uid(),
+                                                  .cookie = core_.settings().cookie},
+                  core_.fresh_nonce());
+  read_more();
+}
+
+void connection::read_more() {
+  if (closed_) return;
+  socket_.async_read_some(asio::buffer(read_buffer_),
+                          [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                            if (self->closed_) return;
+                            if (ec) {
+                              const bool clean = ec == asio::error::eof && self->decoder_.at_frame_boundary();
+                              self->close(clean || ec == asio::error::operation_aborted
+                                              ? std::string()
+                                              : "read failed: " + ec.message(),
+                                          false);
+                              return;
+                            }
+                            self->on_read(n);
+                          });
+}
+
+void connection::on_read(std::size_t n) {
+  core_.stats.bytes_received.fetch_add(n, std::memory_order_relaxed);
+  std::span<const std::uint8_t> input(read_buffer_.data(), n);
+  wire::frame_view f;
+  while (!closed_) {
+    const auto status = decoder_.next(input, f);
+    if (status == wire::decode_status::need_more) break;
+    if (status == wire::decode_status::bad) {
+      close("malformed stream: " + decoder_.error(), true);
+      return;
+    }
+    on_frame(f);
+  }
+  if (!closed_) read_more();
+}
+
+void connection::on_frame(const wire::frame_view& f) {
+  if (!established_) {
+    on_handshake_frame(f);
+    return;
+  }
+  if (assoc_->drops_receive()) {
+    core_.stats.dropped_blackholed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  switch (f.type) {
+    case wire::frame_type::envelope: {
+      auto e = wire::decode_envelope(f.body);
+      if (!e) {
+        close("malformed envelope: " + e.error(), true);
+        return;
+      }
+      core_.on_envelope(*this, *assoc_, peer_uid_, *e);
+      return;
+    }
+    case wire::frame_type::control: {
+      auto m = wire::decode_control(f.body);
+      if (!m) {
+        close("malformed control message: " + m.error(), true);
+        return;
+      }
+      core_.on_control(*this, *assoc_, *m);
+      return;
+    }
+    default:
+      close("unexpected " + std::string(wire::to_string(f.type)) + " frame after the handshake", true);
+      return;
+  }
+}
+
+void connection::on_handshake_frame(const wire::frame_view& f) {
+  wire::handshake_step step = client_ ? client_->on_frame(f) : server_->on_frame(f);
+  after_handshake_step(step);
+}
+
+void connection::after_handshake_step(wire::handshake_step& step) {
+  if (!step.to_send.empty()) write_frame(step.to_send);
+  if (step.status == wire::handshake_status::failed) {
+    close("handshake failed: " + step.reason, true, /*after_writes=*/true);
+    return;
+  }
+  if (step.status != wire::handshake_status::established) return;
+  handshake_timer_.cancel();
+  if (client_) {
+    peer_uid_ = client_->peer().node.uid;
+    decoder_.set_max_body_size(body_limit(core_.settings(), lane_));
+    established_ = true;
+    core_.on_outbound_established(*this, *assoc_, lane_, peer_uid_);
+  } else {
+    const auto& peer = server_->peer();
+    peer_uid_ = peer.node.uid;
+    lane_ = static_cast<std::size_t>(peer.lane);
+    decoder_.set_max_body_size(body_limit(core_.settings(), lane_));
+    std::shared_ptr<association> a;
+    if (!core_.on_inbound_established(*this, peer, a)) return;  // refused and closing
+    assoc_ = std::move(a);
+    established_ = true;
+  }
+  kick();
+}
+
+void connection::write_frame(const wire::byte_buffer& frame) {
+  if (closed_ || close_after_write_) return;
+  if (established_ && assoc_ && assoc_->drops_send()) {
+    core_.stats.dropped_blackholed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  own_pending_.insert(own_pending_.end(), frame.begin(), frame.end());
+  kick();
+}
+
+void connection::kick() {
+  if (closed_ || write_in_flight_) return;
+  writing_.clear();
+  writing_messages_ = 0;
+  writing_.swap(own_pending_);
+  if (established_ && role_ == role::outbound) {
+    auto& lane = assoc_->lanes[lane_];
+    std::lock_guard lock(lane.mutex);
+    if (!lane.pending.empty()) {
+      if (writing_.empty()) {
+        writing_.swap(lane.pending);
+      } else {
+        writing_.insert(writing_.end(), lane.pending.begin(), lane.pending.end());
+        lane.pending.clear();
+      }
+      writing_messages_ = lane.pending_messages;
+      lane.pending_messages = 0;
+    }
+  }
+  if (writing_.empty()) {
+    if (close_after_write_) finish();
+    return;
+  }
+  write_in_flight_ = true;
+  asio::async_write(socket_, asio::buffer(writing_),
+                    [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                      self->write_in_flight_ = false;
+                      if (self->closed_) return;
+                      if (ec) {
+                        self->close("write failed: " + ec.message(), false);
+                        return;
+                      }
+                      self->core_.stats.bytes_sent.fetch_add(n, std::memory_order_relaxed);
+                      self->core_.stats.messages_sent.fetch_add(self->writing_messages_, std::memory_order_relaxed);
+                      // Keep the buffer's capacity when it is modest; give a huge one back.
+                      if (self->writing_.capacity() > (4u << 20)) wire::byte_buffer().swap(self->writing_);
+                      self->kick();
+                    });
+}
+
+void connection::close(const std::string& reason, bool bad_input, bool after_writes) {
+  if (closed_) return;
+  if (!reason.empty()) {
+    core_.warn("closing connection " + describe() + ": " + reason);
+  }
+  if (bad_input) core_.stats.connections_closed_bad_input.fetch_add(1, std::memory_order_relaxed);
+  if (after_writes && (write_in_flight_ || !own_pending_.empty())) {
+    close_after_write_ = true;
+    if (!write_in_flight_) kick();
+    return;
+  }
+  finish();
+}
+
+void connection::finish() {
+  if (closed_) return;
+  closed_ = true;
+  handshake_timer_.cancel();
+  boost::system::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  if (role_ == role::outbound) {
+    core_.on_outbound_closed(*this, *assoc_, lane_);
+  } else {
+    core_.on_inbound_closed(*this);
+  }
+}
+
+}  // namespace troupe::remote::detail

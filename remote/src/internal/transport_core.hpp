@@ -1,0 +1,247 @@
+// transport_core: the state of a running transport, shared by the transport object, the
+// I/O thread and every remote ref (which may outlive the transport: then they drop).
+//
+// Threads: senders (any actor thread) serialize and append whole frames to a lane's
+// pending buffer under its mutex; everything that touches a socket runs on the single I/O
+// thread. An association's lane has at most one outbound connection; inbound connections
+// carry the peer's messages and our answers to them (acks, heartbeat replies).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange without it
+#include <vector>
+
+#include <boost/asio.hpp>
+
+#include "troupe/actor/actor_system.hpp"
+#include "troupe/actor/system_messages.hpp"
+#include "troupe/remote/phi_accrual_failure_detector.hpp"
+#include "troupe/remote/serialization.hpp"
+#include "troupe/remote/settings.hpp"
+#include "troupe/remote/transport.hpp"
+#include "troupe/remote/wire/control_codec.hpp"
+#include "troupe/remote/wire/envelope_codec.hpp"
+#include "troupe/remote/wire/frame.hpp"
+#include "troupe/remote/wire/handshake.hpp"
+
+namespace troupe::remote::detail {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using steady = std::chrono::steady_clock;
+
+class connection;
+class transport_core;
+
+inline constexpr std::size_t lane_count = 3;
+
+/// One lane of an association: frames waiting to go out, and its outbound connection.
+struct lane_state {
+  // Shared with senders, under `mutex`.
+  std::mutex mutex;
+  wire::byte_buffer pending;  ///< whole frames, in send order
+  std::size_t pending_messages = 0;
+  bool kick_posted = false;
+  // I/O thread only.
+  std::shared_ptr<connection> conn;  ///< connecting or established
+  std::chrono::milliseconds backoff{0};
+  std::unique_ptr<asio::steady_timer> retry_timer;
+  bool retry_scheduled = false;
+};
+
+/// A system message sent and not yet acknowledged.
+struct unacked_system_message {
+  std::uint64_t seq;
+  wire::byte_buffer frame;
+  steady::time_point first_sent;
+  steady::time_point last_sent;
+};
+
+/// Everything this node knows about one peer address.
+class association {
+ public:
+  association(transport_core& core, address peer);
+
+  transport_core& core;
+  const address peer;
+  const std::string peer_uri;  ///< "troupe://sys@host:port"
+  std::array<lane_state, lane_count> lanes;
+
+  // Identity, under `state_mutex`.
+  mutable std::mutex state_mutex;
+  std::uint64_t peer_uid = 0;                 ///< incarnation last seen (0: never connected)
+  std::set<std::uint64_t> quarantined_uids;   ///< never talked to again
+  std::atomic<bool> current_quarantined{false};
+  std::atomic<std::uint8_t> blackhole{0};     ///< bit 0: send, bit 1: receive
+
+  bool drops_send() const noexcept { return (blackhole.load(std::memory_order_relaxed) & 1) != 0; }
+  bool drops_receive() const noexcept { return (blackhole.load(std::memory_order_relaxed) & 2) != 0; }
+
+  // Outbound system messages, under `sys_mutex`.
+  std::mutex sys_mutex;
+  std::uint64_t next_seq = 1;
+  std::deque<unacked_system_message> unacked;
+
+  // Remote death watch of actors on this peer, under `watch_mutex`: watchee -> watchers.
+  std::mutex watch_mutex;
+  std::vector<std::pair<actor_ref, std::vector<actor_ref>>> watching;
+
+  // I/O thread only.
+  std::map<std::uint64_t, std::uint64_t> inbound_expected_seq;  ///< per peer uid
+  std::optional<phi_accrual_failure_detector> detector;
+  std::optional<steady::time_point> first_heartbeat_sent;
+  bool heartbeat_answered = false;
+  bool reported_connected = false;
+  std::uint64_t reported_uid = 0;
+  std::unordered_map<std::string, actor_ref> sender_cache;  ///< "path#uid" -> remote ref
+};
+
+/// A ref to an actor on another node.
+class remote_ref final : public ref_target {
+ public:
+  remote_ref(std::shared_ptr<transport_core> core, std::shared_ptr<association> a, std::string path,
+             std::uint64_t uid);
+
+  void enqueue(envelope* e) noexcept override;
+  void enqueue_system(envelope* e) noexcept override;
+  std::string path() const override { return assoc_->peer_uri + path_; }
+  std::string name() const override;
+  bool is_terminated() const noexcept override { return false; }
+  bool is_local() const noexcept override { return false; }
+  bool same_actor(const ref_target& other) const noexcept override;
+
+  const std::string& local_path() const noexcept { return path_; }
+  association& assoc() const noexcept { return *assoc_; }
+
+ private:
+  std::shared_ptr<transport_core> core_;
+  std::shared_ptr<association> assoc_;
+  std::string path_;  ///< "/user/a" on the peer
+};
+
+/// A message that arrived but could not be decoded; it goes to dead letters as this.
+struct undecodable_message {
+  std::string from;       ///< the peer node
+  std::string recipient;  ///< the path it was sent to
+  std::string manifest;
+  std::string reason;
+};
+
+class transport_core : public std::enable_shared_from_this<transport_core> {
+ public:
+  transport_core(actor_system& system, remote_settings settings, std::shared_ptr<remote::serialization> registry);
+  ~transport_core();
+
+  expected<address, std::string> start();
+  void shutdown();
+  bool running() const noexcept { return running_.load(std::memory_order_acquire); }
+
+  actor_system& system() noexcept { return system_; }
+  const remote_settings& settings() const noexcept { return settings_; }
+  const logger& log() const noexcept { return system_.log(); }
+  remote::serialization& serialization() noexcept { return *serialization_; }
+  const ref_codec& codec() const noexcept { return codec_; }
+  asio::io_context& io() noexcept { return io_; }
+  const address& self() const noexcept { return self_; }
+  const std::string& self_uri() const noexcept { return self_uri_; }
+  std::uint64_t uid() const noexcept { return uid_; }
+
+  std::shared_ptr<association> association_for(const address& a);
+  std::optional<actor_ref> ref_for(std::string_view uri, std::uint64_t uid);
+  std::string uri_of(const actor_ref& r);
+  /// The path of a local ref on this node ("/user/a"), registering temporary refs (asks).
+  std::string local_path_of(const actor_ref& r);
+
+  // Senders (any thread).
+  void send_user(remote_ref& to, envelope* e) noexcept;
+  void send_system(remote_ref& to, envelope* e) noexcept;
+  void send_control(association& a, const wire::control_message& m);
+
+  // Association events.
+  void quarantine(association& a, std::uint64_t uid, const std::string& reason);
+  void address_terminated(association& a, const char* why);
+  void set_blackhole(const address& node, std::uint8_t bits);
+
+  // I/O thread.
+  void kick_lane(association& a, std::size_t lane);
+  void on_outbound_established(connection& c, association& a, std::size_t lane, std::uint64_t peer_uid);
+  void on_outbound_closed(connection& c, association& a, std::size_t lane);
+  /// False when the peer must be refused (a quarantined incarnation).
+  bool on_inbound_established(connection& c, const wire::handshake_peer& peer, std::shared_ptr<association>& out);
+  void on_inbound_closed(connection& c);
+  void on_envelope(connection& c, association& a, std::uint64_t peer_uid, const wire::envelope& e);
+  void on_control(connection& c, association& a, const wire::control_message& m);
+
+  // Stats.
+  struct counters {
+    std::atomic<std::uint64_t> messages_sent{0}, messages_received{0}, bytes_sent{0}, bytes_received{0},
+        dropped_queue_full{0}, dropped_unserializable{0}, dropped_too_large{0}, dropped_quarantined{0},
+        dropped_blackholed{0}, decode_failures{0}, connections_closed_bad_input{0}, system_messages_resent{0};
+  } stats;
+  std::size_t connected_peer_count();
+
+  /// Rate-limited warning (at most 10 a second, then a summary).
+  void warn(const std::string& text);
+
+ private:
+  friend class connection;
+  void enqueue_frame(association& a, std::size_t lane, const wire::byte_buffer& frame, message* for_dead_letter);
+  bool local_address_is(const address& a) const;
+  actor_ref local_recipient(association& a, std::string_view path, std::uint64_t uid);
+  actor_ref sender_ref(association& a, const wire::sender_ref& s);
+  void accept_next();
+  void connect_lane(const std::shared_ptr<association>& a, std::size_t lane);
+  void schedule_retry(const std::shared_ptr<association>& a, std::size_t lane);
+  void on_heartbeat_tick();
+  void on_resend_tick();
+  void resend_unacked(association& a, bool all);
+  void dead_letter(message m, const actor_ref& recipient, const char* reason);
+  std::vector<std::shared_ptr<association>> all_associations();
+  wire::nonce fresh_nonce();
+
+  actor_system& system_;
+  remote_settings settings_;
+  std::shared_ptr<remote::serialization> serialization_;
+  ref_codec codec_;
+  address self_;
+  std::string self_uri_;
+  std::uint64_t uid_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> shutdown_started_{false};
+
+  asio::io_context io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::optional<tcp::acceptor> acceptor_;
+  asio::ip::address bind_address_;
+  std::unique_ptr<asio::steady_timer> heartbeat_timer_;
+  std::unique_ptr<asio::steady_timer> resend_timer_;
+  std::thread io_thread_;
+
+  std::mutex associations_mutex_;
+  std::map<address, std::shared_ptr<association>> associations_;
+  std::set<std::shared_ptr<connection>> inbound_;  // I/O thread only
+
+  std::mutex temp_mutex_;
+  std::unordered_map<std::uint32_t, actor_ref> temp_refs_;  // by uid: asks and other non-actor refs
+
+  std::unordered_map<std::string, actor_ref> recipient_cache_;  // I/O thread only
+
+  std::mutex warn_mutex_;
+  steady::time_point warn_window_{};
+  int warned_in_window_ = 0;
+  std::uint64_t warn_suppressed_ = 0;
+};
+
+}  // namespace troupe::remote::detail

@@ -1,0 +1,958 @@
+#include "internal/transport_core.hpp"
+
+#include <algorithm>
+#include <random>
+
+#include <openssl/rand.h>
+
+#include "internal/connection.hpp"
+#include "troupe/actor/messages.hpp"
+
+namespace troupe::remote::detail {
+
+namespace {
+
+constexpr std::size_t control_lane = static_cast<std::size_t>(wire::lane::control);
+constexpr std::size_t ordinary_lane = static_cast<std::size_t>(wire::lane::ordinary);
+constexpr std::size_t large_lane = static_cast<std::size_t>(wire::lane::large);
+
+std::uint64_t random_uid() {
+  std::uint64_t v = 0;
+  while (v == 0) {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v) != 1) v = std::random_device{}();
+  }
+  return v;
+}
+
+/// The path part of a local ref's path: "troupe://sys/user/a" -> "/user/a".
+std::string strip_system(const std::string& full) {
+  constexpr std::string_view scheme = "troupe://";
+  if (full.compare(0, scheme.size(), scheme) != 0) return full;
+  const auto slash = full.find('/', scheme.size());
+  return slash == std::string::npos ? std::string("/") : full.substr(slash);
+}
+
+/// A one-entry cache per thread of the last local sender's path (senders repeat).
+struct sender_path_cache {
+  const ref_target* target = nullptr;
+  std::uint64_t uid = 0;
+  std::string path;
+};
+thread_local sender_path_cache last_sender;
+
+/// What a ref arriving from the network names when nothing lives at its local path (any
+/// more): it keeps the path and uid, sends to dead letters and answers a watch at once
+/// (Akka's EmptyLocalActorRef), so the watcher's `terminated` names the actor it watched.
+class missing_ref final : public ref_target {
+ public:
+  missing_ref(actor_system& system, std::string uri, std::uint64_t uid)
+      : ref_target(uid), dead_letters_(system.dead_letters()), uri_(std::move(uri)) {}
+  void enqueue(envelope* e) noexcept override { dead_letters_.get()->enqueue(e); }
+  void enqueue_system(envelope* e) noexcept override {
+    std::unique_ptr<envelope> owned(e);
+    if (e->type == type_id_of<sys::watch>()) {
+      auto& w = *static_cast<sys::watch*>(e->payload());
+      if (w.watcher) {
+        w.watcher.get()->enqueue_system(new typed_envelope<sys::death_watch_notification>(
+            sys::death_watch_notification{actor_ref::share(this), false, false}));
+      }
+    }
+  }
+  std::string path() const override { return uri_; }
+  std::string name() const override { return uri_.substr(uri_.rfind('/') + 1); }
+  bool is_terminated() const noexcept override { return true; }
+
+ private:
+  actor_ref dead_letters_;
+  std::string uri_;
+};
+
+}  // namespace
+
+// ---- association ----------------------------------------------------------------------
+
+association::association(transport_core& c, address p)
+    : core(c), peer(std::move(p)), peer_uri(to_string(peer)) {
+  for (auto& l : lanes) l.retry_timer = std::make_unique<asio::steady_timer>(c.io());
+}
+
+// ---- remote_ref -----------------------------------------------------------------------
+
+remote_ref::remote_ref(std::shared_ptr<transport_core> core, std::shared_ptr<association> a, std::string path,
+                       std::uint64_t uid)
+    : ref_target(uid), core_(std::move(core)), assoc_(std::move(a)), path_(std::move(path)) {}
+
+std::string remote_ref::name() const {
+  const auto slash = path_.rfind('/');
+  return slash == std::string::npos ? path_ : path_.substr(slash + 1);
+}
+
+bool remote_ref::same_actor(const ref_target& other) const noexcept {
+  if (this == &other) return true;
+  const auto* o = dynamic_cast<const remote_ref*>(&other);
+  return o && o->uid() == uid() && o->assoc_ == assoc_ && o->path_ == path_;
+}
+
+void remote_ref::enqueue(envelope* e) noexcept { core_->send_user(*this, e); }
+
+void remote_ref::enqueue_system(envelope* e) noexcept {
+  // Remember local watchers of this remote actor, to tell them when its node is lost.
+  if (e->type == type_id_of<sys::watch>() || e->type == type_id_of<sys::unwatch>()) {
+    const bool add = e->type == type_id_of<sys::watch>();
+    const auto& watchee = add ? static_cast<sys::watch*>(e->payload())->watchee
+                              : static_cast<sys::unwatch*>(e->payload())->watchee;
+    const auto& watcher = add ? static_cast<sys::watch*>(e->payload())->watcher
+                              : static_cast<sys::unwatch*>(e->payload())->watcher;
+    if (watchee.get() == this && watcher && watcher.get()->is_local()) {
+      std::lock_guard lock(assoc_->watch_mutex);
+      auto it = std::find_if(assoc_->watching.begin(), assoc_->watching.end(),
+                             [&](const auto& w) { return w.first == watchee; });
+      if (add) {
+        if (it == assoc_->watching.end()) {
+          assoc_->watching.emplace_back(watchee, std::vector<actor_ref>{});
+          it = std::prev(assoc_->watching.end());
+        }
+        if (std::find(it->second.begin(), it->second.end(), watcher) == it->second.end()) {
+          it->second.push_back(watcher);
+        }
+      } else if (it != assoc_->watching.end()) {
+        std::erase(it->second, watcher);
+        if (it->second.empty()) assoc_->watching.erase(it);
+      }
+    }
+  }
+  core_->send_system(*this, e);
+}
+
+// ---- transport_core -------------------------------------------------------------------
+
+transport_core::transport_core(actor_system& system, remote_settings settings,
+                               std::shared_ptr<remote::serialization> registry)
+    : system_(system), settings_(std::move(settings)), serialization_(std::move(registry)), uid_(random_uid()) {
+  codec_.to_wire = [this](const actor_ref& r) -> std::pair<std::string, std::uint64_t> {
+    return {uri_of(r), r.uid()};
+  };
+  codec_.from_wire = [this](const std::string& uri, std::uint64_t uid) -> actor_ref {
+    if (auto r = ref_for(uri, uid)) return *r;
+    if (parse_actor_uri(uri)) return actor_ref::adopt(new missing_ref(system_, uri, uid));
+    return system_.dead_letters();
+  };
+}
+
+transport_core::~transport_core() = default;
+
+wire::nonce transport_core::fresh_nonce() {
+  wire::nonce n{};
+  if (RAND_bytes(n.data(), static_cast<int>(n.size())) != 1) {
+    std::random_device rd;
+    for (auto& b : n) b = static_cast<std::uint8_t>(rd());
+  }
+  return n;
+}
+
+expected<address, std::string> transport_core::start() {
+  if (settings_.tls.enabled) {
+    return unexpected<std::string>{"TLS is configured (tls.enabled) but this build of troupe::remote does not "
+                                   "implement it yet; remove the tls block or set enabled to false"};
+  }
+  boost::system::error_code ec;
+  bind_address_ = asio::ip::make_address(settings_.host, ec);
+  if (ec) {
+    tcp::resolver resolver(io_);
+    auto results = resolver.resolve(settings_.host, "", ec);
+    if (ec || results.empty()) {
+      return unexpected<std::string>{"host \"" + settings_.host + "\" does not resolve: " + ec.message()};
+    }
+    bind_address_ = results.begin()->endpoint().address();
+  }
+  acceptor_.emplace(io_);
+  const tcp::endpoint ep(bind_address_, settings_.port);
+  acceptor_->open(ep.protocol(), ec);
+  if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_->bind(ep, ec);
+  if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return unexpected<std::string>{"cannot listen on " + settings_.host + ":" + std::to_string(settings_.port) +
+                                   ": " + ec.message()};
+  }
+  self_ = address{system_.name(), settings_.host, acceptor_->local_endpoint().port()};
+  self_uri_ = to_string(self_);
+  work_.emplace(io_.get_executor());
+  heartbeat_timer_ = std::make_unique<asio::steady_timer>(io_);
+  resend_timer_ = std::make_unique<asio::steady_timer>(io_);
+  running_.store(true, std::memory_order_release);
+  accept_next();
+  on_heartbeat_tick();
+  on_resend_tick();
+  io_thread_ = std::thread([this] {
+    for (;;) {
+      try {
+        io_.run();
+        return;
+      } catch (const std::exception& ex) {
+        TROUPE_LOG(log(), error) << "remote I/O handler threw (continuing): " << ex.what();
+      }
+    }
+  });
+  TROUPE_LOG(log(), info) << "remoting listening on " << self_uri_ << " (uid " << uid_ << ")";
+  return self_;
+}
+
+void transport_core::shutdown() {
+  if (shutdown_started_.exchange(true, std::memory_order_acq_rel) || !running()) {
+    if (io_thread_.joinable()) io_thread_.join();
+    return;
+  }
+  // Let queued frames go out (up to a second), then close everything and stop the thread.
+  auto self = shared_from_this();
+  const auto deadline = steady::now() + std::chrono::seconds(1);
+  auto drain = std::make_shared<std::function<void()>>();
+  auto timer = std::make_shared<asio::steady_timer>(io_);
+  *drain = [this, self, deadline, drain, timer] {
+    // Busy while a frame waits to be written or a system message to be acked (the death
+    // notifications of the actors that just stopped, above all).
+    bool busy = false;
+    for (auto& a : all_associations()) {
+      if (a->current_quarantined.load(std::memory_order_acquire)) continue;
+      for (auto& l : a->lanes) {
+        std::lock_guard lock(l.mutex);
+        if (!l.pending.empty()) busy = true;
+      }
+      std::lock_guard lock(a->sys_mutex);
+      if (!a->unacked.empty()) busy = true;
+    }
+    if (busy && steady::now() < deadline) {
+      timer->expires_after(std::chrono::milliseconds(5));
+      timer->async_wait([drain](const boost::system::error_code&) { (*drain)(); });
+      return;
+    }
+    running_.store(false, std::memory_order_release);
+    boost::system::error_code ignored;
+    if (acceptor_) acceptor_->close(ignored);
+    heartbeat_timer_->cancel();
+    resend_timer_->cancel();
+    for (auto& a : all_associations()) {
+      for (auto& l : a->lanes) {
+        l.retry_timer->cancel();
+        if (auto c = std::move(l.conn)) c->close("", false);
+      }
+    }
+    for (auto c : std::set<std::shared_ptr<connection>>(inbound_)) c->close("", false);
+    inbound_.clear();
+    recipient_cache_.clear();
+    for (auto& a : all_associations()) a->sender_cache.clear();
+    work_.reset();
+    *drain = nullptr;  // breaks the cycle
+  };
+  asio::post(io_, [drain] { (*drain)(); });
+  if (io_thread_.joinable()) io_thread_.join();
+  {
+    std::lock_guard lock(temp_mutex_);
+    temp_refs_.clear();
+  }
+  // Watches and unacked system messages hold refs; drop them with the associations' state.
+  for (auto& a : all_associations()) {
+    std::vector<std::pair<actor_ref, std::vector<actor_ref>>> w;
+    {
+      std::lock_guard lock(a->watch_mutex);
+      w.swap(a->watching);
+    }
+    std::lock_guard lock(a->sys_mutex);
+    a->unacked.clear();
+  }
+}
+
+std::vector<std::shared_ptr<association>> transport_core::all_associations() {
+  std::lock_guard lock(associations_mutex_);
+  std::vector<std::shared_ptr<association>> out;
+  out.reserve(associations_.size());
+  for (auto& [k, v] : associations_) out.push_back(v);
+  return out;
+}
+
+std::shared_ptr<association> transport_core::association_for(const address& a) {
+  std::lock_guard lock(associations_mutex_);
+  auto& slot = associations_[a];
+  if (!slot) slot = std::make_shared<association>(*this, a);
+  return slot;
+}
+
+bool transport_core::local_address_is(const address& a) const {
+  return a.port == self_.port && a.system == self_.system &&
+         (a.host == self_.host || a.host == bind_address_.to_string());
+}
+
+std::optional<actor_ref> transport_core::ref_for(std::string_view uri, std::uint64_t uid) {
+  auto parsed = parse_actor_uri(uri);
+  if (!parsed) return std::nullopt;
+  if (local_address_is(parsed->address)) {
+    if (parsed->path.rfind("/temp/", 0) == 0) {
+      std::lock_guard lock(temp_mutex_);
+      auto it = temp_refs_.find(static_cast<std::uint32_t>(uid));
+      if (it != temp_refs_.end()) return it->second;
+      return std::nullopt;
+    }
+    auto r = system_.resolve(parsed->path);
+    if (r && uid != 0 && r->uid() != static_cast<std::uint32_t>(uid)) return std::nullopt;
+    return r;
+  }
+  auto a = association_for(parsed->address);
+  return actor_ref::adopt(new remote_ref(shared_from_this(), std::move(a), std::move(parsed->path), uid));
+}
+
+std::string transport_core::local_path_of(const actor_ref& r) {
+  std::string p = strip_system(r.path());
+  if (p.rfind("/user", 0) != 0 && p.rfind("/system", 0) != 0) {
+    // Not reachable by path (an ask's temporary ref, dead letters): found by uid instead.
+    std::lock_guard lock(temp_mutex_);
+    temp_refs_.emplace(static_cast<std::uint32_t>(r.uid()), r);
+  }
+  return p;
+}
+
+std::string transport_core::uri_of(const actor_ref& r) {
+  if (!r) return "";
+  if (!r.get()->is_local()) {
+    if (auto* rr = dynamic_cast<remote_ref*>(r.get())) return rr->path();
+    return r.path();
+  }
+  return self_uri_ + local_path_of(r);
+}
+
+void transport_core::warn(const std::string& text) {
+  const auto now = steady::now();
+  std::uint64_t suppressed = 0;
+  {
+    std::lock_guard lock(warn_mutex_);
+    if (now - warn_window_ >= std::chrono::seconds(1)) {
+      suppressed = warn_suppressed_;
+      warn_suppressed_ = 0;
+      warn_window_ = now;
+      warned_in_window_ = 0;
+    }
+    if (++warned_in_window_ > 10) {
+      ++warn_suppressed_;
+      return;
+    }
+  }
+  if (suppressed) {
+    TROUPE_LOG(log(), warning) << "remoting: " << suppressed << " more warnings suppressed";
+  }
+  TROUPE_LOG(log(), warning) << "remoting: " << text;
+}
+
+void transport_core::dead_letter(message m, const actor_ref& recipient, const char* reason) {
+  if (!m) return;
+  system_.publish_dead_letter(std::move(m), recipient, reason);
+}
+
+// ---- sending (any thread) -------------------------------------------------------------
+
+void transport_core::enqueue_frame(association& a, std::size_t lane_index, const wire::byte_buffer& frame,
+                                   message* for_dead_letter) {
+  auto& lane = a.lanes[lane_index];
+  bool post = false;
+  {
+    std::lock_guard lock(lane.mutex);
+    if (lane.pending_messages >= settings_.outbound_queue_size && for_dead_letter) {
+      stats.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      lane.pending.insert(lane.pending.end(), frame.begin(), frame.end());
+      ++lane.pending_messages;
+      post = !lane.kick_posted;
+      lane.kick_posted = true;
+      for_dead_letter = nullptr;
+    }
+  }
+  if (for_dead_letter) {
+    dead_letter(std::move(*for_dead_letter), actor_ref{}, "outbound queue to the remote node is full");
+    return;
+  }
+  if (post) {
+    auto keep = association_for(a.peer);
+    asio::post(io_, [this, keep, lane_index] { kick_lane(*keep, lane_index); });
+  }
+}
+
+void transport_core::send_user(remote_ref& to, envelope* e) noexcept {
+  message m(e);
+  if (!running()) return;  // shut down: the system may be gone, so nothing is reported
+  association& a = to.assoc();
+  try {
+    if (a.drops_send()) {
+      stats.dropped_blackholed.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (a.current_quarantined.load(std::memory_order_acquire)) {
+      stats.dropped_quarantined.fetch_add(1, std::memory_order_relaxed);
+      dead_letter(std::move(m), actor_ref::share(&to), "the remote node is quarantined");
+      return;
+    }
+    std::size_t lane = ordinary_lane;
+    for (const auto& pattern : settings_.large_message_destinations) {
+      if (path_matches(pattern, to.local_path())) lane = large_lane;
+    }
+    ref_codec_scope scope(&codec_);
+    auto s = serialization_->encode(m);
+    if (!s) {
+      stats.dropped_unserializable.fetch_add(1, std::memory_order_relaxed);
+      warn("cannot send to " + to.path() + ": " + s.error());
+      dead_letter(std::move(m), actor_ref::share(&to), "the message type is not serializable");
+      return;
+    }
+    wire::envelope we;
+    we.recipient_path = to.local_path();
+    we.recipient_uid = to.uid();
+    we.serializer = s->serializer;
+    we.manifest = s->manifest;
+    we.payload = s->payload;
+    std::string sender_address, sender_path;
+    if (const actor_ref& sender = m.sender()) {
+      if (sender.get()->is_local()) {
+        auto& c = last_sender;
+        if (c.target != sender.get() || c.uid != sender.uid()) {
+          c.path = local_path_of(sender);
+          c.target = sender.get();
+          c.uid = sender.uid();
+        }
+        sender_path = c.path;
+      } else if (auto* rr = dynamic_cast<remote_ref*>(sender.get())) {
+        sender_address = rr->assoc().peer_uri;
+        sender_path = rr->local_path();
+      }
+      we.sender = wire::sender_ref{sender_address, sender_path, sender.uid()};
+    }
+    thread_local wire::byte_buffer frame;
+    frame.clear();
+    const std::size_t limit = lane == large_lane ? settings_.max_large_frame_size : settings_.max_frame_size;
+    if (auto too_big = wire::append_envelope_frame(frame, we, limit)) {
+      stats.dropped_too_large.fetch_add(1, std::memory_order_relaxed);
+      warn("cannot send " + m.type_name() + " to " + to.path() + ": " + too_big->reason());
+      dead_letter(std::move(m), actor_ref::share(&to), "the message is larger than the maximum frame size");
+      return;
+    }
+    enqueue_frame(a, lane, frame, &m);
+  } catch (const std::exception& ex) {
+    warn("cannot send to " + to.path() + ": " + ex.what());
+    dead_letter(std::move(m), actor_ref::share(&to), "the message could not be sent");
+  }
+}
+
+void transport_core::send_system(remote_ref& to, envelope* e) noexcept {
+  message m(e);
+  if (!running()) return;
+  association& a = to.assoc();
+  try {
+    if (a.current_quarantined.load(std::memory_order_acquire)) {
+      stats.dropped_quarantined.fetch_add(1, std::memory_order_relaxed);
+      // A watch of an actor on a quarantined node is answered at once.
+      if (const auto* w = m.get_if<sys::watch>(); w && w->watcher) {
+        w->watcher.get()->enqueue_system(
+            new typed_envelope<sys::death_watch_notification>(sys::death_watch_notification{w->watchee, true, true}));
+      }
+      return;
+    }
+    ref_codec_scope scope(&codec_);
+    auto s = serialization_->encode(m);
+    if (!s) {
+      stats.dropped_unserializable.fetch_add(1, std::memory_order_relaxed);
+      warn("cannot send system message to " + to.path() + ": " + s.error());
+      return;
+    }
+    wire::envelope we;
+    we.recipient_path = to.local_path();
+    we.recipient_uid = to.uid();
+    we.serializer = s->serializer;
+    we.manifest = s->manifest;
+    we.payload = s->payload;
+    std::lock_guard lock(a.sys_mutex);
+    we.seq = a.next_seq++;
+    wire::byte_buffer frame;
+    if (auto too_big = wire::append_envelope_frame(frame, we, settings_.max_frame_size)) {
+      warn("cannot send system message to " + to.path() + ": " + too_big->reason());
+      --a.next_seq;
+      return;
+    }
+    const auto now = steady::now();
+    a.unacked.push_back(unacked_system_message{*we.seq, frame, now, now});
+    if (!a.drops_send()) enqueue_frame(a, control_lane, frame, nullptr);
+  } catch (const std::exception& ex) {
+    warn("cannot send system message to " + to.path() + ": " + ex.what());
+  }
+}
+
+void transport_core::send_control(association& a, const wire::control_message& m) {
+  if (a.drops_send()) {
+    stats.dropped_blackholed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  wire::byte_buffer frame;
+  (void)wire::append_control_frame(frame, m);
+  enqueue_frame(a, control_lane, frame, nullptr);
+}
+
+// ---- the I/O thread -------------------------------------------------------------------
+
+void transport_core::accept_next() {
+  acceptor_->async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
+    if (!running_.load(std::memory_order_acquire) || ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      auto c = std::make_shared<connection>(*this, std::move(socket));
+      inbound_.insert(c);
+      c->start_accept();
+    } else {
+      warn(std::string("accept failed: ") + ec.message());
+    }
+    accept_next();
+  });
+}
+
+void transport_core::kick_lane(association& a, std::size_t lane_index) {
+  auto& lane = a.lanes[lane_index];
+  {
+    std::lock_guard lock(lane.mutex);
+    lane.kick_posted = false;
+  }
+  if (!running_.load(std::memory_order_acquire)) return;
+  if (lane.conn) {
+    lane.conn->kick();
+    return;
+  }
+  if (!lane.retry_scheduled) connect_lane(association_for(a.peer), lane_index);
+}
+
+void transport_core::connect_lane(const std::shared_ptr<association>& a, std::size_t lane_index) {
+  auto& lane = a->lanes[lane_index];
+  if (lane.conn || !running_.load(std::memory_order_acquire)) return;
+  boost::system::error_code ec;
+  auto peer_ip = asio::ip::make_address(a->peer.host, ec);
+  if (ec) {
+    tcp::resolver resolver(io_);
+    auto results = resolver.resolve(a->peer.host, std::to_string(a->peer.port), ec);
+    if (ec || results.empty()) {
+      warn("cannot resolve " + a->peer.host + ": " + ec.message());
+      schedule_retry(a, lane_index);
+      return;
+    }
+    peer_ip = results.begin()->endpoint().address();
+  }
+  lane.conn = std::make_shared<connection>(*this, a, lane_index);
+  lane.conn->start_connect(tcp::endpoint(peer_ip, a->peer.port), bind_address_);
+}
+
+void transport_core::schedule_retry(const std::shared_ptr<association>& a, std::size_t lane_index) {
+  auto& lane = a->lanes[lane_index];
+  if (lane.retry_scheduled || !running_.load(std::memory_order_acquire)) return;
+  lane.backoff = lane.backoff.count() == 0 ? settings_.reconnect_backoff_min
+                                           : std::min(lane.backoff * 2, settings_.reconnect_backoff_max);
+  lane.retry_scheduled = true;
+  lane.retry_timer->expires_after(lane.backoff);
+  lane.retry_timer->async_wait([this, a, lane_index](const boost::system::error_code& ec) {
+    auto& l = a->lanes[lane_index];
+    l.retry_scheduled = false;
+    if (ec || !running_.load(std::memory_order_acquire)) return;
+    bool wanted;
+    {
+      std::lock_guard lock(l.mutex);
+      wanted = !l.pending.empty();
+    }
+    if (lane_index == control_lane) {
+      std::lock_guard lock(a->sys_mutex);
+      wanted = wanted || !a->unacked.empty();
+    }
+    if (wanted) connect_lane(a, lane_index);
+  });
+}
+
+void transport_core::on_outbound_established(connection& c, association& a, std::size_t lane_index,
+                                             std::uint64_t peer_uid) {
+  std::uint64_t old_uid = 0;
+  bool refused = false;
+  {
+    std::lock_guard lock(a.state_mutex);
+    if (a.quarantined_uids.count(peer_uid)) {
+      refused = true;
+    } else {
+      if (a.peer_uid != 0 && a.peer_uid != peer_uid) old_uid = a.peer_uid;
+      a.peer_uid = peer_uid;
+      a.current_quarantined.store(false, std::memory_order_release);
+    }
+  }
+  if (refused) {
+    wire::byte_buffer frame;
+    (void)wire::append_control_frame(
+        frame, wire::quarantined{{{self_.system, self_.host, self_.port}, uid_},
+                                 {{a.peer.system, a.peer.host, a.peer.port}, peer_uid}});
+    c.write_frame(frame);
+    c.close("the peer incarnation is quarantined", false, true);
+    return;
+  }
+  if (old_uid != 0) quarantine(a, old_uid, "the node restarted with a new uid");
+  a.lanes[lane_index].backoff = std::chrono::milliseconds(0);
+  if (!a.reported_connected || a.reported_uid != peer_uid) {
+    a.reported_connected = true;
+    a.reported_uid = peer_uid;
+    TROUPE_LOG(log(), info) << "remoting: associated with " << a.peer_uri << '#' << peer_uid;
+    system_.events().publish(association_event{association_event::kind::connected, a.peer, peer_uid});
+  }
+  if (lane_index == control_lane) resend_unacked(a, true);
+}
+
+void transport_core::on_outbound_closed(connection& c, association& a, std::size_t lane_index) {
+  auto& lane = a.lanes[lane_index];
+  if (lane.conn.get() != &c) return;
+  auto keep = association_for(a.peer);
+  lane.conn.reset();
+  if (!running_.load(std::memory_order_acquire)) return;
+  bool wanted;
+  {
+    std::lock_guard lock(lane.mutex);
+    wanted = !lane.pending.empty();
+  }
+  if (lane_index == control_lane) {
+    std::lock_guard lock(a.sys_mutex);
+    wanted = wanted || !a.unacked.empty();
+  }
+  if (wanted || !c.established()) schedule_retry(keep, lane_index);
+}
+
+bool transport_core::on_inbound_established(connection& c, const wire::handshake_peer& peer,
+                                            std::shared_ptr<association>& out) {
+  const address from{peer.node.address.system, peer.node.address.host, peer.node.address.port};
+  auto a = association_for(from);
+  std::uint64_t old_uid = 0;
+  bool refused = false;
+  {
+    std::lock_guard lock(a->state_mutex);
+    if (a->quarantined_uids.count(peer.node.uid)) {
+      refused = true;
+    } else {
+      if (a->peer_uid != 0 && a->peer_uid != peer.node.uid) old_uid = a->peer_uid;
+      a->peer_uid = peer.node.uid;
+      a->current_quarantined.store(false, std::memory_order_release);
+    }
+  }
+  if (refused) {
+    wire::byte_buffer frame;
+    (void)wire::append_control_frame(
+        frame, wire::quarantined{{{self_.system, self_.host, self_.port}, uid_}, peer.node});
+    c.write_frame(frame);
+    c.close("refused " + to_string(from) + "#" + std::to_string(peer.node.uid) + ": that incarnation is quarantined",
+            false, true);
+    return false;
+  }
+  if (old_uid != 0) quarantine(*a, old_uid, "the node restarted with a new uid");
+  out = std::move(a);
+  return true;
+}
+
+void transport_core::on_inbound_closed(connection& c) {
+  for (auto it = inbound_.begin(); it != inbound_.end(); ++it) {
+    if (it->get() == &c) {
+      inbound_.erase(it);
+      return;
+    }
+  }
+}
+
+actor_ref transport_core::local_recipient(association&, std::string_view path, std::uint64_t uid) {
+  if (path.rfind("/temp/", 0) == 0) {
+    std::lock_guard lock(temp_mutex_);
+    auto it = temp_refs_.find(static_cast<std::uint32_t>(uid));
+    return it == temp_refs_.end() ? actor_ref{} : it->second;
+  }
+  auto it = recipient_cache_.find(std::string(path));
+  if (it != recipient_cache_.end() && !it->second.is_terminated()) {
+    if (uid == 0 || it->second.uid() == static_cast<std::uint32_t>(uid)) return it->second;
+  }
+  auto r = system_.resolve(path);
+  if (!r) return {};
+  if (uid != 0 && r->uid() != static_cast<std::uint32_t>(uid)) return {};
+  if (recipient_cache_.size() > 10000) recipient_cache_.clear();
+  recipient_cache_[std::string(path)] = *r;
+  return *r;
+}
+
+actor_ref transport_core::sender_ref(association& a, const wire::sender_ref& s) {
+  if (s.address.empty()) {
+    std::string key(s.path);
+    key += '#';
+    key += std::to_string(s.uid);
+    auto it = a.sender_cache.find(key);
+    if (it != a.sender_cache.end()) return it->second;
+    if (a.sender_cache.size() > 4096) a.sender_cache.clear();
+    auto r = actor_ref::adopt(new remote_ref(shared_from_this(), association_for(a.peer), std::string(s.path), s.uid));
+    a.sender_cache.emplace(std::move(key), r);
+    return r;
+  }
+  std::string uri(s.address);
+  uri += s.path;
+  if (auto r = ref_for(uri, s.uid)) return *r;
+  return {};
+}
+
+void transport_core::on_envelope(connection& c, association& a, std::uint64_t peer_uid, const wire::envelope& e) {
+  if (e.is_system()) {
+    auto& expected_seq = a.inbound_expected_seq[peer_uid];
+    if (expected_seq == 0) expected_seq = 1;
+    wire::byte_buffer reply;
+    if (*e.seq != expected_seq) {
+      // A duplicate (resent before our ack arrived) is acked again; a gap asks for a resend.
+      if (*e.seq < expected_seq) {
+        (void)wire::append_control_frame(reply, wire::system_ack{expected_seq - 1});
+      } else {
+        (void)wire::append_control_frame(reply, wire::system_nack{expected_seq - 1});
+      }
+      c.write_frame(reply);
+      return;
+    }
+    ++expected_seq;
+    (void)wire::append_control_frame(reply, wire::system_ack{*e.seq});
+    c.write_frame(reply);
+  }
+  stats.messages_received.fetch_add(1, std::memory_order_relaxed);
+  actor_ref recipient = local_recipient(a, e.recipient_path, e.recipient_uid);
+  ref_codec_scope scope(&codec_);
+  auto decoded = serialization_->decode(e.serializer, e.manifest, e.payload);
+  if (!decoded) {
+    stats.decode_failures.fetch_add(1, std::memory_order_relaxed);
+    warn("dropping a message from " + a.peer_uri + " to " + std::string(e.recipient_path) + ": " + decoded.error());
+    dead_letter(make_message(undecodable_message{a.peer_uri, std::string(e.recipient_path), std::string(e.manifest),
+                                                 decoded.error()}),
+                recipient, "the message could not be decoded");
+    return;
+  }
+  message m = std::move(*decoded);
+  if (e.sender) m.get()->sender = sender_ref(a, *e.sender);
+  if (e.is_system()) {
+    if (const auto* n = m.get_if<sys::death_watch_notification>(); n && recipient) {
+      std::lock_guard lock(a.watch_mutex);
+      auto it = std::find_if(a.watching.begin(), a.watching.end(), [&](const auto& w) { return w.first == n->actor; });
+      if (it != a.watching.end()) {
+        std::erase(it->second, recipient);
+        if (it->second.empty()) a.watching.erase(it);
+      }
+    }
+    if (recipient) {
+      recipient.get()->enqueue_system(m.release());
+    } else if (const auto* w = m.get_if<sys::watch>()) {
+      // Nothing lives there (any more): the watchee decoded as a missing_ref answers.
+      w->watchee.get()->enqueue_system(m.release());
+    }
+    return;
+  }
+  if (!recipient) {
+    dead_letter(std::move(m), actor_ref{}, "no actor lives at the path the remote sender used");
+    return;
+  }
+  recipient.tell_envelope(m.release());
+}
+
+void transport_core::on_control(connection& c, association& a, const wire::control_message& m) {
+  if (const auto* hb = std::get_if<wire::heartbeat>(&m)) {
+    wire::byte_buffer reply;
+    (void)wire::append_control_frame(reply, wire::heartbeat_rsp{hb->seq});
+    c.write_frame(reply);
+  } else if (std::get_if<wire::heartbeat_rsp>(&m)) {
+    const auto now = std::chrono::steady_clock::now().time_since_epoch();
+    if (!a.detector) {
+      a.detector.emplace(phi_accrual_settings{.threshold = settings_.watch_failure_threshold,
+                                              .acceptable_heartbeat_pause = settings_.watch_acceptable_pause,
+                                              .first_heartbeat_estimate = settings_.watch_heartbeat_interval});
+    }
+    a.detector->heartbeat(now);
+    a.heartbeat_answered = true;
+  } else if (const auto* ack = std::get_if<wire::system_ack>(&m)) {
+    std::lock_guard lock(a.sys_mutex);
+    while (!a.unacked.empty() && a.unacked.front().seq <= ack->seq) a.unacked.pop_front();
+  } else if (const auto* nack = std::get_if<wire::system_nack>(&m)) {
+    {
+      std::lock_guard lock(a.sys_mutex);
+      while (!a.unacked.empty() && a.unacked.front().seq <= nack->seq) a.unacked.pop_front();
+    }
+    resend_unacked(a, true);
+  } else if (const auto* q = std::get_if<wire::quarantined>(&m)) {
+    if (q->to.uid == uid_) {
+      warn(a.peer_uri + "#" + std::to_string(q->from.uid) + " has quarantined this node; it will not talk to it again");
+      quarantine(a, q->from.uid, "the peer quarantined this node");
+    }
+  } else if (std::get_if<wire::flush>(&m)) {
+    wire::byte_buffer reply;
+    (void)wire::append_control_frame(reply, wire::flush_ack{});
+    c.write_frame(reply);
+  } else if (const auto* u = std::get_if<wire::unknown_control>(&m)) {
+    TROUPE_LOG(log(), debug) << "remoting: ignoring control message of unknown kind \"" << u->kind << "\" from "
+                             << a.peer_uri;
+  }
+}
+
+void transport_core::resend_unacked(association& a, bool all) {
+  const auto now = steady::now();
+  std::vector<wire::byte_buffer> frames;
+  {
+    std::lock_guard lock(a.sys_mutex);
+    for (auto& u : a.unacked) {
+      if (all || now - u.last_sent >= settings_.system_message_resend_interval) {
+        u.last_sent = now;
+        frames.push_back(u.frame);
+      }
+    }
+  }
+  for (auto& f : frames) {
+    stats.system_messages_resent.fetch_add(1, std::memory_order_relaxed);
+    if (a.drops_send()) {
+      stats.dropped_blackholed.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      enqueue_frame(a, control_lane, f, nullptr);
+    }
+  }
+}
+
+void transport_core::on_resend_tick() {
+  if (!running_.load(std::memory_order_acquire)) return;
+  const auto now = steady::now();
+  for (auto& a : all_associations()) {
+    bool give_up = false;
+    std::uint64_t uid = 0;
+    bool any = false;
+    {
+      std::lock_guard lock(a->sys_mutex);
+      any = !a->unacked.empty();
+      if (any && now - a->unacked.front().first_sent >= settings_.give_up_system_message_after) give_up = true;
+    }
+    if (give_up) {
+      {
+        std::lock_guard lock(a->state_mutex);
+        uid = a->peer_uid;
+      }
+      quarantine(*a, uid,
+                 "system messages were not acknowledged within " +
+                     std::to_string(settings_.give_up_system_message_after.count()) + " ms");
+    } else if (any) {
+      // Resend what has waited an interval (a lost connection or a dropped frame).
+      resend_unacked(*a, false);
+    }
+  }
+  // Temporary refs of finished asks are forgotten.
+  {
+    std::lock_guard lock(temp_mutex_);
+    std::erase_if(temp_refs_, [](const auto& kv) { return kv.second.is_terminated(); });
+  }
+  resend_timer_->expires_after(settings_.system_message_resend_interval / 2);
+  resend_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) on_resend_tick();
+  });
+}
+
+void transport_core::on_heartbeat_tick() {
+  if (!running_.load(std::memory_order_acquire)) return;
+  const auto now = steady::now();
+  for (auto& a : all_associations()) {
+    bool watching;
+    {
+      std::lock_guard lock(a->watch_mutex);
+      watching = !a->watching.empty();
+    }
+    if (!watching) {
+      a->detector.reset();
+      a->first_heartbeat_sent.reset();
+      a->heartbeat_answered = false;
+      continue;
+    }
+    if (a->current_quarantined.load(std::memory_order_acquire)) {
+      address_terminated(*a, "quarantined");
+      continue;
+    }
+    send_control(*a, wire::heartbeat{});
+    if (!a->first_heartbeat_sent) a->first_heartbeat_sent = now;
+    // A node that never answers starts being monitored one interval after the first beat
+    // (Akka's expected-response-after), so its silence is judged like any other.
+    if (!a->detector && now - *a->first_heartbeat_sent >= settings_.watch_heartbeat_interval) {
+      a->detector.emplace(phi_accrual_settings{.threshold = settings_.watch_failure_threshold,
+                                               .acceptable_heartbeat_pause = settings_.watch_acceptable_pause,
+                                               .first_heartbeat_estimate = settings_.watch_heartbeat_interval});
+      a->detector->heartbeat(now.time_since_epoch());
+    }
+    if (a->detector && !a->detector->is_available(now.time_since_epoch())) {
+      address_terminated(*a, "the watch failure detector gave up on it");
+    }
+  }
+  heartbeat_timer_->expires_after(settings_.watch_heartbeat_interval);
+  heartbeat_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) on_heartbeat_tick();
+  });
+}
+
+void transport_core::address_terminated(association& a, const char* why) {
+  std::vector<std::pair<actor_ref, std::vector<actor_ref>>> watching;
+  {
+    std::lock_guard lock(a.watch_mutex);
+    watching.swap(a.watching);
+  }
+  a.detector.reset();
+  a.first_heartbeat_sent.reset();
+  if (watching.empty()) return;
+  std::uint64_t uid;
+  {
+    std::lock_guard lock(a.state_mutex);
+    uid = a.peer_uid;
+  }
+  TROUPE_LOG(log(), warning) << "remoting: " << a.peer_uri << '#' << uid << " is unreachable (" << why
+                             << "); telling the watchers of " << watching.size() << " actors there";
+  system_.events().publish(association_event{association_event::kind::unreachable, a.peer, uid});
+  for (auto& [watchee, watchers] : watching) {
+    for (auto& w : watchers) {
+      w.get()->enqueue_system(new typed_envelope<sys::death_watch_notification>(
+          sys::death_watch_notification{watchee, true, true}));
+    }
+  }
+}
+
+void transport_core::quarantine(association& a, std::uint64_t uid, const std::string& reason) {
+  {
+    std::lock_guard lock(a.state_mutex);
+    if (uid == 0) uid = a.peer_uid;
+    if (uid == 0 || !a.quarantined_uids.insert(uid).second) return;
+    if (uid == a.peer_uid) a.current_quarantined.store(true, std::memory_order_release);
+  }
+  TROUPE_LOG(log(), warning) << "remoting: quarantined " << a.peer_uri << '#' << uid << ": " << reason;
+  {
+    std::lock_guard lock(a.sys_mutex);
+    a.unacked.clear();
+    a.next_seq = 1;
+  }
+  address_terminated(a, "quarantined");
+  system_.events().publish(quarantined_event{a.peer, uid, reason});
+  // Tell the peer and close our connections to that incarnation (on the I/O thread).
+  auto keep = association_for(a.peer);
+  asio::post(io_, [this, keep, uid] {
+    wire::byte_buffer frame;
+    (void)wire::append_control_frame(
+        frame, wire::quarantined{{{self_.system, self_.host, self_.port}, uid_},
+                                 {{keep->peer.system, keep->peer.host, keep->peer.port}, uid}});
+    for (auto& lane : keep->lanes) {
+      if (lane.conn && lane.conn->peer_uid() == uid) {
+        lane.conn->write_frame(frame);
+        lane.conn->close("", false, true);
+      }
+    }
+    for (auto c : std::set<std::shared_ptr<connection>>(inbound_)) {
+      if (c->assoc() == keep.get() && c->peer_uid() == uid) c->close("", false);
+    }
+  });
+}
+
+void transport_core::set_blackhole(const address& node, std::uint8_t bits) {
+  association_for(node)->blackhole.store(bits, std::memory_order_relaxed);
+}
+
+std::size_t transport_core::connected_peer_count() {
+  std::size_t n = 0;
+  for (auto& a : all_associations()) {
+    std::lock_guard lock(a->state_mutex);
+    if (a->peer_uid != 0 && !a->current_quarantined.load()) ++n;
+  }
+  return n;
+}
+
+}  // namespace troupe::remote::detail
