@@ -110,8 +110,11 @@ class member_list {
     using pointer = const model::member*;
     using reference = const model::member&;
 
+    /// A singular iterator.
     const_iterator() = default;
+    /// The member `it` points to.
     explicit const_iterator(std::vector<member_ptr>::const_iterator it) : it_(it) {}
+    /// The usual random-access operations, yielding `const member&`.
     reference operator*() const { return (*it_)->value; }
     pointer operator->() const { return &(*it_)->value; }
     reference operator[](difference_type n) const { return it_[n]->value; }
@@ -139,12 +142,19 @@ class member_list {
   /// These shared members, which must be sorted by unique address and unique.
   explicit member_list(std::vector<member_ptr> sorted);
 
+  /// First member.
   const_iterator begin() const { return const_iterator{items().begin()}; }
+  /// Past the last member.
   const_iterator end() const { return const_iterator{items().end()}; }
+  /// Number of members.
   std::size_t size() const noexcept { return items_ ? items_->size() : 0; }
+  /// True if there are none.
   bool empty() const noexcept { return size() == 0; }
+  /// The `i`-th member in address order.
   const model::member& operator[](std::size_t i) const { return items()[i]->value; }
+  /// The first member (not empty).
   const model::member& front() const { return items().front()->value; }
+  /// The last member (not empty).
   const model::member& back() const { return items().back()->value; }
 
   /// The shared members, in order.
