@@ -14,22 +14,30 @@ namespace {
 /// `/system`; when that has stopped it stops itself, which ends the system.
 class root_guardian final : public actor {
  public:
+  explicit root_guardian(system_core* core) : core_(core) {}
+
   behavior make_behavior() override {
     return {[this](const terminated& t) {
       if (t.actor.name() == "user") {
-        if (auto s = child("system")) stop(s);
+        stop(actor_ref::share(core_->system_guardian()));
       } else if (t.actor.name() == "system") {
         stop_self();
       }
     }};
   }
   void pre_start() override {
-    watch(child("user"));
-    watch(child("system"));
+    // By ref, not by name: a guardian stopped before the root's first turn (a system
+    // terminated right after it started) has already left the root's children table,
+    // and a watch of a stopped actor still delivers its `terminated`.
+    watch(actor_ref::share(core_->user_guardian()));
+    watch(actor_ref::share(core_->system_guardian()));
   }
   troupe::supervisor_strategy supervisor_strategy() const override {
     return supervisor_strategy::stopping_strategy();
   }
+
+ private:
+  system_core* core_;
 };
 
 /// `/user` and `/system`: supervise top-level actors with the default strategy.
@@ -96,7 +104,7 @@ manual_scheduler* system_core::manual_clock() noexcept {
 }
 
 void system_core::start() {
-  root_ = new actor_cell(this, nullptr, "", props::of<root_guardian>(), 0);
+  root_ = new actor_cell(this, nullptr, "", props::of<root_guardian>(this), 0);
   user_ = root_->spawn_child(props::of<guardian>(), "user");
   system_ = root_->spawn_child(props::of<guardian>(), "system");
   default_->schedule(root_);

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -272,4 +273,14 @@ TEST_CASE("destroying a running system stops every actor first", "[integration][
     for (int i = 0; i < 100; ++i) sys.spawn(props::of<counted>(stopped));
   }
   CHECK(stopped->load() == 100);
+}
+
+TEST_CASE("a system terminated right after it starts still terminates", "[integration][shutdown]") {
+  // The root guardian watches /user and /system on its first turn; when /user has already
+  // stopped by then, the watch must still deliver its terminated (it once hung here).
+  for (int i = 0; i < 200; ++i) {
+    auto sys = std::make_unique<troupe::actor_system>("quick");
+    sys->terminate();
+    REQUIRE(sys->await_termination(5s));
+  }
 }
