@@ -4,7 +4,7 @@
 JOBS ?= $(shell nproc)
 CTEST = ctest --output-on-failure --no-tests=error -j $(JOBS)
 
-.PHONY: deps release debug asan tsan demo test test-release test-sanitizers bench fuzz clean
+.PHONY: deps release debug asan tsan demo test test-release test-sanitizers test-fuzz bench fuzz clean
 
 deps:
 	@./.ci/install-deps
@@ -17,20 +17,24 @@ debug: deps
 	cmake --preset debug >/dev/null
 	cmake --build --preset debug -j $(JOBS)
 
+# The concurrent code (the actor runtime and the transport) runs under both sanitizers.
+SANITIZED_TESTS = troupe_actor_tests troupe_remote_tests
+
 asan: deps
 	cmake --preset asan >/dev/null
-	cmake --build --preset asan -j $(JOBS) --target troupe_actor_tests
+	cmake --build --preset asan -j $(JOBS) --target $(SANITIZED_TESTS)
 
 tsan: deps
 	cmake --preset tsan >/dev/null
-	cmake --build --preset tsan -j $(JOBS) --target troupe_actor_tests
+	cmake --build --preset tsan -j $(JOBS) --target $(SANITIZED_TESTS)
 
 # The main demo (the supervision tree until the cluster demo replaces it).
 demo: release
 	./build/release/samples/supervision/supervision_demo
 
-# Every test of the optimised build, then the actor runtime under TSan and ASan+UBSan.
-test: test-release test-sanitizers
+# Every test of the optimised build, the actor runtime and the transport under TSan and
+# ASan+UBSan, then each wire-protocol fuzzer briefly.
+test: test-release test-sanitizers test-fuzz
 
 test-release: release
 	cd build/release && $(CTEST)
@@ -40,6 +44,9 @@ test-sanitizers: asan tsan
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(CTEST) -R '^(unit|integration|stress):'
 	cd build/tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  $(CTEST) -R '^(unit|integration|stress):'
+
+test-fuzz: deps
+	FUZZ_SECONDS=10 JOBS=$(JOBS) ./test/fuzz/run
 
 # Benchmarks, troupe against CAF 0.17 in the same run; writes build/bench-results.json.
 bench: release

@@ -42,8 +42,12 @@ std::string connection::describe() const {
   } else {
     os << (peer_text_.empty() ? "unknown peer" : peer_text_);
   }
-  os << " (" << wire::to_string(static_cast<wire::lane>(lane_)) << " lane, "
-     << (role_ == role::outbound ? "outbound" : "inbound") << ')';
+  if (role_ == role::inbound && !established_) {
+    os << " (inbound, before the handshake)";
+  } else {
+    os << " (" << wire::to_string(static_cast<wire::lane>(lane_)) << " lane, "
+       << (role_ == role::outbound ? "outbound" : "inbound") << ')';
+  }
   return os.str();
 }
 

@@ -349,7 +349,7 @@ void transport_core::dead_letter(message m, const actor_ref& recipient, const ch
 // ---- sending (any thread) -------------------------------------------------------------
 
 void transport_core::enqueue_frame(association& a, std::size_t lane_index, const wire::byte_buffer& frame,
-                                   message* for_dead_letter) {
+                                   message* for_dead_letter, const actor_ref& recipient) {
   auto& lane = a.lanes[lane_index];
   bool post = false;
   {
@@ -365,7 +365,7 @@ void transport_core::enqueue_frame(association& a, std::size_t lane_index, const
     }
   }
   if (for_dead_letter) {
-    dead_letter(std::move(*for_dead_letter), actor_ref{}, "outbound queue to the remote node is full");
+    dead_letter(std::move(*for_dead_letter), recipient, "outbound queue to the remote node is full");
     return;
   }
   if (post) {
@@ -431,7 +431,7 @@ void transport_core::send_user(remote_ref& to, envelope* e) noexcept {
       dead_letter(std::move(m), actor_ref::share(&to), "the message is larger than the maximum frame size");
       return;
     }
-    enqueue_frame(a, lane, frame, &m);
+    enqueue_frame(a, lane, frame, &m, actor_ref::share(&to));
   } catch (const std::exception& ex) {
     warn("cannot send to " + to.path() + ": " + ex.what());
     dead_letter(std::move(m), actor_ref::share(&to), "the message could not be sent");

@@ -197,7 +197,10 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
 
  private:
   friend class connection;
-  void enqueue_frame(association& a, std::size_t lane, const wire::byte_buffer& frame, message* for_dead_letter);
+  /// Appends `frame` to the lane; when the lane is full and `for_dead_letter` is set, that
+  /// message goes to dead letters instead (control frames are never refused).
+  void enqueue_frame(association& a, std::size_t lane, const wire::byte_buffer& frame, message* for_dead_letter,
+                     const actor_ref& recipient = {});
   bool local_address_is(const address& a) const;
   actor_ref local_recipient(association& a, std::string_view path, std::uint64_t uid);
   actor_ref sender_ref(association& a, const wire::sender_ref& s);
