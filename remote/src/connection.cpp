@@ -71,17 +71,36 @@ void connection::start_connect(const tcp::endpoint& peer, const asio::ip::addres
     }
     boost::system::error_code ignored;
     self->socket_.set_option(tcp::no_delay(true), ignored);
-    wire::nonce n = self->core_.fresh_nonce();
-    self->client_.emplace(
-        wire::client_handshake_settings{.self = to_wire(self->core_.self()),
-                                        .self_uid = self->core_.uid(),
-                                        .remote = to_wire(self->assoc_->peer),
-                                        .lane = static_cast<wire::lane>(self->lane_),
-                                        .cookie = self->core_.settings().cookie},
-        n);
-    auto step = self->client_->start();
-    self->after_handshake_step(step);
-    self->read_more();
+    self->with_tls(asio::ssl::stream_base::client, [self] { self->begin_client_handshake(); });
+  });
+}
+
+void connection::begin_client_handshake() {
+  client_.emplace(wire::client_handshake_settings{.self = to_wire(core_.self()),
+                                                  .self_uid = core_.uid(),
+                                                  .remote = to_wire(assoc_->peer),
+                                                  .lane = static_cast<wire::lane>(lane_),
+                                                  .cookie = core_.settings().cookie},
+                  core_.fresh_nonce());
+  auto step = client_->start();
+  after_handshake_step(step);
+  read_more();
+}
+
+void connection::with_tls(asio::ssl::stream_base::handshake_type side, std::function<void()> then) {
+  asio::ssl::context* ctx = core_.tls_context();
+  if (!ctx) {
+    then();
+    return;
+  }
+  tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *ctx);
+  tls_->async_handshake(side, [self = shared_from_this(), then = std::move(then)](const boost::system::error_code& ec) {
+    if (self->closed_) return;
+    if (ec) {
+      self->close("TLS handshake failed: " + ec.message(), true);
+      return;
+    }
+    then();
   });
 }
 
@@ -96,16 +115,18 @@ void connection::start_accept() {
                                                   .self_uid = core_.uid(),
                                                   .cookie = core_.settings().cookie},
                   core_.fresh_nonce());
-  read_more();
+  with_tls(asio::ssl::stream_base::server, [self = shared_from_this()] { self->read_more(); });
 }
 
 void connection::read_more() {
   if (closed_) return;
-  socket_.async_read_some(asio::buffer(read_buffer_),
-                          [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+  auto on_read = [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
                             if (self->closed_) return;
                             if (ec) {
-                              const bool clean = ec == asio::error::eof && self->decoder_.at_frame_boundary();
+                              // A TLS peer that closes without close_notify ends a stream as
+                              // cleanly as EOF does, here at a frame boundary.
+                              const bool clean = (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) &&
+                                                 self->decoder_.at_frame_boundary();
                               self->close(clean || ec == asio::error::operation_aborted
                                               ? std::string()
                                               : "read failed: " + ec.message(),
@@ -113,7 +134,12 @@ void connection::read_more() {
                               return;
                             }
                             self->on_read(n);
-                          });
+  };
+  if (tls_) {
+    tls_->async_read_some(asio::buffer(read_buffer_), std::move(on_read));
+  } else {
+    socket_.async_read_some(asio::buffer(read_buffer_), std::move(on_read));
+  }
 }
 
 void connection::on_read(std::size_t n) {
@@ -231,8 +257,7 @@ void connection::kick() {
     return;
   }
   write_in_flight_ = true;
-  asio::async_write(socket_, asio::buffer(writing_),
-                    [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+  auto on_written = [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
                       self->write_in_flight_ = false;
                       if (self->closed_) return;
                       if (ec) {
@@ -244,7 +269,12 @@ void connection::kick() {
                       // Keep the buffer's capacity when it is modest; give a huge one back.
                       if (self->writing_.capacity() > (4u << 20)) wire::byte_buffer().swap(self->writing_);
                       self->kick();
-                    });
+  };
+  if (tls_) {
+    asio::async_write(*tls_, asio::buffer(writing_), std::move(on_written));
+  } else {
+    asio::async_write(socket_, asio::buffer(writing_), std::move(on_written));
+  }
 }
 
 void connection::close(const std::string& reason, bool bad_input, bool after_writes) {

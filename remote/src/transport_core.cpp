@@ -152,8 +152,34 @@ wire::nonce transport_core::fresh_nonce() {
 
 expected<address, std::string> transport_core::start() {
   if (settings_.tls.enabled) {
-    return unexpected<std::string>{"TLS is configured (tls.enabled) but this build of troupe::remote does not "
-                                   "implement it yet; remove the tls block or set enabled to false"};
+    // Mutual authentication: each side presents its certificate and checks the other's
+    // against the configured CA (no host name check: nodes are addressed by IP).
+    tls_.emplace(asio::ssl::context::tls);
+    boost::system::error_code tls_error;
+    tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                          asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                          asio::ssl::context::no_tlsv1_1,
+                      tls_error);
+    auto load = [&](const char* key, const std::string& file, auto&& fn) -> std::optional<std::string> {
+      fn(tls_error);
+      if (!tls_error) return std::nullopt;
+      return std::string("tls.") + key + ": cannot use \"" + file + "\": " + tls_error.message();
+    };
+    std::optional<std::string> bad =
+        load("certificate", settings_.tls.certificate,
+             [&](auto& e) { tls_->use_certificate_chain_file(settings_.tls.certificate, e); });
+    if (!bad) {
+      bad = load("private-key", settings_.tls.private_key,
+                 [&](auto& e) { tls_->use_private_key_file(settings_.tls.private_key, asio::ssl::context::pem, e); });
+    }
+    if (!bad) bad = load("ca", settings_.tls.ca, [&](auto& e) { tls_->load_verify_file(settings_.tls.ca, e); });
+    if (!bad) {
+      tls_->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert, tls_error);
+    }
+    if (bad) {
+      tls_.reset();
+      return unexpected<std::string>{*bad};
+    }
   }
   boost::system::error_code ec;
   bind_address_ = asio::ip::make_address(settings_.host, ec);
@@ -861,6 +887,8 @@ void transport_core::on_heartbeat_tick() {
     }
     if (a->current_quarantined.load(std::memory_order_acquire)) {
       address_terminated(*a, "quarantined");
+      a->detector.reset();
+      a->first_heartbeat_sent.reset();
       continue;
     }
     send_control(*a, wire::heartbeat{});
@@ -875,6 +903,8 @@ void transport_core::on_heartbeat_tick() {
     }
     if (a->detector && !a->detector->is_available(now.time_since_epoch())) {
       address_terminated(*a, "the watch failure detector gave up on it");
+      a->detector.reset();  // the next watch of this node starts afresh
+      a->first_heartbeat_sent.reset();
     }
   }
   heartbeat_timer_->expires_after(settings_.watch_heartbeat_interval);
@@ -889,8 +919,6 @@ void transport_core::address_terminated(association& a, const char* why) {
     std::lock_guard lock(a.watch_mutex);
     watching.swap(a.watching);
   }
-  a.detector.reset();
-  a.first_heartbeat_sent.reset();
   if (watching.empty()) return;
   std::uint64_t uid;
   {

@@ -6,9 +6,12 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+
+#include <boost/asio/ssl.hpp>
 
 #include "internal/transport_core.hpp"
 
@@ -45,6 +48,9 @@ class connection : public std::enable_shared_from_this<connection> {
   std::string describe() const;
 
  private:
+  /// Runs the TLS handshake first when TLS is configured, then `then`.
+  void with_tls(asio::ssl::stream_base::handshake_type side, std::function<void()> then);
+  void begin_client_handshake();
   void read_more();
   void on_read(std::size_t n);
   void on_frame(const wire::frame_view& f);
@@ -55,6 +61,7 @@ class connection : public std::enable_shared_from_this<connection> {
   transport_core& core_;
   role role_;
   tcp::socket socket_;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;  // set when TLS is on
   std::shared_ptr<association> assoc_;  // outbound: from the start; inbound: after the handshake
   std::size_t lane_ = 0;
   std::uint64_t peer_uid_ = 0;

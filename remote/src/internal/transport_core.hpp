@@ -24,6 +24,7 @@
 #include <vector>
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 
 #include "troupe/actor/actor_system.hpp"
 #include "troupe/actor/system_messages.hpp"
@@ -157,6 +158,8 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
   const address& self() const noexcept { return self_; }
   const std::string& self_uri() const noexcept { return self_uri_; }
   std::uint64_t uid() const noexcept { return uid_; }
+  /// The TLS context when TLS is on, else nullptr.
+  asio::ssl::context* tls_context() noexcept { return tls_ ? &*tls_ : nullptr; }
 
   std::shared_ptr<association> association_for(const address& a);
   std::optional<actor_ref> ref_for(std::string_view uri, std::uint64_t uid);
@@ -171,6 +174,7 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
 
   // Association events.
   void quarantine(association& a, std::uint64_t uid, const std::string& reason);
+  /// Tells every local watcher of an actor on `a` that it is gone (any thread).
   void address_terminated(association& a, const char* why);
   void set_blackhole(const address& node, std::uint8_t bits);
 
@@ -225,6 +229,7 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
   std::atomic<bool> shutdown_started_{false};
 
   asio::io_context io_;
+  std::optional<asio::ssl::context> tls_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::optional<tcp::acceptor> acceptor_;
   asio::ip::address bind_address_;

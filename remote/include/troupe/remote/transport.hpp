@@ -20,6 +20,9 @@
 // and the large lane (messages to `large-message-destinations`). A 10 MB message on the
 // large lane therefore never delays a heartbeat.
 //
+// With `tls.enabled`, every connection runs TLS (1.2 or later) first, and both sides must
+// present a certificate the configured CA signed; the cookie handshake runs inside it.
+//
 // Delivery is at most once for user messages, in order per sender and recipient.
 // System messages (watch, unwatch, death notifications, stop) are sequenced, acked and
 // resent across reconnects; when they cannot be delivered for
@@ -100,7 +103,7 @@ class transport {
 
   /// Binds `settings.host:port` (port 0: any free port), starts the I/O thread and makes the
   /// system resolve node-qualified URIs; returns this node's address (with the port bound).
-  /// An error says why (address in use, unknown host, started twice).
+  /// An error says why (address in use, unknown host, unreadable TLS files, started twice).
   expected<address, std::string> start(remote_settings settings);
   /// True between a successful `start` and `shutdown`.
   bool is_running() const noexcept;
