@@ -788,6 +788,15 @@ void transport_core::on_control(connection& c, association& a, const wire::contr
     }
     a.detector->heartbeat(now);
     a.heartbeat_answered = true;
+    const auto t = steady::now();
+    if (a.last_heartbeat_answer) {
+      const auto gap = static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(t - *a.last_heartbeat_answer).count());
+      auto prev = stats.max_heartbeat_gap_us.load(std::memory_order_relaxed);
+      while (gap > prev && !stats.max_heartbeat_gap_us.compare_exchange_weak(prev, gap)) {
+      }
+    }
+    a.last_heartbeat_answer = t;
   } else if (const auto* ack = std::get_if<wire::system_ack>(&m)) {
     std::lock_guard lock(a.sys_mutex);
     while (!a.unacked.empty() && a.unacked.front().seq <= ack->seq) a.unacked.pop_front();
@@ -882,6 +891,7 @@ void transport_core::on_heartbeat_tick() {
     if (!watching) {
       a->detector.reset();
       a->first_heartbeat_sent.reset();
+      a->last_heartbeat_answer.reset();
       a->heartbeat_answered = false;
       continue;
     }

@@ -103,6 +103,7 @@ class association {
   std::map<std::uint64_t, std::uint64_t> inbound_expected_seq;  ///< per peer uid
   std::optional<phi_accrual_failure_detector> detector;
   std::optional<steady::time_point> first_heartbeat_sent;
+  std::optional<steady::time_point> last_heartbeat_answer;
   bool heartbeat_answered = false;
   bool reported_connected = false;
   std::uint64_t reported_uid = 0;
@@ -192,7 +193,8 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
   struct counters {
     std::atomic<std::uint64_t> messages_sent{0}, messages_received{0}, bytes_sent{0}, bytes_received{0},
         dropped_queue_full{0}, dropped_unserializable{0}, dropped_too_large{0}, dropped_quarantined{0},
-        dropped_blackholed{0}, decode_failures{0}, connections_closed_bad_input{0}, system_messages_resent{0};
+        dropped_blackholed{0}, decode_failures{0}, connections_closed_bad_input{0}, system_messages_resent{0},
+        max_heartbeat_gap_us{0};
   } stats;
   std::size_t connected_peer_count();
 

@@ -71,6 +71,10 @@ struct transport_stats {
   std::uint64_t decode_failures = 0;        ///< payloads that failed to decode (to dead letters)
   std::uint64_t connections_closed_bad_input = 0;  ///< malformed frames, failed handshakes
   std::uint64_t system_messages_resent = 0;
+  /// The longest time between two answers to the watch heartbeats of one peer, in
+  /// microseconds (how late the control lane ran; heartbeats flow while a remote actor is
+  /// watched).
+  std::uint64_t max_heartbeat_gap_us = 0;
 };
 
 /// Published on the event stream when a node incarnation is quarantined.
