@@ -142,7 +142,7 @@ TEST_CASE("an unregistered type fails at the sender and the association goes on"
   CHECK(probe.expect_msg<std::string>(5s) == "still here");
 }
 
-TEST_CASE("a message above max-frame-size is refused at the sender; large destinations take it",
+TEST_CASE("a message above max-frame-size is refused at the sender, and large destinations take it",
           "[integration][remote]") {
   node a("alpha", R"({"max-frame-size": 65536, "large-message-destinations": ["/user/big-*", "/user/*/big"]})");
   node b("beta");
