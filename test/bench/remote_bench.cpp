@@ -65,11 +65,12 @@ troupe::actor_system_settings system_settings() {
 
 /// Starts the transport on 127.0.0.1, any free port, with the default settings otherwise
 /// (outbound-queue-size 3072 per lane included).
-troupe::remote::address start_transport(troupe::actor_system& sys) {
+troupe::remote::address start_transport(troupe::actor_system& sys,
+                                        std::string settings = R"({"host": "127.0.0.1", "port": 0})") {
   auto& t = sys.extension<transport>();
   t.serialization().register_json<tput_ack>("bench.tput_ack");
   t.serialization().register_json<tput_done>("bench.tput_done");
-  auto bound = t.start(troupe::remote::remote_settings::parse(std::string(R"({"host": "127.0.0.1", "port": 0})")).value());
+  auto bound = t.start(troupe::remote::remote_settings::parse(settings).value());
   if (!bound) {
     std::fprintf(stderr, "remote_bench: cannot start the transport: %s\n", bound.error().c_str());
     std::exit(1);
@@ -206,14 +207,91 @@ std::vector<double> run_asio_echo(unsigned short port, sizes sz) {
   return samples;
 }
 
+// ---- heartbeat_under_load ----
+
+/// Both sides take 16 MiB frames on the ordinary lane, so 10 MB messages travel there.
+constexpr const char* big_frames = R"({"host": "127.0.0.1", "port": 0, "max-frame-size": 16777216})";
+constexpr std::size_t big_message = 10 * 1000 * 1000;
+constexpr auto heartbeat_load_time = std::chrono::seconds(8);
+
+/// Process B: acknowledges each big message.
+struct big_sink : troupe::actor {
+  troupe::behavior make_behavior() override {
+    return {[this](const troupe::remote::bytes& b) { reply(tput_ack{static_cast<std::int64_t>(b.size())}); }};
+  }
+};
+
+/// Process A: keeps two big messages in flight until `until`, watching the sink (so that
+/// watch heartbeats flow on the control lane), then reports how many it sent.
+struct big_sender : troupe::actor {
+  big_sender(troupe::actor_ref sink, bench::clock::time_point until, std::promise<std::int64_t>* out)
+      : sink_(std::move(sink)), until_(until), out_(out), payload_(big_message, 0x5a) {}
+  troupe::behavior make_behavior() override {
+    return {[this](const start&) {
+              watch(sink_);
+              send();
+              send();
+            },
+            [this](const tput_ack&) {
+              ++acked_;
+              if (bench::clock::now() < until_) {
+                send();
+              } else if (acked_ == sent_) {
+                out_->set_value(acked_);
+              }
+            },
+            [](const troupe::terminated&) {}};
+  }
+
+ private:
+  void send() {
+    sink_.tell(payload_);
+    ++sent_;
+  }
+  troupe::actor_ref sink_;
+  bench::clock::time_point until_;
+  std::promise<std::int64_t>* out_;
+  troupe::remote::bytes payload_;
+  std::int64_t sent_ = 0, acked_ = 0;
+};
+
+int run_heartbeat_client(std::string_view w, unsigned short port) {
+  troupe::actor_system sys("client", system_settings());
+  start_transport(sys, big_frames);
+  auto& t = sys.extension<transport>();
+  auto target = t.resolve("troupe://server@127.0.0.1:" + std::to_string(port) + "/user/sink", std::chrono::seconds(10));
+  if (!target) {
+    std::fprintf(stderr, "remote_bench: %s\n", target.error().c_str());
+    return 1;
+  }
+  std::promise<std::int64_t> result;
+  auto f = result.get_future();
+  sys.spawn<big_sender>("sender", *target, bench::clock::now() + heartbeat_load_time, &result).tell(start{});
+  if (f.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    std::fprintf(stderr, "remote_bench: the big messages did not all arrive in 60 s\n");
+    std::_Exit(1);
+  }
+  const std::int64_t messages = f.get();
+  const auto st = t.stats();
+  if (st.max_heartbeat_gap_us == 0 || st.dropped_queue_full != 0 || st.dropped_too_large != 0) {
+    std::fprintf(stderr, "remote_bench: no heartbeat gap measured, or messages dropped\n");
+    return 1;
+  }
+  bench::report(w, "troupe", "ms", static_cast<double>(st.max_heartbeat_gap_us) / 1000.0, messages);
+  return 0;
+}
+
 // ---- the two roles ----
 
 int serve(std::string_view w, double scale) {
   ::alarm(rb::watchdog_seconds);
   if (w.starts_with("remote_rtt_asio_floor")) return serve_asio_echo();
+  const bool big = w == "heartbeat_under_load";
   troupe::actor_system sys("server", system_settings());
-  const auto self = start_transport(sys);
-  if (w == "remote_throughput") {
+  const auto self = big ? start_transport(sys, big_frames) : start_transport(sys);
+  if (big) {
+    sys.spawn<big_sink>("sink");
+  } else if (w == "remote_throughput") {
     sys.spawn<tput_sink>("sink", throughput_sizes(scale));
   } else {
     sys.spawn<rtt_echo>("echo");
@@ -272,7 +350,7 @@ int run_client(std::string_view w, double scale, bool throughput, double p, unsi
 int usage(const char* prog) {
   std::fprintf(stderr,
                "usage: %s remote_throughput|remote_rtt_p50|remote_rtt_p99|"
-               "remote_rtt_asio_floor_p50|remote_rtt_asio_floor_p99 [scale]\n"
+               "remote_rtt_asio_floor_p50|remote_rtt_asio_floor_p99|heartbeat_under_load [scale]\n"
                "  starts itself as the server process on 127.0.0.1 (any free port), runs the\n"
                "  workload once against it and prints one JSON line.\n",
                prog);
@@ -291,7 +369,8 @@ int main(int argc, char** argv) {
   const bool throughput = w == "remote_throughput";
   const bool asio_floor = w == "remote_rtt_asio_floor_p50" || w == "remote_rtt_asio_floor_p99";
   const bool rtt = w == "remote_rtt_p50" || w == "remote_rtt_p99";
-  if (!throughput && !asio_floor && !rtt) return usage(argv[0]);
+  const bool heartbeat = w == "heartbeat_under_load";
+  if (!throughput && !asio_floor && !rtt && !heartbeat) return usage(argv[0]);
   ::alarm(rb::watchdog_seconds);
 
   // The server first, before this process has any threads (PR_SET_PDEATHSIG is tied to
@@ -307,6 +386,11 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (heartbeat) {
+    if (int rc = run_heartbeat_client(w, port)) return rc;
+    server.stop();
+    return 0;
+  }
   if (int rc = run_client(w, scale, throughput, p, port)) return rc;
   server.stop();
   return 0;
