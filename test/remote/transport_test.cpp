@@ -345,3 +345,15 @@ TEST_CASE("a restarted node is a new incarnation: the old one is quarantined", "
   CHECK_THAT(q.reason, Catch::Contains("new uid"));
 }
 
+
+TEST_CASE("a node dialled under the wrong system name refuses the connection", "[fault][remote]") {
+  node a("alpha"), b("beta");
+  test_probe sink(b.system, "sink");
+  // The right host and port, but b's system is called "beta", not "gamma".
+  auto wrong = "troupe://gamma@127.0.0.1:" + std::to_string(b.address.port) + "/system/sink";
+  a.remoting().ref_for(wrong)->tell(std::string("hello?"));
+  await_condition(b.system, [&] { return b.remoting().stats().connections_closed_bad_input >= 1; }, 5s,
+                  "refused handshake");
+  sink.expect_no_msg(200ms);
+  CHECK(b.remoting().stats().messages_received == 0);
+}
