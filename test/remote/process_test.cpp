@@ -357,8 +357,10 @@ TEST_CASE("dialling the wrong system name is refused: nothing is delivered", "[f
 }
 
 TEST_CASE("a watch sent during an iptables partition is delivered after it heals", "[fault][remote][process]") {
-  // Two loopback aliases of this test's own, so the rules touch no one else's traffic.
-  const std::string host_a = "127.0.0.71", host_b = "127.0.0.72";
+  // Two loopback aliases of this run's own (from its pid), so the rules touch no one
+  // else's traffic, not even another run of this test.
+  const std::string net = "127.77." + std::to_string(getpid() % 256) + ".";
+  const std::string host_a = net + "1", host_b = net + "2";
   std::string why;
   auto partition = loopback_partition::make(why);
   if (!partition) {
