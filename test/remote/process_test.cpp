@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -107,6 +108,7 @@ class node_process {
       throw std::runtime_error(reason + "; its log:\n" + child_log);
     }
     address_ = parsed->address;
+    uid_ = std::stoull(first->substr(first->find(' ') + 1));
   }
 
   ~node_process() { stop(); }
@@ -115,6 +117,8 @@ class node_process {
 
   const troupe::remote::address& address() const { return address_; }
   std::string uri(const std::string& path) const { return to_string(address_) + path; }
+  /// Its transport's incarnation uid.
+  std::uint64_t uid() const { return uid_; }
 
   /// SIGKILL, and reaps it: the peer sees FIN at once, then nothing.
   void kill_9() {
@@ -205,6 +209,7 @@ class node_process {
   std::string buffer_;
   std::string log_path_;
   troupe::remote::address address_;
+  std::uint64_t uid_ = 0;
 };
 
 /// This test process's node: an actor system with a started transport.
@@ -330,6 +335,48 @@ TEST_CASE("a remote watch fires address_terminated after kill -9 of the peer pro
   const auto detected_ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - killed_at).count();
   INFO("detected after " << detected_ms << " ms");
   CHECK(detected_ms < 5000);
+}
+
+TEST_CASE("a node restarted after kill -9 is a new incarnation: the old one is quarantined",
+          "[fault][remote][process]") {
+  const nlohmann::json fast{{"watch-heartbeat-interval-ms", 100}, {"watch-acceptable-pause-ms", 500}};
+  local_node a("alpha", settings_on("127.0.0.1", fast));
+  test_probe probe(a.system);
+  test_probe events(a.system);
+  a.system.events().subscribe<troupe::remote::quarantined_event>(events.ref());
+
+  // 1. The first incarnation, watched, then killed: the failure detector reports it.
+  auto b = std::make_unique<node_process>("beta", settings_on("127.0.0.1", fast));
+  const auto port = b->address().port;
+  const auto old_uid = b->uid();
+  auto old_ref = a.remoting().resolve(b->uri("/user/echo"), 5s);
+  REQUIRE(old_ref);
+  probe.watch(*old_ref);
+  await_condition(a.system, [&] { return b->stats()["messages_received"].get<std::uint64_t>() >= 4; }, 5s,
+                  "the watch delivered");
+  b->kill_9();
+  CHECK(probe.expect_terminated(*old_ref, 10s).address_terminated);
+
+  // 2. The same address comes back with a new uid. User messages are at most once, so
+  //    send until one is answered.
+  auto settings = settings_on("127.0.0.1", fast);
+  settings["port"] = port;
+  b = std::make_unique<node_process>("beta", settings);
+  REQUIRE(b->uid() != old_uid);
+  const auto echo_ref = *a.remoting().ref_for(b->uri("/user/echo"));
+  bool answered = false;
+  for (int attempt = 0; attempt < 20 && !answered; ++attempt) {
+    probe.send(echo_ref, std::string("again"));
+    try {
+      answered = probe.expect_msg<std::string>(500ms) == "again";
+    } catch (const troupe::testkit::testkit_error&) {
+    }
+  }
+  CHECK(answered);
+  auto q = events.fish_for<troupe::remote::quarantined_event>(
+      [&](const troupe::remote::quarantined_event& e) { return e.uid == old_uid; }, 5s);
+  CHECK(q.node.port == port);
+  CHECK_THAT(q.reason, Catch::Contains("new uid"));
 }
 
 TEST_CASE("dialling the wrong system name is refused: nothing is delivered", "[fault][remote][process]") {
