@@ -78,7 +78,7 @@ TEST_CASE("a failing child is restarted after exponential backoff", "[unit][back
   CHECK(probe.expect_msg<backoff::restart_count>().count == 0);
 }
 
-TEST_CASE("on_stop mode restarts a child that stopped by itself; on_failure mode does not",
+TEST_CASE("on_stop mode restarts a child that stopped by itself, on_failure mode does not",
           "[unit][backoff]") {
   troupe::actor_system sys("backoff-modes", troupe::testkit::manual_settings());
   test_probe probe(sys);

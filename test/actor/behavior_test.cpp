@@ -86,7 +86,7 @@ std::string ask_which(test_probe& probe, const actor_ref& r) {
 
 }  // namespace
 
-TEST_CASE("become replaces or pushes a behavior; unbecome pops, never below the initial one",
+TEST_CASE("become replaces or pushes a behavior, unbecome pops, never below the initial one",
           "[unit][behavior]") {
   troupe::actor_system sys("become", quiet_manual());
   test_probe probe(sys);

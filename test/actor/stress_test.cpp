@@ -144,7 +144,7 @@ class supervisor : public troupe::actor {
 
 }  // namespace
 
-TEST_CASE("thousands of actors exchange messages while random ones fail and restart; every message is "
+TEST_CASE("thousands of actors exchange messages while random ones fail and restart: every message is "
           "accounted for once",
           "[stress][supervision]") {
   const std::uint64_t seed = Catch::rngSeed();

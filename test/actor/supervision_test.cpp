@@ -642,7 +642,7 @@ class recording_parent : public troupe::actor {
 
 }  // namespace
 
-TEST_CASE("an exception in pre_start or the constructor is an initialization failure; the default stops",
+TEST_CASE("an exception in pre_start or the constructor is an initialization failure: the default stops",
           "[unit][supervision]") {
   const bool in_ctor = GENERATE(false, true);
   INFO((in_ctor ? "constructor" : "pre_start"));
