@@ -36,7 +36,10 @@ demo: release
 # ASan+UBSan, then each wire-protocol fuzzer briefly.
 test: test-release test-sanitizers test-fuzz
 
-test-release: release
+# Builds the test programs only (not the benchmarks), then runs them all.
+test-release: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target troupe_all_tests
 	cd build/release && $(CTEST)
 
 test-sanitizers: asan tsan

@@ -34,6 +34,7 @@ function(troupe_add_tests target)
     set(arg_TIMEOUT 120)
   endif()
   add_executable(${target} ${arg_SOURCES})
+  set_property(GLOBAL APPEND PROPERTY TROUPE_TEST_TARGETS ${target})
   target_link_libraries(${target} PRIVATE ${arg_LIBS} troupe_test_main troupe::build_options)
   foreach(label unit integration stress fault)
     catch_discover_tests(${target}
