@@ -40,6 +40,17 @@ struct sender_path_cache {
 };
 thread_local sender_path_cache last_sender;
 
+/// The envelope of a serialized message to `to` (views into both; no sender, no seq yet).
+wire::envelope envelope_to(const remote_ref& to, const serialized& s) {
+  wire::envelope e;
+  e.recipient_path = to.local_path();
+  e.recipient_uid = to.uid();
+  e.serializer = s.serializer;
+  e.manifest = s.manifest;
+  e.payload = s.payload;
+  return e;
+}
+
 /// What a ref arriving from the network names when nothing lives at its local path (any
 /// more): it keeps the path and uid, sends to dead letters and answers a watch at once
 /// (Akka's EmptyLocalActorRef), so the watcher's `terminated` names the actor it watched.
@@ -426,12 +437,7 @@ void transport_core::send_user(remote_ref& to, envelope* e) noexcept {
       dead_letter(std::move(m), actor_ref::share(&to), "the message type is not serializable");
       return;
     }
-    wire::envelope we;
-    we.recipient_path = to.local_path();
-    we.recipient_uid = to.uid();
-    we.serializer = s->serializer;
-    we.manifest = s->manifest;
-    we.payload = s->payload;
+    wire::envelope we = envelope_to(to, *s);
     std::string sender_address, sender_path;
     if (const actor_ref& sender = m.sender()) {
       if (sender.get()->is_local()) {
@@ -485,12 +491,7 @@ void transport_core::send_system(remote_ref& to, envelope* e) noexcept {
       warn("cannot send system message to " + to.path() + ": " + s.error());
       return;
     }
-    wire::envelope we;
-    we.recipient_path = to.local_path();
-    we.recipient_uid = to.uid();
-    we.serializer = s->serializer;
-    we.manifest = s->manifest;
-    we.payload = s->payload;
+    wire::envelope we = envelope_to(to, *s);
     std::lock_guard lock(a.sys_mutex);
     we.seq = a.next_seq++;
     wire::byte_buffer frame;
