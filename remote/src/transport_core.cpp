@@ -423,6 +423,7 @@ void transport_core::send_user(remote_ref& to, envelope* e) noexcept {
     if (a.current_quarantined.load(std::memory_order_acquire)) {
       stats.dropped_quarantined.fetch_add(1, std::memory_order_relaxed);
       dead_letter(std::move(m), actor_ref::share(&to), "the remote node is quarantined");
+      probe_quarantined(a);
       return;
     }
     std::size_t lane = ordinary_lane;
@@ -506,6 +507,18 @@ void transport_core::send_system(remote_ref& to, envelope* e) noexcept {
   } catch (const std::exception& ex) {
     warn("cannot send system message to " + to.path() + ": " + ex.what());
   }
+}
+
+void transport_core::probe_quarantined(association& a) {
+  const std::int64_t now = steady::now().time_since_epoch().count();
+  const std::int64_t every =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(settings_.reconnect_backoff_max).count();
+  std::int64_t last = a.last_probe.load(std::memory_order_relaxed);
+  if (now - last < every || !a.last_probe.compare_exchange_strong(last, now)) return;
+  auto keep = association_for(a.peer);
+  asio::post(io_, [this, keep] {
+    if (!keep->lanes[control_lane].retry_scheduled) connect_lane(keep, control_lane);
+  });
 }
 
 void transport_core::send_control(association& a, const wire::control_message& m) {

@@ -357,3 +357,37 @@ TEST_CASE("a node dialled under the wrong system name refuses the connection", "
   sink.expect_no_msg(200ms);
   CHECK(b.remoting().stats().messages_received == 0);
 }
+
+TEST_CASE("a quarantined address is dialled again now and then, and a new incarnation there is used",
+          "[fault][remote]") {
+  const char* quick = R"({"reconnect-backoff-max-ms": 200})";
+  node a("alpha", quick);
+  auto b = std::make_unique<node>("beta");
+  const auto port = b->address.port;
+  b->system.spawn<echo>("echo");
+  test_probe probe(a.system);
+  const auto echo_ref = *a.remoting().ref_for(b->uri("/user/echo"));
+  probe.send(echo_ref, std::string("before"));
+  CHECK(probe.expect_msg<std::string>(5s) == "before");
+
+  // alpha gives up on beta's incarnation (as the cluster does when it removes a member).
+  a.remoting().quarantine(b->address, 0, "removed from the cluster");
+  test_probe dead(a.system);
+  a.system.events().subscribe<troupe::dead_letter>(dead.ref());
+  probe.send(echo_ref, std::string("refused"));
+  CHECK_THAT(dead.expect_msg<troupe::dead_letter>(5s).reason, Catch::Contains("quarantined"));
+
+  // A new incarnation comes up at the same address; sends find it without its help.
+  b.reset();
+  b = std::make_unique<node>("beta", R"({"port": )" + std::to_string(port) + "}");
+  b->system.spawn<echo>("echo");
+  bool answered = false;
+  for (int attempt = 0; attempt < 40 && !answered; ++attempt) {
+    probe.send(echo_ref, std::string("new incarnation"));
+    try {
+      answered = probe.expect_msg<std::string>(250ms) == "new incarnation";
+    } catch (const troupe::testkit::testkit_error&) {
+    }
+  }
+  CHECK(answered);
+}

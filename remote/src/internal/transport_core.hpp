@@ -86,6 +86,9 @@ class association {
   std::set<std::uint64_t> quarantined_uids;   ///< never talked to again
   std::atomic<bool> current_quarantined{false};
   std::atomic<std::uint8_t> blackhole{0};     ///< bit 0: send, bit 1: receive
+  /// When a send to the quarantined incarnation last tried a connection (steady ns), to
+  /// find out whether a new incarnation lives at the address now.
+  std::atomic<std::int64_t> last_probe{0};
 
   bool drops_send() const noexcept { return (blackhole.load(std::memory_order_relaxed) & 1) != 0; }
   bool drops_receive() const noexcept { return (blackhole.load(std::memory_order_relaxed) & 2) != 0; }
@@ -213,6 +216,9 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
   void accept_next();
   void connect_lane(const std::shared_ptr<association>& a, std::size_t lane);
   void schedule_retry(const std::shared_ptr<association>& a, std::size_t lane);
+  /// At most once per reconnect-backoff-max: dials the quarantined peer's control lane, so
+  /// that a new incarnation at the address is found (its handshake lifts the quarantine).
+  void probe_quarantined(association& a);
   void on_heartbeat_tick();
   void on_resend_tick();
   void resend_unacked(association& a, bool all);
