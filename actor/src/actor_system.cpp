@@ -4,6 +4,7 @@
 
 #include "internal/actor_cell.hpp"
 #include "internal/system_core.hpp"
+#include "troupe/actor/ask.hpp"
 #include "troupe/actor/coordinated_shutdown.hpp"
 
 namespace troupe::detail {
@@ -295,6 +296,31 @@ std::optional<actor_ref> actor_system::resolve(std::string_view path) const {
 }
 
 std::optional<actor_ref> actor_selection::resolve() const { return system_->resolve(path_); }
+
+expected<actor_ref, std::string> actor_selection::resolve_one(std::chrono::nanoseconds timeout) const {
+  auto ref = resolve();
+  if (!ref) return unexpected<std::string>{"no actor lives at " + path_};
+  if (ref->get()->is_local()) return *ref;
+  try {
+    // A ref to another node: ask whatever lives there who it is. (An ask only adds a
+    // temporary ref to the system; a selection keeps its system as const.)
+    auto& sys = const_cast<actor_system&>(*system_);
+    auto identity = ask<actor_identity>(sys, *ref, identify{}, timeout).get();
+    if (!identity.ref) return unexpected<std::string>{"no actor lives at " + path_};
+    return identity.ref;
+  } catch (const ask_error& e) {
+    switch (e.reason) {
+      case ask_error::kind::dead_recipient:
+        return unexpected<std::string>{"no actor lives at " + path_};
+      case ask_error::kind::timeout:
+        return unexpected<std::string>{
+            "no answer from " + path_ + " within " +
+            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) + " ms"};
+      default:
+        return unexpected<std::string>{"cannot resolve " + path_ + ": " + e.what()};
+    }
+  }
+}
 
 void actor_selection::tell_message(message m) const {
   if (auto r = resolve()) {

@@ -1,7 +1,6 @@
 #include "troupe/remote/transport.hpp"
 
 #include "internal/transport_core.hpp"
-#include "troupe/actor/ask.hpp"
 
 namespace troupe::remote {
 
@@ -58,26 +57,8 @@ std::optional<actor_ref> transport::ref_for(std::string_view uri, std::uint64_t 
 
 expected<actor_ref, std::string> transport::resolve(std::string_view uri, std::chrono::milliseconds timeout) {
   if (!is_running()) return unexpected<std::string>{"remoting is not running"};
-  auto ref = core_->ref_for(uri, 0);
-  if (!ref) {
-    if (!parse_actor_uri(uri)) return unexpected<std::string>{"malformed actor URI \"" + std::string(uri) + "\""};
-    return unexpected<std::string>{"no actor lives at " + std::string(uri)};
-  }
-  if (ref->get()->is_local()) return *ref;
-  try {
-    auto identity = ask<actor_identity>(system_, *ref, identify{}, timeout).get();
-    if (!identity.ref) return unexpected<std::string>{"no actor lives at " + std::string(uri)};
-    return identity.ref;
-  } catch (const ask_error& e) {
-    if (e.reason == ask_error::kind::dead_recipient) {
-      return unexpected<std::string>{"no actor lives at " + std::string(uri)};
-    }
-    if (e.reason == ask_error::kind::timeout) {
-      return unexpected<std::string>{"no answer from " + std::string(uri) + " within " +
-                                     std::to_string(timeout.count()) + " ms"};
-    }
-    return unexpected<std::string>{"cannot resolve " + std::string(uri) + ": " + e.what()};
-  }
+  if (!parse_actor_uri(uri)) return unexpected<std::string>{"malformed actor URI \"" + std::string(uri) + "\""};
+  return system_.select(std::string(uri)).resolve_one(timeout);
 }
 
 std::string transport::uri_of(const actor_ref& r) { return is_running() ? core_->uri_of(r) : r.path(); }

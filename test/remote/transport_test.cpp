@@ -391,3 +391,19 @@ TEST_CASE("a quarantined address is dialled again now and then, and a new incarn
   }
   CHECK(answered);
 }
+
+TEST_CASE("a selection resolves one actor on another node, or says why not", "[integration][remote]") {
+  node a("alpha"), b("beta");
+  auto target = b.system.spawn<echo>("echo");
+  auto found = a.system.select(b.uri("/user/echo")).resolve_one(5s);
+  REQUIRE(found);
+  CHECK(found->uid() == target.uid());
+  auto missing = a.system.select(b.uri("/user/nobody")).resolve_one(5s);
+  REQUIRE_FALSE(missing);
+  CHECK_THAT(missing.error(), Catch::Contains("no actor lives at"));
+  // Locally, without a round trip.
+  auto here = a.system.spawn<echo>("here");
+  auto local = a.system.select("/user/here").resolve_one(1s);
+  REQUIRE(local);
+  CHECK(*local == here);
+}

@@ -27,6 +27,7 @@
 
 #include "troupe/actor/actor.hpp"
 #include "troupe/actor/event_stream.hpp"
+#include "troupe/actor/expected.hpp"
 #include "troupe/actor/log.hpp"
 #include "troupe/actor/scheduler.hpp"
 #include "troupe/actor/settings.hpp"
@@ -59,8 +60,13 @@ class actor_selection {
   void tell(T&& msg) const {
     tell_message(make_message(std::forward<T>(msg)));
   }
-  /// The actor living at the path now, if any.
+  /// The actor living at the path now, if any. For a path on another node this is a ref
+  /// to whatever lives there when a message arrives (not checked): see `resolve_one`.
   std::optional<actor_ref> resolve() const;
+  /// The actor living at the path now, checked also on another node by an identify round
+  /// trip (Akka's resolveOne); an error saying why when nothing lives there or nothing
+  /// answers within `timeout`. Blocks: for use outside actors.
+  expected<actor_ref, std::string> resolve_one(std::chrono::nanoseconds timeout) const;
   const std::string& path() const noexcept { return path_; }
 
  private:

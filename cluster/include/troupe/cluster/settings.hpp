@@ -1,0 +1,140 @@
+// cluster_settings: one node's cluster configuration, parsed from one JSON file and
+// validated once (in the spirit of Akka's `ClusterSettings` and Orleans' cluster block).
+//
+// Every key is optional; the defaults are Akka cluster's. Unknown keys are errors (they
+// are usually typos), and every error names the key path and the expected value, e.g.
+// `downing.static-quorum.quorum-size: expected an integer in [1, 1000000], got 0`.
+//
+//   {
+//     "system": "shop",
+//     "remote": {"host": "127.0.0.1", "port": 2551, "cookie": "s3cret"},
+//     "seed-nodes": ["troupe://shop@127.0.0.1:2551", "troupe://shop@127.0.0.1:2552"],
+//     "roles": ["backend"],
+//     "min-nr-of-members": 1,
+//     "role-min-nr-of-members": {"backend": 2},
+//     "allow-weakly-up-members": true,
+//     "weakly-up-after-ms": 7000,
+//     "gossip-interval-ms": 1000,
+//     "heartbeat-interval-ms": 1000,
+//     "leader-actions-interval-ms": 1000,
+//     "unreachable-nodes-reaper-interval-ms": 1000,
+//     "seed-node-timeout-ms": 5000,
+//     "retry-unsuccessful-join-after-ms": 10000,
+//     "failure-detector": {"threshold": 8.0, "acceptable-heartbeat-pause-ms": 3000,
+//                          "min-std-deviation-ms": 100, "max-sample-size": 1000,
+//                          "expected-response-after-ms": 1000,
+//                          "monitored-by-nr-of-members": 9},
+//     "downing": {"strategy": "keep-majority",
+//                 "stable-after-ms": 20000,
+//                 "down-all-when-unstable": "on",
+//                 "keep-majority": {"role": ""},
+//                 "static-quorum": {"quorum-size": 3, "role": ""},
+//                 "keep-oldest": {"down-if-alone": true, "role": ""}},
+//     "run-coordinated-shutdown-when-down": true,
+//     "management": {"enabled": false, "host": "127.0.0.1", "port": 8558,
+//                    "allow-changes": true}
+//   }
+//
+// - `remote` is the transport's own block, parsed by `remote::remote_settings::parse`
+//   (host, port and cookie live there); its errors are reported as `remote.<key>`.
+// - `seed-nodes` are `troupe://<system>@host:port` URIs naming this node's system.
+// - `downing.strategy` is keep-majority (the default), static-quorum, keep-oldest,
+//   down-all, or off (no automatic downing: members are downed by hand or by management).
+//   `stable-after-ms` defaults to Akka's 20 s; Akka recommends 7 s for clusters of up to
+//   about 5 nodes (the simulator's and the demo's choice). `down-all-when-unstable` is
+//   "on" (Akka: max(4 s, 3/4 of stable-after)), "off", or milliseconds > 0. Each strategy
+//   reads only its own block; static-quorum needs `quorum-size`.
+//
+// Environment variables may then override the address and the seeds (empty ones count as
+// unset), so one file serves every node of a demo or a container image:
+//
+//   auto s = troupe::cluster::cluster_settings::parse_file("cluster.json");
+//   if (s) s = s->apply_environment([](const char* name) { return std::getenv(name); });
+//   if (!s) { std::cerr << s.error().what() << '\n'; return 2; }
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "troupe/actor/expected.hpp"
+#include "troupe/actor/settings.hpp"
+#include "troupe/cluster/model/heartbeat_ring.hpp"
+#include "troupe/cluster/model/membership_state.hpp"
+#include "troupe/cluster/model/split_brain_resolver.hpp"
+#include "troupe/remote/phi_accrual_failure_detector.hpp"
+#include "troupe/remote/settings.hpp"
+
+namespace troupe::cluster {
+
+/// Cluster management over HTTP (Akka Management): off by default, on its own port.
+struct management_settings {
+  bool enabled = false;              ///< serve the endpoints at all
+  std::string host = "127.0.0.1";    ///< address to bind
+  std::uint16_t port = 8558;         ///< port to bind; 0: any free port
+  bool allow_changes = true;         ///< accept PUT (leave, down); false: read-only
+};
+
+/// One node's cluster settings; the defaults are Akka cluster's.
+struct cluster_settings {
+  std::string system = "troupe";      ///< actor system name, shared by every node of the cluster
+  remote::remote_settings remote;     ///< the transport: host, port, cookie, TLS, lanes
+  std::vector<remote::address> seed_nodes;  ///< contact points, in order; empty: join by hand
+  std::set<std::string> roles;        ///< this node's roles
+
+  /// min-nr-of-members (also per role) and weakly up, as the leader applies them.
+  model::membership_settings membership;
+  /// How long convergence must be blocked before the leader moves joiners to weakly up.
+  std::chrono::milliseconds weakly_up_after{7000};
+
+  std::chrono::milliseconds gossip_interval{1000};                ///< one gossip round per interval
+  std::chrono::milliseconds heartbeat_interval{1000};             ///< to each monitored node
+  std::chrono::milliseconds leader_actions_interval{1000};        ///< leader's tick
+  std::chrono::milliseconds unreachable_nodes_reaper_interval{1000};  ///< failure detector check
+  std::chrono::milliseconds seed_node_timeout{5000};              ///< wait for seeds to answer InitJoin
+  std::chrono::milliseconds retry_unsuccessful_join_after{10000}; ///< resend Join without Welcome
+
+  /// Phi accrual tuning; `first_heartbeat_estimate` equals `heartbeat_interval` (as in Akka).
+  remote::phi_accrual_settings failure_detector;
+  /// Grace before the first heartbeat response of a new receiver is expected.
+  std::chrono::milliseconds expected_response_after{1000};
+  /// Nodes that watch each node on the heartbeat ring.
+  std::size_t monitored_by_nr_of_members = model::default_monitored_by_nr_of_members;
+
+  /// The split brain resolver as downing provider; nullopt when downing is "off".
+  std::optional<model::sbr_settings> downing = model::sbr_settings{};
+
+  /// A node that is downed or removed runs coordinated shutdown of its actor system.
+  bool run_coordinated_shutdown_when_down = true;
+
+  management_settings management;  ///< the HTTP management endpoints
+
+  /// This node's address: `troupe://system@remote.host:remote.port`.
+  remote::address self_address() const { return {system, remote.host, remote.port}; }
+
+  /// Parses and validates `j`; unknown keys are errors, named by their key path.
+  static expected<cluster_settings, config_error> parse(const nlohmann::json& j);
+  /// Like `parse`, from JSON text; text that is not JSON gives the key "<json>".
+  static expected<cluster_settings, config_error> parse(const std::string& json_text);
+  /// Like `parse`, from a file; an unreadable or non-JSON file gives an error whose key is
+  /// the file's path.
+  static expected<cluster_settings, config_error> parse_file(const std::filesystem::path& path);
+
+  /// A copy overridden from the environment, read through `getenv` (injected, e.g. a
+  /// lambda calling `std::getenv`): `TROUPE_HOST` (remote.host), `TROUPE_PORT`
+  /// (remote.port, 0-65535) and `TROUPE_SEEDS` (comma-separated `troupe://system@host:port`
+  /// URIs replacing seed-nodes). Empty variables count as unset. An error's key is the
+  /// variable's name.
+  expected<cluster_settings, config_error> apply_environment(
+      const std::function<const char*(const char*)>& getenv) const;
+};
+
+}  // namespace troupe::cluster

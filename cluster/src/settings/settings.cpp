@@ -1,0 +1,457 @@
+#include "troupe/cluster/settings.hpp"
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <initializer_list>
+#include <sstream>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+namespace troupe::cluster {
+
+namespace {
+
+using json = nlohmann::json;
+using std::chrono::milliseconds;
+
+constexpr long long max_interval_ms = 3'600'000;  // one hour: anything longer is a typo
+constexpr long long max_count = 1'000'000;
+
+std::string join(std::initializer_list<const char*> names) {
+  std::string out;
+  for (const char* n : names) out += std::string(out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+/// One JSON object of the file, known by its key path ("" for the root, "downing",
+/// "downing.static-quorum"); reads typed values and throws config_error naming the path.
+class object_reader {
+ public:
+  object_reader(const json& j, std::string path, std::initializer_list<const char*> allowed)
+      : j_(j), path_(std::move(path)) {
+    if (!j_.is_object()) {
+      throw config_error(path_.empty() ? "<root>" : path_, "expected a JSON object, got " + j_.dump());
+    }
+    for (auto it = j_.begin(); it != j_.end(); ++it) {
+      bool known = false;
+      for (const char* a : allowed) known = known || it.key() == a;
+      if (!known) throw config_error(key(it.key()), "unknown key; expected one of: " + join(allowed));
+    }
+  }
+
+  std::string key(std::string_view name) const {
+    return path_.empty() ? std::string(name) : path_ + "." + std::string(name);
+  }
+
+  const json* find(const char* name) const {
+    auto it = j_.find(name);
+    return it == j_.end() ? nullptr : &*it;
+  }
+
+  template <class Int>
+  void integer(const char* name, Int& out, long long lo, long long hi) const {
+    const json* v = find(name);
+    if (!v) return;
+    if (!v->is_number_integer() || v->get<long long>() < lo || v->get<long long>() > hi) {
+      throw config_error(key(name), "expected an integer in [" + std::to_string(lo) + ", " +
+                                        std::to_string(hi) + "], got " + v->dump());
+    }
+    out = static_cast<Int>(v->get<long long>());
+  }
+
+  void millis(const char* name, milliseconds& out, long long lo, long long hi) const {
+    long long ms = out.count();
+    integer(name, ms, lo, hi);
+    out = milliseconds(ms);
+  }
+
+  void boolean(const char* name, bool& out) const {
+    const json* v = find(name);
+    if (!v) return;
+    if (!v->is_boolean()) throw config_error(key(name), "expected true or false, got " + v->dump());
+    out = v->get<bool>();
+  }
+
+  void positive_number(const char* name, double& out) const {
+    const json* v = find(name);
+    if (!v) return;
+    if (!v->is_number() || !(v->get<double>() > 0.0) || !std::isfinite(v->get<double>())) {
+      throw config_error(key(name), "expected a number > 0, got " + v->dump());
+    }
+    out = v->get<double>();
+  }
+
+  void string(const char* name, std::string& out, bool allow_empty) const {
+    const json* v = find(name);
+    if (!v) return;
+    if (!v->is_string() || (!allow_empty && v->get<std::string>().empty())) {
+      throw config_error(key(name), std::string(allow_empty ? "expected a string" : "expected a non-empty string") +
+                                        ", got " + v->dump());
+    }
+    out = v->get<std::string>();
+  }
+
+  /// The nested object `name`, checked against `allowed`; nullopt when absent.
+  std::optional<object_reader> object(const char* name, std::initializer_list<const char*> allowed) const {
+    const json* v = find(name);
+    if (!v) return std::nullopt;
+    return object_reader(*v, key(name), allowed);
+  }
+
+ private:
+  const json& j_;
+  std::string path_;
+};
+
+/// Akka's rule for system names: a letter or digit, then letters, digits, '-' or '_'.
+bool valid_system_name(std::string_view s) {
+  auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  if (s.empty() || !alnum(s.front())) return false;
+  for (char c : s) {
+    if (!alnum(c) && c != '-' && c != '_') return false;
+  }
+  return true;
+}
+
+/// The seed address in `uri`, or why it is not one of `system`'s seeds.
+expected<remote::address, std::string> seed_address(std::string_view uri, const std::string& system) {
+  const std::string expected_form = "expected a URI troupe://" + system + "@host:port";
+  auto parsed = remote::parse_actor_uri(uri);
+  if (!parsed || parsed->address.host.empty()) {
+    return unexpected<std::string>{expected_form + ", got \"" + std::string(uri) + "\""};
+  }
+  if (!parsed->path.empty()) {
+    return unexpected<std::string>{expected_form + " without a path, got \"" + std::string(uri) + "\""};
+  }
+  if (parsed->address.port == 0) {
+    return unexpected<std::string>{expected_form + " with a port in [1, 65535], got \"" + std::string(uri) + "\""};
+  }
+  if (parsed->address.system != system) {
+    return unexpected<std::string>{expected_form + " (seeds belong to this node's system \"" + system +
+                                   "\"), got system \"" + parsed->address.system + "\""};
+  }
+  return parsed->address;
+}
+
+/// `e` as raised by a nested parser, with its key moved under `prefix`.
+config_error nested(const std::string& prefix, const config_error& e) {
+  std::string message = e.what();
+  const std::string head = e.key + ": ";
+  if (message.compare(0, head.size(), head) == 0) message.erase(0, head.size());
+  return config_error(prefix + "." + e.key, message);
+}
+
+void parse_failure_detector(const object_reader& root, cluster_settings& s) {
+  auto fd = root.object("failure-detector",
+                        {"threshold", "acceptable-heartbeat-pause-ms", "min-std-deviation-ms",
+                         "max-sample-size", "expected-response-after-ms", "monitored-by-nr-of-members"});
+  if (!fd) return;
+  fd->positive_number("threshold", s.failure_detector.threshold);
+  milliseconds pause = std::chrono::duration_cast<milliseconds>(s.failure_detector.acceptable_heartbeat_pause);
+  fd->millis("acceptable-heartbeat-pause-ms", pause, 0, max_interval_ms);
+  s.failure_detector.acceptable_heartbeat_pause = pause;
+  milliseconds deviation = std::chrono::duration_cast<milliseconds>(s.failure_detector.min_std_deviation);
+  fd->millis("min-std-deviation-ms", deviation, 1, 60'000);
+  s.failure_detector.min_std_deviation = deviation;
+  fd->integer("max-sample-size", s.failure_detector.max_sample_size, 1, max_count);
+  fd->millis("expected-response-after-ms", s.expected_response_after, 1, max_interval_ms);
+  fd->integer("monitored-by-nr-of-members", s.monitored_by_nr_of_members, 1, 1000);
+}
+
+void parse_downing(const object_reader& root, cluster_settings& s) {
+  auto d = root.object("downing", {"strategy", "stable-after-ms", "down-all-when-unstable", "keep-majority",
+                                   "static-quorum", "keep-oldest"});
+  if (!d) return;
+  model::sbr_settings sbr;
+
+  // 1. The strategy, by name.
+  std::string strategy = "keep-majority";
+  d->string("strategy", strategy, false);
+  bool off = false;
+  if (strategy == "keep-majority") {
+    sbr.strategy = model::sbr_strategy::keep_majority;
+  } else if (strategy == "static-quorum") {
+    sbr.strategy = model::sbr_strategy::static_quorum;
+  } else if (strategy == "keep-oldest") {
+    sbr.strategy = model::sbr_strategy::keep_oldest;
+  } else if (strategy == "down-all") {
+    sbr.strategy = model::sbr_strategy::down_all;
+  } else if (strategy == "off") {
+    off = true;
+  } else {
+    throw config_error(d->key("strategy"), "expected \"keep-majority\", \"static-quorum\", \"keep-oldest\", "
+                                           "\"down-all\" or \"off\", got \"" + strategy + "\"");
+  }
+
+  // 2. Timing.
+  milliseconds stable_after = std::chrono::duration_cast<milliseconds>(sbr.stable_after);
+  d->millis("stable-after-ms", stable_after, 0, max_interval_ms);
+  sbr.stable_after = stable_after;
+  if (const json* v = d->find("down-all-when-unstable")) {
+    if (v->is_string() && v->get<std::string>() == "on") {
+      sbr.down_all_when_unstable.reset();
+    } else if (v->is_string() && v->get<std::string>() == "off") {
+      sbr.down_all_when_unstable = std::chrono::nanoseconds::zero();
+    } else if (v->is_number_integer() && v->get<long long>() >= 1 && v->get<long long>() <= max_interval_ms) {
+      sbr.down_all_when_unstable = milliseconds(v->get<long long>());
+    } else {
+      throw config_error(d->key("down-all-when-unstable"),
+                         "expected \"on\", \"off\" or milliseconds in [1, " + std::to_string(max_interval_ms) +
+                             "], got " + v->dump());
+    }
+  }
+
+  // 3. Every strategy block is checked; only the active strategy's is used.
+  std::string majority_role, quorum_role, oldest_role;
+  if (auto b = d->object("keep-majority", {"role"})) b->string("role", majority_role, true);
+  bool quorum_given = false;
+  if (auto b = d->object("static-quorum", {"quorum-size", "role"})) {
+    b->integer("quorum-size", sbr.quorum_size, 1, max_count);
+    quorum_given = b->find("quorum-size") != nullptr;
+    b->string("role", quorum_role, true);
+  }
+  if (auto b = d->object("keep-oldest", {"down-if-alone", "role"})) {
+    b->boolean("down-if-alone", sbr.down_if_alone);
+    b->string("role", oldest_role, true);
+  }
+  switch (sbr.strategy) {
+    case model::sbr_strategy::keep_majority: sbr.role = majority_role; break;
+    case model::sbr_strategy::static_quorum: sbr.role = quorum_role; break;
+    case model::sbr_strategy::keep_oldest: sbr.role = oldest_role; break;
+    case model::sbr_strategy::down_all: break;
+  }
+  if (!off && sbr.strategy == model::sbr_strategy::static_quorum && !quorum_given) {
+    throw config_error(d->key("static-quorum.quorum-size"),
+                       "expected an integer in [1, " + std::to_string(max_count) +
+                           "] (the static-quorum strategy needs it), got nothing");
+  }
+
+  // 4. The model's own check, as a backstop.
+  if (auto why = model::validate(sbr)) throw config_error("downing", *why);
+  if (off) {
+    s.downing.reset();
+  } else {
+    s.downing = std::move(sbr);
+  }
+}
+
+void parse_management(const object_reader& root, cluster_settings& s) {
+  auto m = root.object("management", {"enabled", "host", "port", "allow-changes"});
+  if (!m) return;
+  m->boolean("enabled", s.management.enabled);
+  m->string("host", s.management.host, false);
+  m->integer("port", s.management.port, 0, 65535);
+  m->boolean("allow-changes", s.management.allow_changes);
+}
+
+cluster_settings parse_or_throw(const json& j) {
+  const object_reader root(
+      j, "",
+      {"system", "remote", "seed-nodes", "roles", "min-nr-of-members", "role-min-nr-of-members",
+       "allow-weakly-up-members", "weakly-up-after-ms", "gossip-interval-ms", "heartbeat-interval-ms",
+       "leader-actions-interval-ms", "unreachable-nodes-reaper-interval-ms", "seed-node-timeout-ms",
+       "retry-unsuccessful-join-after-ms", "failure-detector", "downing", "run-coordinated-shutdown-when-down",
+       "management"});
+  cluster_settings s;
+
+  // 1. Identity: the system name and the transport's block.
+  root.string("system", s.system, false);
+  if (!valid_system_name(s.system)) {
+    throw config_error("system", "expected a letter or digit followed by letters, digits, '-' or '_', got \"" +
+                                     s.system + "\"");
+  }
+  if (const json* r = root.find("remote")) {
+    if (!r->is_object()) throw config_error("remote", "expected a JSON object, got " + r->dump());
+    auto parsed = remote::remote_settings::parse(*r);
+    if (!parsed) throw nested("remote", parsed.error());
+    s.remote = std::move(parsed).value();
+  }
+
+  // 2. Seeds, naming this system, each once.
+  if (const json* seeds = root.find("seed-nodes")) {
+    if (!seeds->is_array()) {
+      throw config_error("seed-nodes", "expected an array of URIs troupe://" + s.system + "@host:port, got " +
+                                           seeds->dump());
+    }
+    for (std::size_t i = 0; i < seeds->size(); ++i) {
+      const std::string key = "seed-nodes[" + std::to_string(i) + "]";
+      const json& uri = (*seeds)[i];
+      if (!uri.is_string()) {
+        throw config_error(key, "expected a URI troupe://" + s.system + "@host:port, got " + uri.dump());
+      }
+      auto a = seed_address(uri.get<std::string>(), s.system);
+      if (!a) throw config_error(key, a.error());
+      for (const auto& earlier : s.seed_nodes) {
+        if (earlier == *a) throw config_error(key, "expected each seed once, got " + uri.dump() + " again");
+      }
+      s.seed_nodes.push_back(*a);
+    }
+  }
+
+  // 3. Roles and the leader's membership rules.
+  if (const json* roles = root.find("roles")) {
+    if (!roles->is_array()) throw config_error("roles", "expected an array of role names, got " + roles->dump());
+    for (std::size_t i = 0; i < roles->size(); ++i) {
+      const json& r = (*roles)[i];
+      if (!r.is_string() || r.get<std::string>().empty()) {
+        throw config_error("roles[" + std::to_string(i) + "]", "expected a non-empty role name, got " + r.dump());
+      }
+      s.roles.insert(r.get<std::string>());
+    }
+  }
+  root.integer("min-nr-of-members", s.membership.min_nr_of_members, 1, max_count);
+  if (const json* per_role = root.find("role-min-nr-of-members")) {
+    if (!per_role->is_object()) {
+      throw config_error("role-min-nr-of-members", "expected an object of role name to count, got " +
+                                                       per_role->dump());
+    }
+    for (auto it = per_role->begin(); it != per_role->end(); ++it) {
+      const std::string key = "role-min-nr-of-members." + it.key();
+      if (it.key().empty()) throw config_error(key, "expected a non-empty role name");
+      if (!it->is_number_integer() || it->get<long long>() < 1 || it->get<long long>() > max_count) {
+        throw config_error(key, "expected an integer in [1, " + std::to_string(max_count) + "], got " +
+                                    it->dump());
+      }
+      s.membership.min_nr_of_members_per_role[it.key()] = static_cast<std::size_t>(it->get<long long>());
+    }
+  }
+  root.boolean("allow-weakly-up-members", s.membership.allow_weakly_up);
+  root.millis("weakly-up-after-ms", s.weakly_up_after, 1, max_interval_ms);
+
+  // 4. Intervals and timeouts, all > 0.
+  root.millis("gossip-interval-ms", s.gossip_interval, 1, max_interval_ms);
+  root.millis("heartbeat-interval-ms", s.heartbeat_interval, 1, max_interval_ms);
+  root.millis("leader-actions-interval-ms", s.leader_actions_interval, 1, max_interval_ms);
+  root.millis("unreachable-nodes-reaper-interval-ms", s.unreachable_nodes_reaper_interval, 1, max_interval_ms);
+  root.millis("seed-node-timeout-ms", s.seed_node_timeout, 1, max_interval_ms);
+  root.millis("retry-unsuccessful-join-after-ms", s.retry_unsuccessful_join_after, 1, max_interval_ms);
+
+  // 5. Failure detection; the first heartbeat estimate is the heartbeat interval (Akka).
+  parse_failure_detector(root, s);
+  s.failure_detector.first_heartbeat_estimate = s.heartbeat_interval;
+  if (auto why = remote::validate(s.failure_detector)) throw config_error("failure-detector", *why);
+
+  // 6. Downing, shutdown and management.
+  parse_downing(root, s);
+  root.boolean("run-coordinated-shutdown-when-down", s.run_coordinated_shutdown_when_down);
+  parse_management(root, s);
+  return s;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+expected<cluster_settings, config_error> cluster_settings::parse(const nlohmann::json& j) {
+  try {
+    return parse_or_throw(j);
+  } catch (const config_error& e) {
+    return unexpected<config_error>{e};
+  }
+}
+
+expected<cluster_settings, config_error> cluster_settings::parse(const std::string& text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    return unexpected<config_error>{config_error("<json>", std::string("not valid JSON: ") + e.what())};
+  }
+  return parse(j);
+}
+
+expected<cluster_settings, config_error> cluster_settings::parse_file(const std::filesystem::path& path) {
+  const std::string name = path.string();
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return unexpected<config_error>{config_error(name, "cannot read: a directory, expected a JSON file")};
+  }
+  errno = 0;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int err = errno;
+    return unexpected<config_error>{config_error(
+        name, "cannot read" + (err != 0 ? ": " + std::generic_category().message(err) : std::string()))};
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return unexpected<config_error>{config_error(name, "cannot read: I/O error")};
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text.str());
+  } catch (const nlohmann::json::parse_error& e) {
+    return unexpected<config_error>{config_error(name, std::string("not valid JSON: ") + e.what())};
+  }
+  return parse(j);
+}
+
+expected<cluster_settings, config_error> cluster_settings::apply_environment(
+    const std::function<const char*(const char*)>& getenv) const {
+  cluster_settings s = *this;
+  auto read = [&](const char* name) -> std::optional<std::string_view> {
+    const char* v = getenv(name);
+    if (v == nullptr || *v == '\0') return std::nullopt;
+    return std::string_view(v);
+  };
+
+  // 1. TROUPE_HOST: a host name or an IP address, nothing else.
+  if (auto host = read("TROUPE_HOST")) {
+    if (host->find_first_of(" \t\r\n@/,") != std::string_view::npos) {
+      return unexpected<config_error>{config_error(
+          "TROUPE_HOST", "expected a host name or IP address, got \"" + std::string(*host) + "\"")};
+    }
+    s.remote.host = std::string(*host);
+  }
+
+  // 2. TROUPE_PORT: a decimal port, 0 for any free one.
+  if (auto port = read("TROUPE_PORT")) {
+    unsigned value = 0;
+    const auto [end, err] = std::from_chars(port->data(), port->data() + port->size(), value);
+    if (err != std::errc{} || end != port->data() + port->size() || value > 65535) {
+      return unexpected<config_error>{config_error(
+          "TROUPE_PORT", "expected an integer in [0, 65535], got \"" + std::string(*port) + "\"")};
+    }
+    s.remote.port = static_cast<std::uint16_t>(value);
+  }
+
+  // 3. TROUPE_SEEDS: comma-separated seed URIs of this system, replacing seed-nodes.
+  if (auto seeds = read("TROUPE_SEEDS")) {
+    std::vector<remote::address> parsed;
+    std::string_view rest = *seeds;
+    for (std::size_t item = 1;; ++item) {
+      const auto comma = rest.find(',');
+      const std::string_view uri = trim(rest.substr(0, comma));
+      auto a = seed_address(uri, s.system);
+      if (!a) {
+        return unexpected<config_error>{config_error(
+            "TROUPE_SEEDS", "item " + std::to_string(item) + ": " + a.error() +
+                                " (comma-separated troupe://" + s.system + "@host:port URIs)")};
+      }
+      for (const auto& earlier : parsed) {
+        if (earlier == *a) {
+          return unexpected<config_error>{config_error(
+              "TROUPE_SEEDS", "item " + std::to_string(item) + ": expected each seed once, got \"" +
+                                  std::string(uri) + "\" again")};
+        }
+      }
+      parsed.push_back(*a);
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+    s.seed_nodes = std::move(parsed);
+  }
+  return s;
+}
+
+}  // namespace troupe::cluster

@@ -1,0 +1,288 @@
+// Cluster settings: Akka's defaults, a full file, errors naming the key path and the
+// expected value, and environment overrides through an injected getenv.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <troupe/cluster/settings.hpp>
+
+using troupe::cluster::cluster_settings;
+using troupe::cluster::model::sbr_strategy;
+using troupe::remote::address;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Parses `text`, requires an error, and checks its key and that it mentions `words`.
+void check_error(const std::string& text, const std::string& key, const std::string& words) {
+  INFO(text);
+  auto s = cluster_settings::parse(text);
+  REQUIRE_FALSE(s);
+  CHECK(s.error().key == key);
+  CHECK_THAT(std::string(s.error().what()), Catch::StartsWith(key + ": ") && Catch::Contains(words));
+}
+
+/// A getenv over a fixed map: tests never read or change the real environment.
+struct fake_environment {
+  std::map<std::string, std::string> vars;
+  const char* operator()(const char* name) const {
+    auto it = vars.find(name);
+    return it == vars.end() ? nullptr : it->second.c_str();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("cluster settings default to Akka's", "[unit][cluster-settings]") {
+  auto s = cluster_settings::parse(std::string("{}"));
+  REQUIRE(s);
+  CHECK(s->system == "troupe");
+  CHECK(s->remote.host == "127.0.0.1");
+  CHECK(s->seed_nodes.empty());
+  CHECK(s->roles.empty());
+  CHECK(s->membership.min_nr_of_members == 1);
+  CHECK(s->membership.min_nr_of_members_per_role.empty());
+  CHECK(s->membership.allow_weakly_up);
+  CHECK(s->weakly_up_after == 7s);
+  CHECK(s->gossip_interval == 1s);
+  CHECK(s->heartbeat_interval == 1s);
+  CHECK(s->leader_actions_interval == 1s);
+  CHECK(s->unreachable_nodes_reaper_interval == 1s);
+  CHECK(s->seed_node_timeout == 5s);
+  CHECK(s->retry_unsuccessful_join_after == 10s);
+  CHECK(s->failure_detector.threshold == 8.0);
+  CHECK(s->failure_detector.acceptable_heartbeat_pause == 3s);
+  CHECK(s->failure_detector.min_std_deviation == 100ms);
+  CHECK(s->failure_detector.max_sample_size == 1000);
+  CHECK(s->failure_detector.first_heartbeat_estimate == 1s);
+  CHECK(s->expected_response_after == 1s);
+  CHECK(s->monitored_by_nr_of_members == 9);
+  REQUIRE(s->downing);
+  CHECK(s->downing->strategy == sbr_strategy::keep_majority);
+  CHECK(s->downing->stable_after == 20s);
+  CHECK_FALSE(s->downing->down_all_when_unstable);  // "on"
+  CHECK(s->downing->role.empty());
+  CHECK(s->run_coordinated_shutdown_when_down);
+  CHECK_FALSE(s->management.enabled);
+  CHECK(s->management.host == "127.0.0.1");
+  CHECK(s->management.port == 8558);
+  CHECK(s->management.allow_changes);
+  CHECK(s->self_address() == address{"troupe", "127.0.0.1", s->remote.port});
+
+  // A struct built in code has the same defaults as an empty file.
+  const cluster_settings d;
+  CHECK(d.gossip_interval == s->gossip_interval);
+  CHECK(d.downing->stable_after == s->downing->stable_after);
+}
+
+TEST_CASE("a full example file parses into every field", "[unit][cluster-settings]") {
+  auto s = cluster_settings::parse_file(TROUPE_CLUSTER_SETTINGS_EXAMPLE);
+  if (!s) FAIL(s.error().what());
+  CHECK(s->system == "shop");
+  CHECK(s->remote.host == "127.0.0.2");
+  CHECK(s->remote.port == 2553);
+  CHECK(s->remote.cookie == "s3cret");
+  CHECK(s->self_address() == address{"shop", "127.0.0.2", 2553});
+  REQUIRE(s->seed_nodes.size() == 2);
+  CHECK(s->seed_nodes[0] == address{"shop", "127.0.0.1", 2551});
+  CHECK(s->seed_nodes[1] == address{"shop", "127.0.0.1", 2552});
+  CHECK(s->roles == std::set<std::string>{"backend", "frontend"});
+  CHECK(s->membership.min_nr_of_members == 3);
+  CHECK(s->membership.min_nr_of_members_per_role == std::map<std::string, std::size_t>{{"backend", 2}});
+  CHECK_FALSE(s->membership.allow_weakly_up);
+  CHECK(s->weakly_up_after == 9s);
+  CHECK(s->gossip_interval == 500ms);
+  CHECK(s->heartbeat_interval == 750ms);
+  CHECK(s->leader_actions_interval == 1500ms);
+  CHECK(s->unreachable_nodes_reaper_interval == 250ms);
+  CHECK(s->seed_node_timeout == 4s);
+  CHECK(s->retry_unsuccessful_join_after == 12s);
+  CHECK(s->failure_detector.threshold == 10.5);
+  CHECK(s->failure_detector.acceptable_heartbeat_pause == 2500ms);
+  CHECK(s->failure_detector.min_std_deviation == 200ms);
+  CHECK(s->failure_detector.max_sample_size == 500);
+  CHECK(s->failure_detector.first_heartbeat_estimate == 750ms);  // the heartbeat interval
+  CHECK(s->expected_response_after == 1200ms);
+  CHECK(s->monitored_by_nr_of_members == 5);
+  REQUIRE(s->downing);
+  CHECK(s->downing->strategy == sbr_strategy::static_quorum);
+  CHECK(s->downing->stable_after == 7s);
+  REQUIRE(s->downing->down_all_when_unstable);
+  CHECK(*s->downing->down_all_when_unstable == 3s);
+  CHECK(s->downing->quorum_size == 3);
+  CHECK(s->downing->role == "backend");  // the active strategy's block
+  CHECK_FALSE(s->downing->down_if_alone);
+  CHECK_FALSE(s->run_coordinated_shutdown_when_down);
+  CHECK(s->management.enabled);
+  CHECK(s->management.host == "0.0.0.0");
+  CHECK(s->management.port == 8559);
+  CHECK_FALSE(s->management.allow_changes);
+}
+
+TEST_CASE("downing strategies and their parameters", "[unit][cluster-settings]") {
+  auto parse = [](const char* text) {
+    auto s = cluster_settings::parse(std::string(text));
+    if (!s) FAIL(s.error().what());
+    return s.value();
+  };
+  CHECK_FALSE(parse(R"({"downing": {"strategy": "off"}})").downing);
+  auto oldest = parse(R"({"downing": {"strategy": "keep-oldest", "keep-oldest": {"role": "r"},
+                                      "keep-majority": {"role": "ignored"}}})");
+  CHECK(oldest.downing->strategy == sbr_strategy::keep_oldest);
+  CHECK(oldest.downing->role == "r");
+  CHECK(oldest.downing->down_if_alone);
+  CHECK(parse(R"({"downing": {"strategy": "down-all"}})").downing->strategy == sbr_strategy::down_all);
+  auto majority = parse(R"({"downing": {"keep-majority": {"role": "backend"}, "down-all-when-unstable": "off"}})");
+  CHECK(majority.downing->strategy == sbr_strategy::keep_majority);
+  CHECK(majority.downing->role == "backend");
+  REQUIRE(majority.downing->down_all_when_unstable);
+  CHECK(*majority.downing->down_all_when_unstable == 0s);
+  CHECK(parse(R"({"downing": {"stable-after-ms": 0}})").downing->stable_after == 0s);
+}
+
+TEST_CASE("bad cluster settings name the key path and the expected value", "[unit][cluster-settings]") {
+  // Structure and unknown keys.
+  check_error("[1]", "<root>", "expected a JSON object");
+  check_error("{", "<json>", "not valid JSON");
+  check_error(R"({"gossip-intervall-ms": 1})", "gossip-intervall-ms", "unknown key; expected one of: system,");
+  check_error(R"({"downing": {"static-quorum": {"quorum-sise": 3}}})", "downing.static-quorum.quorum-sise",
+              "expected one of: quorum-size, role");
+  check_error(R"({"failure-detector": {"phi": 3}})", "failure-detector.phi", "unknown key");
+  check_error(R"({"management": {"portt": 1}})", "management.portt", "unknown key");
+  check_error(R"({"downing": []})", "downing", "expected a JSON object");
+
+  // The transport's block, with its key moved under "remote.".
+  check_error(R"({"remote": {"port": 70000}})", "remote.port", "[0, 65535]");
+  check_error(R"({"remote": {"hots": "x"}})", "remote.hots", "unknown key");
+  check_error(R"({"remote": 1})", "remote", "expected a JSON object");
+
+  // Identity and seeds.
+  check_error(R"({"system": ""})", "system", "non-empty string");
+  check_error(R"({"system": "a b"})", "system", "letters, digits, '-' or '_'");
+  check_error(R"({"seed-nodes": "troupe://troupe@h:1"})", "seed-nodes", "expected an array");
+  check_error(R"({"seed-nodes": ["troupe://troupe@h:1", 5]})", "seed-nodes[1]", "troupe://troupe@host:port");
+  check_error(R"({"seed-nodes": ["http://h:1"]})", "seed-nodes[0]", "expected a URI troupe://troupe@host:port");
+  check_error(R"({"seed-nodes": ["troupe://troupe@h:99999"]})", "seed-nodes[0]", "got \"troupe://troupe@h:99999\"");
+  check_error(R"({"seed-nodes": ["troupe://troupe@h:0"]})", "seed-nodes[0]", "port in [1, 65535]");
+  check_error(R"({"seed-nodes": ["troupe://troupe@h:1/user/x"]})", "seed-nodes[0]", "without a path");
+  check_error(R"({"system": "shop", "seed-nodes": ["troupe://other@h:1"]})", "seed-nodes[0]",
+              "got system \"other\"");
+  check_error(R"({"seed-nodes": ["troupe://troupe@h:1", "troupe://troupe@h:1"]})", "seed-nodes[1]",
+              "expected each seed once");
+
+  // Roles and minimums.
+  check_error(R"({"roles": "backend"})", "roles", "expected an array of role names");
+  check_error(R"({"roles": ["a", ""]})", "roles[1]", "non-empty role name");
+  check_error(R"({"min-nr-of-members": 0})", "min-nr-of-members", "expected an integer in [1, 1000000], got 0");
+  check_error(R"({"role-min-nr-of-members": {"backend": 0}})", "role-min-nr-of-members.backend",
+              "expected an integer in [1, 1000000], got 0");
+  check_error(R"({"role-min-nr-of-members": [1]})", "role-min-nr-of-members", "expected an object");
+  check_error(R"({"allow-weakly-up-members": "yes"})", "allow-weakly-up-members", "expected true or false");
+
+  // Intervals are > 0.
+  for (const char* key : {"gossip-interval-ms", "heartbeat-interval-ms", "leader-actions-interval-ms",
+                          "unreachable-nodes-reaper-interval-ms", "seed-node-timeout-ms",
+                          "retry-unsuccessful-join-after-ms", "weakly-up-after-ms"}) {
+    check_error(std::string(R"({")") + key + R"(": 0})", key, "expected an integer in [1, 3600000], got 0");
+    check_error(std::string(R"({")") + key + R"(": "1s"})", key, "got \"1s\"");
+  }
+
+  // Failure detector.
+  check_error(R"({"failure-detector": {"threshold": 0}})", "failure-detector.threshold", "a number > 0");
+  check_error(R"({"failure-detector": {"threshold": "8"}})", "failure-detector.threshold", "a number > 0");
+  check_error(R"({"failure-detector": {"max-sample-size": 0}})", "failure-detector.max-sample-size", "[1, 1000000]");
+  check_error(R"({"failure-detector": {"min-std-deviation-ms": 0}})", "failure-detector.min-std-deviation-ms",
+              "[1, 60000]");
+  check_error(R"({"failure-detector": {"acceptable-heartbeat-pause-ms": -1}})",
+              "failure-detector.acceptable-heartbeat-pause-ms", "[0, 3600000]");
+  check_error(R"({"failure-detector": {"monitored-by-nr-of-members": 0}})",
+              "failure-detector.monitored-by-nr-of-members", "[1, 1000]");
+
+  // Downing.
+  check_error(R"({"downing": {"strategy": "auto-down"}})", "downing.strategy",
+              "expected \"keep-majority\", \"static-quorum\", \"keep-oldest\", \"down-all\" or \"off\", "
+              "got \"auto-down\"");
+  check_error(R"({"downing": {"strategy": "static-quorum"}})", "downing.static-quorum.quorum-size",
+              "the static-quorum strategy needs it");
+  check_error(R"({"downing": {"strategy": "static-quorum", "static-quorum": {"quorum-size": 0}}})",
+              "downing.static-quorum.quorum-size", "expected an integer in [1, 1000000], got 0");
+  check_error(R"({"downing": {"stable-after-ms": -5}})", "downing.stable-after-ms", "[0, 3600000]");
+  check_error(R"({"downing": {"down-all-when-unstable": "sometimes"}})", "downing.down-all-when-unstable",
+              "expected \"on\", \"off\" or milliseconds in [1, 3600000]");
+  check_error(R"({"downing": {"down-all-when-unstable": 0}})", "downing.down-all-when-unstable", "got 0");
+  check_error(R"({"downing": {"keep-oldest": {"down-if-alone": 1}}})", "downing.keep-oldest.down-if-alone",
+              "expected true or false");
+  check_error(R"({"downing": {"keep-majority": {"role": 3}}})", "downing.keep-majority.role", "expected a string");
+
+  // Shutdown and management.
+  check_error(R"({"run-coordinated-shutdown-when-down": "on"})", "run-coordinated-shutdown-when-down",
+              "expected true or false");
+  check_error(R"({"management": {"port": 65536}})", "management.port", "expected an integer in [0, 65535]");
+  check_error(R"({"management": {"host": ""}})", "management.host", "non-empty string");
+  check_error(R"({"management": {"enabled": "true"}})", "management.enabled", "expected true or false");
+}
+
+TEST_CASE("environment variables override host, port and seeds", "[unit][cluster-settings]") {
+  auto base = cluster_settings::parse(std::string(R"({"system": "shop", "remote": {"port": 2551},
+      "seed-nodes": ["troupe://shop@127.0.0.1:2551"]})"));
+  REQUIRE(base);
+
+  SECTION("unset and empty variables change nothing") {
+    fake_environment env{{{"TROUPE_HOST", ""}, {"TROUPE_SEEDS", ""}}};
+    auto s = base->apply_environment(env);
+    REQUIRE(s);
+    CHECK(s->self_address() == address{"shop", "127.0.0.1", 2551});
+    CHECK(s->seed_nodes == base->seed_nodes);
+  }
+  SECTION("each variable replaces its setting") {
+    fake_environment env{{{"TROUPE_HOST", "10.0.0.7"},
+                          {"TROUPE_PORT", "0"},
+                          {"TROUPE_SEEDS", "troupe://shop@10.0.0.1:2551, troupe://shop@10.0.0.2:2552"}}};
+    auto s = base->apply_environment(env);
+    if (!s) FAIL(s.error().what());
+    CHECK(s->self_address() == address{"shop", "10.0.0.7", 0});
+    CHECK(s->seed_nodes == std::vector<address>{{"shop", "10.0.0.1", 2551}, {"shop", "10.0.0.2", 2552}});
+    CHECK(base->remote.host == "127.0.0.1");  // the original is untouched
+  }
+  SECTION("bad values name the variable and the expected value") {
+    auto check = [&](const char* name, const char* value, const std::string& words) {
+      INFO(name << "=" << value);
+      fake_environment env{{{name, value}}};
+      auto s = base->apply_environment(env);
+      REQUIRE_FALSE(s);
+      CHECK(s.error().key == name);
+      CHECK_THAT(std::string(s.error().what()), Catch::StartsWith(std::string(name) + ": ") &&
+                                                    Catch::Contains(words));
+    };
+    check("TROUPE_PORT", "70000", "expected an integer in [0, 65535], got \"70000\"");
+    check("TROUPE_PORT", "25 51", "expected an integer in [0, 65535]");
+    check("TROUPE_PORT", "-1", "expected an integer in [0, 65535]");
+    check("TROUPE_HOST", "shop@host", "expected a host name or IP address");
+    check("TROUPE_SEEDS", "troupe://shop@a:1,,troupe://shop@b:2", "item 2: expected a URI troupe://shop@host:port");
+    check("TROUPE_SEEDS", "troupe://shop@a:1;troupe://shop@b:2", "item 1:");
+    check("TROUPE_SEEDS", "troupe://other@a:1", "got system \"other\"");
+    check("TROUPE_SEEDS", "troupe://shop@a:1,troupe://shop@a:1", "item 2: expected each seed once");
+  }
+}
+
+TEST_CASE("parse_file names the file it cannot read or parse", "[unit][cluster-settings]") {
+  const std::string missing = "/nonexistent-troupe-dir/cluster.json";
+  auto s = cluster_settings::parse_file(missing);
+  REQUIRE_FALSE(s);
+  CHECK(s.error().key == missing);
+  CHECK_THAT(std::string(s.error().what()), Catch::StartsWith(missing + ": cannot read") &&
+                                                Catch::Contains("No such file or directory"));
+
+  auto dir = cluster_settings::parse_file(std::filesystem::temp_directory_path());
+  REQUIRE_FALSE(dir);
+  CHECK_THAT(std::string(dir.error().what()), Catch::Contains("a directory"));
+
+  // This source file is not JSON.
+  auto not_json = cluster_settings::parse_file(__FILE__);
+  REQUIRE_FALSE(not_json);
+  CHECK(not_json.error().key == __FILE__);
+  CHECK_THAT(std::string(not_json.error().what()), Catch::Contains("not valid JSON"));
+}
