@@ -266,6 +266,8 @@ void connection::kick() {
                       }
                       self->core_.stats.bytes_sent.fetch_add(n, std::memory_order_relaxed);
                       self->core_.stats.messages_sent.fetch_add(self->writing_messages_, std::memory_order_relaxed);
+                      self->core_.stats.messages_sent_by_lane[self->lane_].fetch_add(self->writing_messages_,
+                                                                                      std::memory_order_relaxed);
                       // Keep the buffer's capacity when it is modest; give a huge one back.
                       if (self->writing_.capacity() > (4u << 20)) wire::byte_buffer().swap(self->writing_);
                       self->kick();

@@ -93,6 +93,18 @@ void read_string(const json& j, const char* key, std::string& out, const std::st
   out = it->get<std::string>();
 }
 
+void read_paths(const json& j, const char* key, std::vector<std::string>& out) {
+  auto it = j.find(key);
+  if (it == j.end()) return;
+  if (!it->is_array()) throw config_error(key, "expected an array of paths, got " + it->dump());
+  for (const auto& p : *it) {
+    if (!p.is_string() || p.get<std::string>().empty() || p.get<std::string>().front() != '/') {
+      throw config_error(key, "expected paths starting with '/' (\"/user/*/images\"), got " + p.dump());
+    }
+    out.push_back(p.get<std::string>());
+  }
+}
+
 }  // namespace
 
 expected<remote_settings, config_error> remote_settings::parse(const nlohmann::json& j) {
@@ -103,7 +115,7 @@ expected<remote_settings, config_error> remote_settings::parse(const nlohmann::j
                                   "reconnect-backoff-max-ms", "system-message-resend-interval-ms",
                                   "give-up-system-message-after-ms", "watch-heartbeat-interval-ms",
                                   "watch-failure-threshold", "watch-acceptable-pause-ms", "tls",
-                                  "large-message-destinations"};
+                                  "large-message-destinations", "control-message-destinations"};
     for (auto it = j.begin(); it != j.end(); ++it) {
       bool ok = false;
       for (const char* k : known) ok = ok || it.key() == k;
@@ -133,16 +145,8 @@ expected<remote_settings, config_error> remote_settings::parse(const nlohmann::j
       }
       s.watch_failure_threshold = it->get<double>();
     }
-    if (auto it = j.find("large-message-destinations"); it != j.end()) {
-      if (!it->is_array()) throw config_error("large-message-destinations", "expected an array of paths, got " + it->dump());
-      for (const auto& p : *it) {
-        if (!p.is_string() || p.get<std::string>().empty() || p.get<std::string>().front() != '/') {
-          throw config_error("large-message-destinations",
-                             "expected paths starting with '/' (\"/user/*/images\"), got " + p.dump());
-        }
-        s.large_message_destinations.push_back(p.get<std::string>());
-      }
-    }
+    read_paths(j, "large-message-destinations", s.large_message_destinations);
+    read_paths(j, "control-message-destinations", s.control_message_destinations);
     if (auto it = j.find("tls"); it != j.end()) {
       if (!it->is_object()) throw config_error("tls", "expected an object, got " + it->dump());
       if (auto e = it->find("enabled"); e != it->end()) {

@@ -83,6 +83,7 @@ transport_stats transport::stats() const noexcept {
   const auto& c = core_->stats;
   auto get = [](const std::atomic<std::uint64_t>& v) { return v.load(std::memory_order_relaxed); };
   s.messages_sent = get(c.messages_sent);
+  for (std::size_t i = 0; i < s.messages_sent_by_lane.size(); ++i) s.messages_sent_by_lane[i] = get(c.messages_sent_by_lane[i]);
   s.messages_received = get(c.messages_received);
   s.bytes_sent = get(c.bytes_sent);
   s.bytes_received = get(c.bytes_received);

@@ -430,6 +430,9 @@ void transport_core::send_user(remote_ref& to, envelope* e) noexcept {
     for (const auto& pattern : settings_.large_message_destinations) {
       if (path_matches(pattern, to.local_path())) lane = large_lane;
     }
+    for (const auto& pattern : settings_.control_message_destinations) {
+      if (path_matches(pattern, to.local_path())) lane = control_lane;
+    }
     ref_codec_scope scope(&codec_);
     auto s = serialization_->encode(m);
     if (!s) {

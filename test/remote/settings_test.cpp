@@ -65,3 +65,12 @@ TEST_CASE("large-message destinations match path elements with wildcards", "[uni
   REQUIRE_FALSE(s);
   CHECK(s.error().key == "large-message-destinations");
 }
+
+TEST_CASE("control-message destinations are paths like the large ones", "[unit][remote-settings]") {
+  auto s = remote_settings::parse(std::string(R"({"control-message-destinations": ["/system/cluster/*"]})"));
+  REQUIRE(s);
+  CHECK(s->control_message_destinations == std::vector<std::string>{"/system/cluster/*"});
+  auto bad = remote_settings::parse(std::string(R"({"control-message-destinations": "/system"})"));
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().key == "control-message-destinations");
+}

@@ -407,3 +407,18 @@ TEST_CASE("a selection resolves one actor on another node, or says why not", "[i
   REQUIRE(local);
   CHECK(*local == here);
 }
+
+TEST_CASE("messages to control destinations travel on the control lane", "[integration][remote]") {
+  node a("alpha", R"({"control-message-destinations": ["/system/daemon-*"]})"), b("beta");
+  test_probe daemon(b.system, "daemon-1");
+  test_probe user(b.system, "user-sink");
+  a.remoting().ref_for(b.uri("/system/daemon-1"))->tell(std::string("to the daemon"));
+  a.remoting().ref_for(b.uri("/system/user-sink"))->tell(std::string("to a user actor"));
+  CHECK(daemon.expect_msg<std::string>(5s) == "to the daemon");
+  CHECK(user.expect_msg<std::string>(5s) == "to a user actor");
+  await_condition(a.system, [&] { return a.remoting().stats().messages_sent >= 2; }, 5s, "both written");
+  const auto lanes = a.remoting().stats().messages_sent_by_lane;
+  CHECK(lanes[0] == 1);  // control
+  CHECK(lanes[1] == 1);  // ordinary
+  CHECK(lanes[2] == 0);
+}

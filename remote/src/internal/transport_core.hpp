@@ -198,6 +198,7 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
         dropped_queue_full{0}, dropped_unserializable{0}, dropped_too_large{0}, dropped_quarantined{0},
         dropped_blackholed{0}, decode_failures{0}, connections_closed_bad_input{0}, system_messages_resent{0},
         max_heartbeat_gap_us{0};
+    std::array<std::atomic<std::uint64_t>, lane_count> messages_sent_by_lane{};
   } stats;
   std::size_t connected_peer_count();
 

@@ -2,7 +2,7 @@
 //
 //   {"host": "127.0.0.2", "port": 2552, "cookie": "s3cret",
 //    "max-frame-size": 262144, "outbound-queue-size": 3072,
-//    "large-message-destinations": ["/user/uploads/*"],
+//    "large-message-destinations": ["/user/uploads/*"], "control-message-destinations": [],
 //    "tls": {"enabled": true, "certificate": "node.pem", "private-key": "node.key", "ca": "ca.pem"}}
 //
 // Errors name the key and the expected value, like the runtime's settings.
@@ -66,6 +66,9 @@ struct remote_settings {
   /// Paths whose messages go on the large lane (up to max_large_frame_size), as Akka's
   /// `large-message-destinations`: `*` matches within one path element, e.g. "/user/*/images".
   std::vector<std::string> large_message_destinations;
+  /// Paths whose user messages go on the control lane with the system messages, so that
+  /// no user traffic delays them (the cluster daemons add their own); same patterns.
+  std::vector<std::string> control_message_destinations;
   std::chrono::milliseconds handshake_timeout{5000};
   std::chrono::milliseconds reconnect_backoff_min{100};
   std::chrono::milliseconds reconnect_backoff_max{5000};

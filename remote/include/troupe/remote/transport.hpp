@@ -18,7 +18,8 @@
 // opens to the other (Artery's streams): the control lane (system messages, heartbeats
 // and, later, cluster gossip), the ordinary lane (user messages up to `max-frame-size`)
 // and the large lane (messages to `large-message-destinations`). A 10 MB message on the
-// large lane therefore never delays a heartbeat.
+// large lane therefore never delays a heartbeat. User messages to
+// `control-message-destinations` (the cluster's daemons) travel on the control lane.
 //
 // With `tls.enabled`, every connection runs TLS (1.2 or later) first, and both sides must
 // present a certificate the configured CA signed; the cookie handshake runs inside it.
@@ -39,6 +40,7 @@
 // connection, logged with the reason.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -60,6 +62,8 @@ class transport_core;
 /// Counters since start, for tests, benchmarks and monitoring.
 struct transport_stats {
   std::uint64_t messages_sent = 0;      ///< envelopes queued to a connection
+  /// The same by lane: [0] control, [1] ordinary, [2] large.
+  std::array<std::uint64_t, 3> messages_sent_by_lane{};
   std::uint64_t messages_received = 0;  ///< envelopes delivered to local actors
   std::uint64_t bytes_sent = 0;
   std::uint64_t bytes_received = 0;
