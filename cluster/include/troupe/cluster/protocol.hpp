@@ -20,6 +20,8 @@
 // first, in member order, then any other node the gossip mentions); members, the seen
 // set, reachability records and tombstones refer to it by index, as Akka's serializer
 // does. Roles and application versions are tables too. Nothing is compressed yet.
+// A decoded gossip is exactly what was sent, not validated: the daemon checks
+// `invariant_violation()` before it merges a gossip from the network.
 //
 // Quarantine ("you were removed, never talk to me again") is the transport's control
 // message (remote/wire/control_codec.hpp); the daemon calls `transport::quarantine`.
