@@ -41,6 +41,7 @@ inline constexpr std::uint32_t cbor = 1;    ///< nlohmann types as CBOR
 inline constexpr std::uint32_t string = 2;  ///< std::string as UTF-8 bytes
 inline constexpr std::uint32_t bytes = 3;   ///< remote::bytes as is
 inline constexpr std::uint32_t system = 4;  ///< runtime system messages (CBOR maps)
+// 5: the cluster's protocol (troupe/cluster/protocol.hpp), registered by the cluster layer.
 inline constexpr std::uint32_t first_user = 100;
 }  // namespace serializer_id
 
