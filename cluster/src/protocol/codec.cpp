@@ -23,6 +23,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "troupe/remote/wire/cbor.hpp"
+
 namespace troupe::cluster::protocol {
 namespace {
 
@@ -44,70 +46,13 @@ struct decode_error : std::runtime_error {
   throw decode_error(path + ": " + problem);
 }
 
-// Nesting the protocol never needs; refusing deeper input bounds nlohmann's recursion.
-constexpr std::size_t max_depth = 8;
-
-// nlohmann's DOM builder that refuses to open a level deeper than `max_depth`.
-class bounded_builder {
- public:
-  using number_integer_t = json::number_integer_t;
-  using number_unsigned_t = json::number_unsigned_t;
-  using number_float_t = json::number_float_t;
-  using string_t = json::string_t;
-  using binary_t = json::binary_t;
-
-  explicit bounded_builder(json& out) : dom_(out, false) {}
-
-  bool null() { return dom_.null(); }
-  bool boolean(bool v) { return dom_.boolean(v); }
-  bool number_integer(number_integer_t v) { return dom_.number_integer(v); }
-  bool number_unsigned(number_unsigned_t v) { return dom_.number_unsigned(v); }
-  bool number_float(number_float_t v, const string_t& s) { return dom_.number_float(v, s); }
-  bool string(string_t& v) { return dom_.string(v); }
-  bool binary(binary_t& v) { return dom_.binary(v); }
-  bool key(string_t& v) { return dom_.key(v); }
-  bool start_object(std::size_t n) { return open() && dom_.start_object(n); }
-  bool end_object() { return close() && dom_.end_object(); }
-  bool start_array(std::size_t n) { return open() && dom_.start_array(n); }
-  bool end_array() { return close() && dom_.end_array(); }
-  bool parse_error(std::size_t at, const std::string& token, const nlohmann::detail::exception& e) {
-    problem_ = e.what();
-    return dom_.parse_error(at, token, e);
-  }
-
-  const std::string& problem() const noexcept { return problem_; }
-
- private:
-  bool open() {
-    if (++depth_ <= max_depth) return true;
-    problem_ = "nested deeper than " + std::to_string(max_depth) + " levels";
-    return false;
-  }
-  bool close() {
-    --depth_;
-    return true;
-  }
-
-  nlohmann::detail::json_sax_dom_parser<json> dom_;
-  std::size_t depth_ = 0;
-  std::string problem_;
-};
-
-// The one CBOR map in `wire`.
+// The one CBOR map in `wire`, parsed with the transport's depth limit (nlohmann recurses
+// once per nesting level, and this input comes from the network).
 json parse_map(std::span<const std::uint8_t> wire) {
   if (wire.empty()) fail("message", "no bytes, expected a CBOR map");
-  json j;
-  bounded_builder builder(j);
-  bool parsed = false;
-  try {
-    parsed = json::sax_parse(wire.begin(), wire.end(), &builder, json::input_format_t::cbor, true);
-  } catch (const json::exception& e) {
-    fail("message", std::string("not CBOR (") + e.what() + ")");
-  }
-  if (!parsed || j.is_discarded())
-    fail("message", "not CBOR (" + (builder.problem().empty() ? "invalid" : builder.problem()) + ")");
-  if (!j.is_object()) fail("message", std::string("expected a CBOR map, got ") + j.type_name());
-  return j;
+  auto j = troupe::remote::wire::decode_cbor_map(wire);
+  if (!j) fail("message", j.error());
+  return std::move(j).value();
 }
 
 // ---------------------------------------------------------------------------------------

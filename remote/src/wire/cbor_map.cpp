@@ -2,8 +2,12 @@
 
 #include <cassert>
 
-namespace troupe::remote::wire::internal {
+#include "troupe/remote/wire/cbor.hpp"
+
+namespace troupe::remote::wire {
 namespace {
+
+using json = nlohmann::json;
 
 using dom_parser = nlohmann::detail::json_sax_dom_parser<json>;
 
@@ -17,7 +21,7 @@ class depth_limited_parser {
   using string_t = json::string_t;
   using binary_t = json::binary_t;
 
-  explicit depth_limited_parser(json& result) : dom_(result, false) {}
+  depth_limited_parser(json& result, std::size_t max_depth) : dom_(result, false), max_depth_(max_depth) {}
 
   bool null() { return dom_.null(); }
   bool boolean(bool v) { return dom_.boolean(v); }
@@ -40,8 +44,8 @@ class depth_limited_parser {
 
  private:
   bool enter() {
-    if (++depth_ <= max_cbor_depth) return true;
-    error_ = "nested deeper than " + std::to_string(max_cbor_depth) + " levels";
+    if (++depth_ <= max_depth_) return true;
+    error_ = "nested deeper than " + std::to_string(max_depth_) + " levels";
     return false;
   }
   bool leave() {
@@ -50,26 +54,36 @@ class depth_limited_parser {
   }
 
   dom_parser dom_;
+  std::size_t max_depth_;
   std::size_t depth_ = 0;
   std::string error_;
 };
 
 }  // namespace
 
-result<json> parse_cbor_map(std::span<const std::uint8_t> body, std::string_view what) {
-  const std::string prefix = "malformed " + std::string(what) + ": ";
-  if (body.empty()) return failure{prefix + "empty body, expected a CBOR map"};
+result<json> decode_cbor_map(std::span<const std::uint8_t> body, std::size_t max_depth) {
+  if (body.empty()) return failure{"empty body, expected a CBOR map"};
   json j;
-  depth_limited_parser parser(j);
+  depth_limited_parser parser(j, max_depth);
   bool parsed = false;
   try {
     parsed = json::sax_parse(body.begin(), body.end(), &parser, json::input_format_t::cbor, true);
   } catch (const json::exception& e) {
-    return failure{prefix + "not CBOR (" + e.what() + ")"};
+    return failure{std::string("not CBOR (") + e.what() + ")"};
   }
   if (!parsed || j.is_discarded())
-    return failure{prefix + "not CBOR (" + (parser.error().empty() ? "invalid" : parser.error()) + ")"};
-  if (!j.is_object()) return failure{prefix + "expected a CBOR map, got " + j.type_name()};
+    return failure{"not CBOR (" + (parser.error().empty() ? "invalid" : parser.error()) + ")"};
+  if (!j.is_object()) return failure{std::string("expected a CBOR map, got ") + j.type_name()};
+  return j;
+}
+
+}  // namespace troupe::remote::wire
+
+namespace troupe::remote::wire::internal {
+
+result<json> parse_cbor_map(std::span<const std::uint8_t> body, std::string_view what) {
+  auto j = decode_cbor_map(body);
+  if (!j) return failure{"malformed " + std::string(what) + ": " + j.error()};
   return j;
 }
 

@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "troupe/remote/wire/cbor.hpp"
 #include "troupe/remote/wire/frame.hpp"
 #include "troupe/remote/wire/node_address.hpp"
 #include "troupe/remote/wire/result.hpp"
@@ -27,10 +28,8 @@ namespace troupe::remote::wire::internal {
 
 using json = nlohmann::json;
 
-/// Maps inside maps deeper than this are refused (nlohmann's parser recurses per level).
-inline constexpr std::size_t max_cbor_depth = 8;
-
-/// Parses `body` as exactly one CBOR map; `what` names the message in the reason.
+/// Parses `body` as exactly one CBOR map (`decode_cbor_map`, nesting bounded); `what`
+/// names the message in the reason.
 result<json> parse_cbor_map(std::span<const std::uint8_t> body, std::string_view what);
 
 /// Appends the CBOR encoding of `j` to `out`.
