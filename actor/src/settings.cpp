@@ -119,14 +119,18 @@ expected<actor_system_settings, config_error> actor_system_settings::parse(const
   }
 }
 
-expected<actor_system_settings, config_error> actor_system_settings::parse(const std::string& text) {
-  nlohmann::json j;
+expected<nlohmann::json, config_error> parse_json_text(const std::string& text) {
   try {
-    j = nlohmann::json::parse(text);
+    return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     return unexpected<config_error>{config_error("<json>", std::string("not valid JSON: ") + e.what())};
   }
-  return parse(j);
+}
+
+expected<actor_system_settings, config_error> actor_system_settings::parse(const std::string& text) {
+  auto j = parse_json_text(text);
+  if (!j) return unexpected<config_error>{j.error()};
+  return parse(*j);
 }
 
 }  // namespace troupe

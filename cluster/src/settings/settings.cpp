@@ -362,13 +362,9 @@ expected<cluster_settings, config_error> cluster_settings::parse(const nlohmann:
 }
 
 expected<cluster_settings, config_error> cluster_settings::parse(const std::string& text) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    return unexpected<config_error>{config_error("<json>", std::string("not valid JSON: ") + e.what())};
-  }
-  return parse(j);
+  auto j = parse_json_text(text);
+  if (!j) return unexpected<config_error>{j.error()};
+  return parse(*j);
 }
 
 expected<cluster_settings, config_error> cluster_settings::parse_file(const std::filesystem::path& path) {

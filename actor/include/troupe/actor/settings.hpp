@@ -33,6 +33,10 @@ struct config_error : std::runtime_error {
       : std::runtime_error(k + ": " + what), key(std::move(k)) {}
 };
 
+/// `text` as JSON, or a config_error keyed "<json>" saying why it is not: the first step
+/// of every layer's `parse(text)`.
+expected<nlohmann::json, config_error> parse_json_text(const std::string& text);
+
 enum class dispatcher_kind {
   work_stealing,  ///< fixed worker threads with per-worker run queues and stealing
   manual,         ///< nothing runs until the test calls `run_one`/`run_until_idle` (testkit)
