@@ -1,0 +1,688 @@
+// Cluster management over HTTP: the routes as a pure function of a request and a snapshot
+// ([unit], no actor system), then the server in front of a real one-node cluster, spoken
+// to by a small Beast client over loopback ([integration]).
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange without it
+#include <vector>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include <troupe/actor.hpp>
+#include <troupe/actor/testkit.hpp>
+#include <troupe/cluster/cluster.hpp>
+#include <troupe/cluster/management.hpp>
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using troupe::cluster::management_change;
+using troupe::cluster::management_request;
+using troupe::cluster::management_response;
+using troupe::cluster::management_server;
+using troupe::cluster::management_settings;
+using troupe::cluster::management_snapshot;
+using troupe::cluster::route_management_request;
+using troupe::testkit::await_condition;
+namespace model = troupe::cluster::model;
+using model::member_status;
+
+namespace {
+
+// ---- the routes, on a fixed snapshot -------------------------------------------------
+
+model::unique_address node(std::uint16_t port, std::uint64_t uid) { return {{"shop", "127.0.0.1", port}, uid}; }
+
+model::member member_at(std::uint16_t port, member_status status, std::set<std::string> roles,
+                        std::int32_t up_number) {
+  return model::member::restore(node(port, port * 10ULL), status, std::move(roles), {}, up_number);
+}
+
+/// Three members: 2551 up (oldest, backend), 2552 up (backend, frontend), 2553 joining;
+/// 2553 is unreachable as seen by 2551 and 2552; the leader is 2551; self is 2552.
+management_snapshot three_nodes(member_status self_status = member_status::up) {
+  troupe::cluster::current_cluster_state state;
+  state.members = {member_at(2551, member_status::up, {"backend"}, 1),
+                   member_at(2552, self_status, {"backend", "frontend"}, 2),
+                   member_at(2553, member_status::joining, {}, model::member::no_up_number)};
+  state.leader = node(2551, 0).address;
+  model::reachability r;
+  r = r.unreachable(node(2551, 25510), node(2553, 25530));
+  r = r.unreachable(node(2552, 25520), node(2553, 25530));
+  return management_snapshot{node(2552, 0).address, state.members[1], state, r};
+}
+
+/// Routes one request against `three_nodes()`, counting the snapshots taken.
+struct router {
+  management_snapshot snapshot = three_nodes();
+  bool allow_changes = true;
+  int snapshots_taken = 0;
+
+  management_response operator()(std::string method, std::string target, std::string body = {},
+                                 std::string content_type = {}) {
+    management_request request{std::move(method), std::move(target), std::move(content_type), std::move(body)};
+    return route_management_request(
+        request,
+        [this] {
+          ++snapshots_taken;
+          return snapshot;
+        },
+        allow_changes);
+  }
+};
+
+json body_of(const management_response& r) { return json::parse(r.body); }
+
+std::string message_of(const management_response& r) { return body_of(r).at("message").get<std::string>(); }
+
+}  // namespace
+
+TEST_CASE("management: GET /alive answers without reading the cluster", "[unit][management]") {
+  router route;
+  auto r = route("GET", "/alive");
+  CHECK(r.status == 200);
+  CHECK(body_of(r) == json{{"alive", true}});
+  CHECK(route.snapshots_taken == 0);
+  CHECK(r.change.op == management_change::operation::none);
+}
+
+TEST_CASE("management: GET /ready is 200 once Up or WeaklyUp, else 503", "[unit][management]") {
+  router route;
+  for (auto [status, code, name] : {std::tuple{member_status::up, 200U, "Up"},
+                                    std::tuple{member_status::weakly_up, 200U, "WeaklyUp"},
+                                    std::tuple{member_status::joining, 503U, "Joining"},
+                                    std::tuple{member_status::leaving, 503U, "Leaving"},
+                                    std::tuple{member_status::down, 503U, "Down"},
+                                    std::tuple{member_status::removed, 503U, "Removed"}}) {
+    INFO(name);
+    route.snapshot = three_nodes(status);
+    auto r = route("GET", "/ready");
+    CHECK(r.status == code);
+    const json b = body_of(r);
+    CHECK(b.at("ready") == (code == 200));
+    CHECK(b.at("status") == name);
+    CHECK(b.at("selfNode") == "troupe://shop@127.0.0.1:2552");
+    CHECK(b.contains("message") == (code != 200));
+  }
+}
+
+TEST_CASE("management: GET /cluster/members has Akka Management's shape", "[unit][management]") {
+  router route;
+  auto r = route("GET", "/cluster/members");
+  REQUIRE(r.status == 200);
+  const json expected = json::parse(R"({
+    "selfNode": "troupe://shop@127.0.0.1:2552",
+    "leader": "troupe://shop@127.0.0.1:2551",
+    "oldest": "troupe://shop@127.0.0.1:2551",
+    "oldestPerRole": {"backend": "troupe://shop@127.0.0.1:2551",
+                      "frontend": "troupe://shop@127.0.0.1:2552"},
+    "members": [
+      {"node": "troupe://shop@127.0.0.1:2551", "nodeUid": "25510", "status": "Up", "roles": ["backend"]},
+      {"node": "troupe://shop@127.0.0.1:2552", "nodeUid": "25520", "status": "Up", "roles": ["backend", "frontend"]},
+      {"node": "troupe://shop@127.0.0.1:2553", "nodeUid": "25530", "status": "Joining", "roles": []}
+    ],
+    "unreachable": [
+      {"node": "troupe://shop@127.0.0.1:2553",
+       "observedBy": ["troupe://shop@127.0.0.1:2551", "troupe://shop@127.0.0.1:2552"]}
+    ]
+  })");
+  CHECK(body_of(r) == expected);
+  CHECK(route("GET", "/cluster/members/").status == 200);
+  CHECK(route("GET", "/cluster/members?pretty=1").status == 200);
+}
+
+TEST_CASE("management: without a leader or an Up member, leader and oldest are absent", "[unit][management]") {
+  router route;
+  route.snapshot.state.members = {member_at(2552, member_status::joining, {}, model::member::no_up_number)};
+  route.snapshot.state.leader.reset();
+  const json b = body_of(route("GET", "/cluster/members"));
+  CHECK_FALSE(b.contains("leader"));
+  CHECK_FALSE(b.contains("oldest"));
+  CHECK(b.at("oldestPerRole") == json::object());
+  CHECK(b.at("members").size() == 1);
+}
+
+TEST_CASE("management: GET /cluster/members/{address} in every accepted spelling", "[unit][management]") {
+  router route;
+  const json expected = json::parse(
+      R"({"node": "troupe://shop@127.0.0.1:2553", "nodeUid": "25530", "status": "Joining", "roles": []})");
+  for (const char* target : {"/cluster/members/troupe%3A%2F%2Fshop%40127.0.0.1%3A2553",
+                             "/cluster/members/troupe%3a%2f%2fshop%40127.0.0.1%3a2553",
+                             "/cluster/members/troupe://shop@127.0.0.1:2553",
+                             "/cluster/members/troupe://shop@127.0.0.1:2553/",
+                             "/cluster/members/shop@127.0.0.1:2553",
+                             "/cluster/members/shop%40127.0.0.1%3A2553"}) {
+    INFO(target);
+    auto r = route("GET", target);
+    CHECK(r.status == 200);
+    CHECK(body_of(r) == expected);
+  }
+}
+
+TEST_CASE("management: an unknown member is 404, a malformed address 400", "[unit][management]") {
+  router route;
+  auto missing = route("GET", "/cluster/members/troupe://shop@127.0.0.1:2559");
+  CHECK(missing.status == 404);
+  CHECK(message_of(missing) == "Member [troupe://shop@127.0.0.1:2559] not found");
+  CHECK(route("GET", "/cluster/members/troupe://other@127.0.0.1:2551").status == 404);
+
+  for (const char* target : {"/cluster/members/nonsense", "/cluster/members/troupe://shop@127.0.0.1",
+                             "/cluster/members/troupe://shop@127.0.0.1:99999",
+                             "/cluster/members/http://shop@127.0.0.1:2551",
+                             "/cluster/members/troupe://shop@127.0.0.1:2551/user/a",
+                             "/cluster/members/troupe%3A%2F%2Fshop%4", "/cluster/members/%zz"}) {
+    INFO(target);
+    auto r = route("GET", target);
+    CHECK(r.status == 400);
+    CHECK_FALSE(message_of(r).empty());
+  }
+  CHECK_THAT(message_of(route("GET", "/cluster/members/%zz")), Catch::Contains("percent-encoding"));
+  CHECK_THAT(message_of(route("GET", "/cluster/members/nonsense")), Catch::Contains("Malformed address [nonsense]"));
+}
+
+TEST_CASE("management: PUT operation=leave|down asks the cluster, from the form, query or JSON",
+          "[unit][management]") {
+  router route;
+  const std::string target = "/cluster/members/troupe%3A%2F%2Fshop%40127.0.0.1%3A2553";
+  const model::address where = node(2553, 0).address;
+
+  auto leave = route("PUT", target, "operation=leave", "application/x-www-form-urlencoded");
+  CHECK(leave.status == 200);
+  CHECK(message_of(leave) == "Leaving troupe://shop@127.0.0.1:2553");
+  CHECK(leave.change.op == management_change::operation::leave);
+  CHECK(leave.change.node == where);
+
+  auto down = route("PUT", target, "operation=Down");
+  CHECK(down.status == 200);
+  CHECK(message_of(down) == "Downing troupe://shop@127.0.0.1:2553");
+  CHECK(down.change.op == management_change::operation::down);
+  CHECK(down.change.node == where);
+
+  CHECK(route("PUT", target + "?operation=DOWN").change.op == management_change::operation::down);
+  CHECK(route("PUT", target, "x=1&operation=leave&operation=down").change.op == management_change::operation::leave);
+  CHECK(route("PUT", target + "?operation=down", "operation=leave").change.op == management_change::operation::leave);
+  CHECK(route("PUT", target, R"({"operation": "down"})", "application/json; charset=utf-8").change.op ==
+        management_change::operation::down);
+
+  auto del = route("DELETE", target);
+  CHECK(del.status == 200);
+  CHECK(message_of(del) == "Leaving troupe://shop@127.0.0.1:2553");
+  CHECK(del.change.op == management_change::operation::leave);
+}
+
+TEST_CASE("management: a PUT without a known operation is 400 and changes nothing", "[unit][management]") {
+  router route;
+  const std::string target = "/cluster/members/shop@127.0.0.1:2551";
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"", "", "Missing form field [operation]"},
+      {"operation=explode", "", "Operation not supported [explode]"},
+      {"operation=", "", "Operation not supported []"},
+      {"operation=%zz", "", "Malformed form body"},
+      {"{\"operation\": 3}", "application/json", "operation: expected a string"},
+      {"[1, 2]", "application/json", "Malformed JSON body"},
+      {"{\"operation\": ", "application/json", "Malformed JSON body"},
+      {std::string(1000, '[') + std::string(1000, ']'), "application/json", "Malformed JSON body"},
+  };
+  for (const auto& [body, type, reason] : cases) {
+    INFO(body);
+    auto r = route("PUT", target, body, type);
+    CHECK(r.status == 400);
+    CHECK_THAT(message_of(r), Catch::Contains(reason));
+    CHECK(r.change.op == management_change::operation::none);
+  }
+  CHECK(route("PUT", target + "?operation=%").status == 400);
+  // An unknown member is 404 only once the request itself is well formed.
+  CHECK(route("PUT", "/cluster/members/shop@127.0.0.1:2559", "operation=leave").status == 404);
+  CHECK(route("PUT", "/cluster/members/shop@127.0.0.1:2559", "operation=fly").status == 400);
+}
+
+TEST_CASE("management: with allow_changes false, PUT and DELETE are 403, GET still works", "[unit][management]") {
+  router route;
+  route.allow_changes = false;
+  const std::string target = "/cluster/members/shop@127.0.0.1:2551";
+  for (const char* method : {"PUT", "DELETE"}) {
+    INFO(method);
+    auto r = route(method, target, "operation=down");
+    CHECK(r.status == 403);
+    CHECK_THAT(message_of(r), Catch::Contains("allow-changes"));
+    CHECK(r.change.op == management_change::operation::none);
+  }
+  CHECK(route.snapshots_taken == 0);
+  CHECK(route("GET", target).status == 200);
+  CHECK(route("GET", "/cluster/members").status == 200);
+}
+
+TEST_CASE("management: unknown paths are 404, other methods 405 with Allow, odd targets 400",
+          "[unit][management]") {
+  router route;
+  for (const char* path : {"/", "/cluster", "/cluster/membersx", "/alive/x", "/cluster/shards/a", "/READY"}) {
+    INFO(path);
+    auto r = route("GET", path);
+    CHECK(r.status == 404);
+    CHECK_THAT(message_of(r), Catch::StartsWith("Unknown path"));
+  }
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"POST", "/alive", "GET"},
+      {"PUT", "/ready", "GET"},
+      {"POST", "/cluster/members", "GET"},
+      {"DELETE", "/cluster/members", "GET"},
+      {"POST", "/cluster/members/shop@127.0.0.1:2551", "GET, PUT, DELETE"},
+      {"get", "/cluster/members/shop@127.0.0.1:2551", "GET, PUT, DELETE"},
+      {"PATCH", "/cluster/members/shop@127.0.0.1:2551", "GET, PUT, DELETE"},
+  };
+  for (const auto& [method, target, allow] : cases) {
+    INFO(method << " " << target);
+    auto r = route(method, target);
+    CHECK(r.status == 405);
+    CHECK(r.allow == allow);
+    CHECK_THAT(message_of(r), Catch::Contains(method));
+  }
+  for (const char* target : {"", "*", "cluster/members", "http://localhost/alive"}) {
+    INFO(target);
+    CHECK(route("GET", target).status == 400);
+  }
+}
+
+TEST_CASE("management: invalid UTF-8 in a request is echoed without throwing", "[unit][management]") {
+  router route;
+  auto r = route("GET", "/cluster/members/%FF%FE@127.0.0.1:1");
+  CHECK(r.status == 404);
+  CHECK_NOTHROW(json::parse(r.body));
+  CHECK(route("PUT", "/cluster/members/shop@127.0.0.1:2551", "operation=%C0").status == 400);
+}
+
+TEST_CASE("management: random requests always get a JSON answer and change nothing unasked",
+          "[unit][management]") {
+  const auto seed = std::random_device{}();
+  INFO("seed " << seed);
+  std::mt19937 rng(seed);
+  const std::string alphabet = "/%?&=+@:.#aAzZ09 cluster/members/troupe://shop@127.0.0.1:2551operation=leavedown{}\"\xff";
+  std::uniform_int_distribution<std::size_t> pick(0, alphabet.size() - 1);
+  std::uniform_int_distribution<int> length(0, 60);
+  const std::array<const char*, 5> methods{"GET", "PUT", "DELETE", "POST", "X"};
+  router route;
+  for (int i = 0; i < 3000; ++i) {
+    std::string target = i % 2 == 0 ? "/cluster/members/" : "/";
+    std::string body;
+    for (int n = length(rng); n > 0; --n) target += alphabet[pick(rng)];
+    for (int n = length(rng); n > 0; --n) body += alphabet[pick(rng)];
+    const char* method = methods[static_cast<std::size_t>(i) % methods.size()];
+    INFO(method << " " << target << " body " << body);
+    management_response r;
+    REQUIRE_NOTHROW(r = route(method, target, body, i % 3 == 0 ? "application/json" : ""));
+    REQUIRE_NOTHROW(json::parse(r.body));
+    const bool changes = r.change.op != management_change::operation::none;
+    REQUIRE(changes == (r.status == 200 && (std::string(method) == "PUT" || std::string(method) == "DELETE")));
+    REQUIRE(r.status != 500);
+  }
+}
+
+// ---- the server, in front of a real one-node cluster ---------------------------------
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+struct http_reply {
+  unsigned status = 0;
+  std::string body;
+  std::string allow;
+  std::string content_type;
+  json parsed() const { return json::parse(body); }
+};
+
+tcp::socket connect_to(asio::io_context& io, std::uint16_t port) {
+  tcp::socket socket(io);
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  return socket;
+}
+
+/// Sends one request on `socket` and reads the response.
+http_reply exchange(tcp::socket& socket, const std::string& method, const std::string& target,
+                    const std::string& body = {}, const std::string& content_type = {}) {
+  http::request<http::string_body> req;
+  req.method_string(method);
+  req.target(target);
+  req.version(11);
+  req.set(http::field::host, "127.0.0.1");
+  if (!content_type.empty()) req.set(http::field::content_type, content_type);
+  req.body() = body;
+  req.prepare_payload();
+  http::write(socket, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(socket, buffer, res);
+  return {res.result_int(), res.body(), std::string(res[http::field::allow]),
+          std::string(res[http::field::content_type])};
+}
+
+/// One request on a fresh connection.
+http_reply request(std::uint16_t port, const std::string& method, const std::string& target,
+                   const std::string& body = {}, const std::string& content_type = {}) {
+  asio::io_context io;
+  auto socket = connect_to(io, port);
+  return exchange(socket, method, target, body, content_type);
+}
+
+/// Writes `bytes` as they are and returns all the server sends until it closes.
+std::string raw_exchange(std::uint16_t port, const std::string& bytes) {
+  asio::io_context io;
+  auto socket = connect_to(io, port);
+  asio::write(socket, asio::buffer(bytes));
+  std::string out;
+  std::array<char, 4096> chunk{};
+  for (;;) {
+    boost::system::error_code ec;
+    const std::size_t n = socket.read_some(asio::buffer(chunk), ec);
+    out.append(chunk.data(), n);
+    if (ec) break;
+  }
+  return out;
+}
+
+/// The status code of a raw HTTP/1.1 answer ("HTTP/1.1 400 Bad Request..."), or 0.
+unsigned status_of(const std::string& raw) {
+  if (raw.size() < 12 || raw.compare(0, 5, "HTTP/") != 0) return 0;
+  return static_cast<unsigned>(std::stoul(raw.substr(9, 3)));
+}
+
+/// A one-node cluster, started on a free port, not yet joined.
+struct cluster_node {
+  troupe::actor_system system{"mgmt"};
+  troupe::cluster::cluster& cluster = troupe::cluster::cluster::get(system);
+
+  cluster_node() {
+    troupe::cluster::cluster_settings s;
+    s.system = "mgmt";
+    s.remote.host = "127.0.0.1";
+    s.remote.port = 0;
+    s.gossip_interval = 100ms;
+    s.leader_actions_interval = 100ms;
+    s.unreachable_nodes_reaper_interval = 100ms;
+    s.heartbeat_interval = 100ms;
+    auto started = cluster.start(s);
+    REQUIRE(started);
+  }
+  ~cluster_node() {
+    system.terminate();
+    system.await_termination(10s);
+  }
+  cluster_node(const cluster_node&) = delete;
+  cluster_node& operator=(const cluster_node&) = delete;
+
+  member_status self_status() const { return cluster.self_member().status(); }
+
+  /// Joins itself and waits until it is up.
+  void join_and_await_up() {
+    cluster.join(cluster.self_address());
+    await_condition(system, [this] { return self_status() == member_status::up; }, 10s, "self up");
+  }
+
+  std::string self_uri() const { return model::to_string(cluster.self_address()); }
+  /// `self_uri()` percent-encoded, as curl --data-urlencode would.
+  std::string self_encoded() const {
+    std::string out;
+    for (const char c : self_uri()) {
+      if (c == ':' || c == '/' || c == '@') {
+        static const char* hex = "0123456789ABCDEF";
+        out += '%';
+        out += hex[static_cast<unsigned char>(c) >> 4];
+        out += hex[static_cast<unsigned char>(c) & 15];
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  }
+};
+
+management_settings any_port(bool allow_changes = true) {
+  management_settings s;
+  s.enabled = true;
+  s.host = "127.0.0.1";
+  s.port = 0;
+  s.allow_changes = allow_changes;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("management server: /ready is 503 before joining and 200 once up, members as JSON",
+          "[integration][management]") {
+  cluster_node n;
+  management_server server(n.cluster);
+  auto port = server.start(any_port());
+  REQUIRE(port);
+  CHECK(*port != 0);
+  CHECK(server.port() == *port);
+  CHECK(server.is_running());
+
+  auto alive = request(*port, "GET", "/alive");
+  CHECK(alive.status == 200);
+  CHECK(alive.content_type == "application/json");
+  CHECK(alive.parsed() == json{{"alive", true}});
+
+  auto before = request(*port, "GET", "/ready");
+  CHECK(before.status == 503);
+  CHECK(before.parsed().at("ready") == false);
+
+  n.join_and_await_up();
+  auto ready = request(*port, "GET", "/ready");
+  CHECK(ready.status == 200);
+  CHECK(ready.parsed().at("status") == "Up");
+  CHECK(ready.parsed().at("selfNode") == n.self_uri());
+
+  auto members = request(*port, "GET", "/cluster/members");
+  REQUIRE(members.status == 200);
+  const json m = members.parsed();
+  CHECK(m.at("selfNode") == n.self_uri());
+  CHECK(m.at("leader") == n.self_uri());
+  CHECK(m.at("oldest") == n.self_uri());
+  CHECK(m.at("unreachable") == json::array());
+  REQUIRE(m.at("members").size() == 1);
+  const json& self = m.at("members")[0];
+  CHECK(self.at("node") == n.self_uri());
+  CHECK(self.at("nodeUid") == std::to_string(n.cluster.self_unique_address().uid));
+  CHECK(self.at("status") == "Up");
+  CHECK(self.at("roles") == json::array());
+
+  for (const std::string& spelling : {n.self_encoded(), n.self_uri(), n.self_uri().substr(9)}) {
+    INFO(spelling);
+    auto one = request(*port, "GET", "/cluster/members/" + spelling);
+    CHECK(one.status == 200);
+    CHECK(one.parsed() == self);
+  }
+  auto missing = request(*port, "GET", "/cluster/members/mgmt@127.0.0.1:1");
+  CHECK(missing.status == 404);
+  CHECK(missing.parsed().at("message") == "Member [mgmt@127.0.0.1:1] not found");
+}
+
+TEST_CASE("management server: bad requests get 400, 404, 405 or 413 with a reason, and it keeps serving",
+          "[integration][management]") {
+  cluster_node n;
+  n.join_and_await_up();
+  management_server server(n.cluster);
+  auto port = server.start(any_port());
+  REQUIRE(port);
+  const std::string self = "/cluster/members/" + n.self_encoded();
+
+  auto bad_op = request(*port, "PUT", self, "operation=explode", "application/x-www-form-urlencoded");
+  CHECK(bad_op.status == 400);
+  CHECK_THAT(bad_op.parsed().at("message").get<std::string>(), Catch::Contains("Operation not supported"));
+  auto unknown = request(*port, "PUT", "/cluster/members/mgmt@127.0.0.1:1", "operation=down",
+                         "application/x-www-form-urlencoded");
+  CHECK(unknown.status == 404);
+  CHECK(request(*port, "GET", "/nowhere").status == 404);
+  auto wrong_method = request(*port, "POST", "/alive");
+  CHECK(wrong_method.status == 405);
+  CHECK(wrong_method.allow == "GET");
+
+  SECTION("garbage instead of HTTP") {
+    const std::string raw = raw_exchange(*port, "HELLO THERE\r\n\r\n");
+    CHECK(status_of(raw) == 400);
+    CHECK_THAT(raw, Catch::Contains("Malformed request"));
+    CHECK(status_of(raw_exchange(*port, std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11))) == 400);
+    CHECK(status_of(raw_exchange(*port, "GET /alive HTTP/1.1\r\nContent-Length: x\r\n\r\n")) == 400);
+  }
+  SECTION("a body over 64 KiB") {
+    const std::string body = "operation=leave&pad=" + std::string(70 * 1024, 'x');
+    const std::string raw = raw_exchange(*port, "PUT " + self + " HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                                                "application/x-www-form-urlencoded\r\nContent-Length: " +
+                                                    std::to_string(body.size()) + "\r\n\r\n" + body);
+    CHECK(status_of(raw) == 413);
+    CHECK(n.self_status() == member_status::up);
+  }
+  SECTION("a chunked body over 64 KiB") {
+    std::string req = "PUT " + self + " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (int i = 0; i < 20; ++i) req += "1000\r\n" + std::string(4096, 'x') + "\r\n";
+    req += "0\r\n\r\n";
+    CHECK(status_of(raw_exchange(*port, req)) == 413);
+  }
+  SECTION("a header over 8 KiB") {
+    const std::string raw = raw_exchange(*port, "GET /alive HTTP/1.1\r\nX-Pad: " + std::string(10000, 'x') + "\r\n\r\n");
+    CHECK(status_of(raw) == 431);
+  }
+  SECTION("a client that hangs up mid-request") {
+    asio::io_context io;
+    auto socket = connect_to(io, *port);
+    asio::write(socket, asio::buffer(std::string("PUT /alive HTTP/1.1\r\nContent-Length: 100\r\n\r\nab")));
+    socket.close();
+  }
+  // Whatever came before, the server still answers.
+  CHECK(request(*port, "GET", "/alive").status == 200);
+  CHECK(request(*port, "GET", "/ready").status == 200);
+}
+
+TEST_CASE("management server: keep-alive serves several requests on one connection", "[integration][management]") {
+  cluster_node n;
+  management_server server(n.cluster);
+  auto port = server.start(any_port());
+  REQUIRE(port);
+  asio::io_context io;
+  auto socket = connect_to(io, *port);
+  CHECK(exchange(socket, "GET", "/alive").status == 200);
+  CHECK(exchange(socket, "GET", "/ready").status == 503);
+  CHECK(exchange(socket, "GET", "/nowhere").status == 404);
+  CHECK(exchange(socket, "GET", "/alive").status == 200);
+}
+
+TEST_CASE("management server: a silent client neither blocks others nor stays forever", "[integration][management]") {
+  cluster_node n;
+  management_server server(n.cluster);
+  auto port = server.start(any_port());
+  REQUIRE(port);
+  asio::io_context io;
+  auto silent = connect_to(io, *port);
+  auto half = connect_to(io, *port);
+  asio::write(half, asio::buffer(std::string("GET /alive HTTP/1.1\r\nHost: x\r\n")));
+  CHECK(request(*port, "GET", "/alive").status == 200);
+
+  // The server closes both within its read timeout (5 s) without answering.
+  const auto began = std::chrono::steady_clock::now();
+  for (auto* s : {&silent, &half}) {
+    std::array<char, 64> chunk{};
+    boost::system::error_code ec;
+    const std::size_t n_read = s->read_some(asio::buffer(chunk), ec);
+    CHECK(n_read == 0);
+    CHECK(ec);
+  }
+  CHECK(std::chrono::steady_clock::now() - began < 8s);
+}
+
+TEST_CASE("management server: PUT leave of self makes this node leave", "[integration][management]") {
+  cluster_node n;
+  n.join_and_await_up();
+  management_server server(n.cluster);
+  auto port = server.start(any_port());
+  REQUIRE(port);
+  auto r = request(*port, "PUT", "/cluster/members/" + n.self_encoded(), "operation=leave",
+                   "application/x-www-form-urlencoded");
+  CHECK(r.status == 200);
+  CHECK(r.parsed().at("message") == "Leaving " + n.self_uri());
+  await_condition(n.system, [&] { return n.self_status() != member_status::up || n.cluster.is_terminated(); }, 10s,
+                  "self no longer up after leave");
+  await_condition(n.system, [&] { return request(*port, "GET", "/ready").status == 503; }, 10s, "not ready");
+  CHECK(request(*port, "GET", "/alive").status == 200);
+}
+
+TEST_CASE("management server: PUT down of self downs this node", "[integration][management]") {
+  cluster_node n;
+  n.join_and_await_up();
+  management_server server(n.cluster);
+  auto port = server.start(any_port());
+  REQUIRE(port);
+  auto r = request(*port, "PUT", "/cluster/members/" + n.self_uri() + "?operation=down");
+  CHECK(r.status == 200);
+  CHECK(r.parsed().at("message") == "Downing " + n.self_uri());
+  await_condition(n.system, [&] { return n.cluster.is_terminated(); }, 10s, "downed node terminated");
+  CHECK(request(*port, "GET", "/ready").status == 503);
+}
+
+TEST_CASE("management server: allow_changes false rejects PUT and DELETE with 403", "[integration][management]") {
+  cluster_node n;
+  n.join_and_await_up();
+  management_server server(n.cluster);
+  auto port = server.start(any_port(false));
+  REQUIRE(port);
+  const std::string self = "/cluster/members/" + n.self_encoded();
+  auto put = request(*port, "PUT", self, "operation=down", "application/x-www-form-urlencoded");
+  CHECK(put.status == 403);
+  CHECK_THAT(put.parsed().at("message").get<std::string>(), Catch::Contains("allow-changes"));
+  CHECK(request(*port, "DELETE", self).status == 403);
+  CHECK(request(*port, "GET", self).status == 200);
+  CHECK(n.self_status() == member_status::up);
+  CHECK_FALSE(n.cluster.is_terminated());
+}
+
+TEST_CASE("management server: a port in use is a clear error, stop is idempotent, restart works",
+          "[integration][management]") {
+  cluster_node n;
+  management_server first(n.cluster);
+  auto port = first.start(any_port());
+  REQUIRE(port);
+  CHECK_FALSE(first.start(any_port()));  // already running
+
+  management_server second(n.cluster);
+  auto settings = any_port();
+  settings.port = *port;
+  auto clash = second.start(settings);
+  REQUIRE_FALSE(clash);
+  CHECK_THAT(clash.error(), Catch::Contains("127.0.0.1:" + std::to_string(*port)) &&
+                                Catch::Contains("in use"));
+  CHECK_FALSE(second.is_running());
+
+  settings.host = "192.0.2.1";  // TEST-NET-1: no interface of this machine has it
+  settings.port = 0;
+  auto foreign = second.start(settings);
+  REQUIRE_FALSE(foreign);
+  CHECK_THAT(foreign.error(), Catch::StartsWith("management: cannot bind 192.0.2.1:0: "));
+
+  first.stop();
+  first.stop();
+  CHECK_FALSE(first.is_running());
+  CHECK(first.port() == 0);
+  asio::io_context io;
+  tcp::socket probe(io);
+  boost::system::error_code ec;
+  probe.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), *port), ec);
+  CHECK(ec);
+
+  auto again = first.start(any_port());
+  REQUIRE(again);
+  CHECK(request(*again, "GET", "/alive").status == 200);
+}
