@@ -826,7 +826,7 @@ void transport_core::on_control(connection& c, association& a, const wire::contr
   } else if (const auto* q = std::get_if<wire::quarantined>(&m)) {
     if (q->to.uid == uid_) {
       warn(a.peer_uri + "#" + std::to_string(q->from.uid) + " has quarantined this node; it will not talk to it again");
-      quarantine(a, q->from.uid, "the peer quarantined this node");
+      quarantine(a, q->from.uid, "the peer quarantined this node", true);
     }
   } else if (std::get_if<wire::flush>(&m)) {
     wire::byte_buffer reply;
@@ -963,7 +963,7 @@ void transport_core::address_terminated(association& a, const char* why) {
   }
 }
 
-void transport_core::quarantine(association& a, std::uint64_t uid, const std::string& reason) {
+void transport_core::quarantine(association& a, std::uint64_t uid, const std::string& reason, bool by_peer) {
   {
     std::lock_guard lock(a.state_mutex);
     if (uid == 0) uid = a.peer_uid;
@@ -977,7 +977,7 @@ void transport_core::quarantine(association& a, std::uint64_t uid, const std::st
     a.next_seq = 1;
   }
   address_terminated(a, "quarantined");
-  system_.events().publish(quarantined_event{a.peer, uid, reason});
+  system_.events().publish(quarantined_event{a.peer, uid, reason, by_peer});
   // Tell the peer and close our connections to that incarnation (on the I/O thread).
   auto keep = association_for(a.peer);
   asio::post(io_, [this, keep, uid] {

@@ -177,7 +177,7 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
   void send_control(association& a, const wire::control_message& m);
 
   // Association events.
-  void quarantine(association& a, std::uint64_t uid, const std::string& reason);
+  void quarantine(association& a, std::uint64_t uid, const std::string& reason, bool by_peer = false);
   /// Tells every local watcher of an actor on `a` that it is gone (any thread).
   void address_terminated(association& a, const char* why);
   void set_blackhole(const address& node, std::uint8_t bits);

@@ -86,6 +86,9 @@ struct quarantined_event {
   address node;
   std::uint64_t uid = 0;
   std::string reason;
+  /// True when that node quarantined this one first (Akka's ThisActorSystemQuarantinedEvent):
+  /// this incarnation will never be talked to by it again, and a cluster member must stop.
+  bool by_peer = false;
 };
 
 /// Published on the event stream when a connection to or from a node incarnation is
