@@ -1,0 +1,446 @@
+// The cluster extension and its daemon: an actor at /system/cluster that feeds a
+// node_core with the transport's messages and its own timers, and carries out what the
+// core decides (sends, quarantines, events, stopping).
+#include "troupe/cluster/cluster.hpp"
+
+#include <algorithm>
+#include <future>
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include "troupe/actor.hpp"
+#include "troupe/cluster/node_core.hpp"
+#include "troupe/cluster/protocol.hpp"
+#include "troupe/remote/transport.hpp"
+
+namespace troupe::cluster {
+
+namespace detail {
+
+/// What the extension and its daemon share; every field under `mutex`.
+struct cluster_shared {
+  mutable std::mutex mutex;
+  bool started = false;
+  cluster_settings settings;
+  model::unique_address self;
+  model::gossip latest;
+  bool terminated = false;
+  std::string stop_reason;
+  cluster_stats stats;
+  actor_ref daemon;
+  std::map<std::uint64_t, std::function<void(const cluster_event&)>> listeners;
+  std::uint64_t next_token = 1;
+  std::vector<std::function<void()>> on_up;
+  std::vector<std::function<void()>> on_removed;
+  bool up_reached = false;
+  /// Coordinated shutdown's leave tasks, released when the daemon stops taking part.
+  std::vector<std::promise<void>> leave_waiters;
+};
+
+}  // namespace detail
+
+namespace {
+
+using detail::cluster_shared;
+
+// Commands from the extension to its daemon (local only, never serialized).
+struct join_seeds_cmd { std::vector<model::address> seeds; };
+struct join_cmd { model::address node; };
+struct leave_cmd { model::address node; };
+struct down_cmd { model::address node; };
+struct subscribe_cmd { actor_ref subscriber; std::uint32_t kinds; };
+struct unsubscribe_cmd { actor_ref subscriber; };
+struct tick_msg { tick what; };
+
+model::address to_model(const remote::address& a) { return {a.system, a.host, a.port}; }
+remote::address to_remote(const model::address& a) { return {a.system, a.host, a.port}; }
+
+void run_guarded(const std::function<void()>& fn, const logger& log) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    TROUPE_LOG(log, error) << "cluster: a callback threw: " << e.what();
+  } catch (...) {
+    TROUPE_LOG(log, error) << "cluster: a callback threw";
+  }
+}
+
+core_settings core_settings_of(const cluster_settings& s) {
+  core_settings c;
+  c.roles = s.roles;
+  c.gossip_interval = s.gossip_interval;
+  c.seed_node_timeout = s.seed_node_timeout;
+  c.retry_unsuccessful_join_after = s.retry_unsuccessful_join_after;
+  c.weakly_up_after = s.weakly_up_after;
+  c.expected_response_after = s.expected_response_after;
+  c.monitored_by_nr_of_members = s.monitored_by_nr_of_members;
+  c.failure_detector = s.failure_detector;
+  c.membership = s.membership;
+  c.downing = s.downing;
+  return c;
+}
+
+class cluster_daemon final : public actor {
+ public:
+  cluster_daemon(std::shared_ptr<cluster_shared> shared, remote::transport* transport, core_settings cs,
+                 model::unique_address self, std::uint64_t seed)
+      : shared_(std::move(shared)), transport_(transport), core_(std::move(cs), std::move(self), seed) {}
+
+  void pre_start() override {
+    const auto& s = shared_->settings;
+    timers().start_periodic_timer("gossip", tick_msg{tick::gossip}, s.gossip_interval);
+    timers().start_periodic_timer("heartbeat", tick_msg{tick::heartbeat}, s.heartbeat_interval);
+    timers().start_periodic_timer("reaper", tick_msg{tick::reaper}, s.unreachable_nodes_reaper_interval);
+    timers().start_periodic_timer("leader", tick_msg{tick::leader}, s.leader_actions_interval);
+    timers().start_periodic_timer("downing", tick_msg{tick::downing}, std::chrono::seconds{1});
+    system().events().subscribe<remote::quarantined_event>(self());
+    TROUPE_LOG(log(), info) << "cluster: node " << model::to_string(core_.self()) << " started";
+  }
+
+  void post_stop() override {
+    system().events().unsubscribe(self());
+    finish("the cluster daemon stopped");
+  }
+
+  behavior make_behavior() override {
+    return {
+        // Commands.
+        [this](const join_seeds_cmd& c) {
+          core_.join_seed_nodes(c.seeds, now());
+          if (core_.phase() != core_phase::member) start_join_timer();
+          flush();
+        },
+        [this](const join_cmd& c) {
+          core_.join(c.node, now());
+          if (core_.phase() != core_phase::member) start_join_timer();
+          flush();
+        },
+        [this](const leave_cmd& c) { apply(protocol::leave{c.node}); },
+        [this](const down_cmd& c) { apply(protocol::down{c.node}); },
+        [this](const subscribe_cmd& c) { subscribe(c); },
+        [this](const unsubscribe_cmd& c) {
+          std::erase_if(subscribers_, [&](const auto& s) { return s.first == c.subscriber; });
+        },
+        [this](const tick_msg& t) { on_tick(t.what); },
+        [this](const remote::quarantined_event& q) { on_quarantined(q); },
+        // The protocol.
+        [this](const protocol::init_join&) {
+          std::visit([this](auto&& answer) { reply(std::move(answer)); }, core_.answer_init_join());
+        },
+        [this](const protocol::init_join_ack& m) { apply(m); },
+        [this](const protocol::init_join_nack& m) { apply(m); },
+        [this](const protocol::join& m) { apply(m); },
+        [this](const protocol::welcome& m) { apply(m); },
+        [this](const protocol::leave& m) { apply(m); },
+        [this](const protocol::down& m) { apply(m); },
+        [this](const protocol::exiting_confirmed& m) { apply(m); },
+        [this](const protocol::gossip_envelope& m) { apply(m); },
+        [this](const protocol::gossip_status& m) { apply(m); },
+        [this](const protocol::heartbeat& m) { apply(m); },
+        [this](const protocol::heartbeat_rsp& m) { apply(m); },
+    };
+  }
+
+ private:
+  nanoseconds now() const { return system().scheduler().now().time_since_epoch(); }
+
+  void start_join_timer() {
+    if (!timers().is_timer_active("join"))
+      timers().start_periodic_timer("join", tick_msg{tick::join}, core_.settings().join_retry_interval);
+  }
+
+  void apply(const protocol_message& m) {
+    core_.receive(m, now());
+    flush();
+  }
+
+  void on_tick(tick t) {
+    core_.on_tick(t, now());
+    if (t == tick::gossip && core_.speedup_needed()) {
+      const auto third = shared_->settings.gossip_interval / model::gossip_speedup_factor;
+      timers().start_single_timer("speedup1", tick_msg{tick::speedup}, third);
+      timers().start_single_timer("speedup2", tick_msg{tick::speedup}, 2 * third);
+    }
+    if (t == tick::join && core_.phase() == core_phase::member) timers().cancel("join");
+    flush();
+  }
+
+  void on_quarantined(const remote::quarantined_event& q) {
+    if (!q.by_peer || core_.phase() != core_phase::member) return;
+    // A member of this cluster will never talk to this incarnation again (Akka's
+    // ThisActorSystemQuarantinedEvent): it cannot stay a member.
+    const model::unique_address peer{to_model(q.node), q.uid};
+    if (!core_.latest_gossip().has_member(peer)) return;
+    TROUPE_LOG(log(), warning) << "cluster: quarantined by member " << model::to_string(peer) << "; leaving the cluster";
+    core_.down(core_.self().address, now());
+    flush();
+  }
+
+  void subscribe(const subscribe_cmd& c) {
+    c.subscriber.tell(snapshot_of(core_.latest_gossip(), core_.self()), self());
+    auto it = std::find_if(subscribers_.begin(), subscribers_.end(), [&](const auto& s) { return s.first == c.subscriber; });
+    if (it != subscribers_.end())
+      it->second = c.kinds;
+    else
+      subscribers_.emplace_back(c.subscriber, c.kinds);
+  }
+
+  // The daemon at `a`. The transport addresses an actor by path (the uid it takes is the
+  // actor's, not the node's): an incarnation is checked by the receiving core
+  // (`gossip_envelope::to`), and a quarantined one is never reached.
+  actor_ref daemon_at(const model::address& a) {
+    if (auto it = refs_.find(a); it != refs_.end()) return it->second;
+    auto ref = transport_->ref_for(model::to_string(a) + daemon_path);
+    if (!ref) return {};
+    if (refs_.size() > 4096) refs_.clear();
+    return refs_.emplace(a, *ref).first->second;
+  }
+
+  // Carries out what the core decided.
+  void flush() {
+    for (auto& out : core_.take_outbox()) {
+      actor_ref to = daemon_at(out.to);
+      if (!to) continue;
+      std::visit([&](auto&& m) { to.tell(std::move(m), self()); }, std::move(out.message));
+    }
+    for (const auto& q : core_.take_quarantines()) {
+      transport_->quarantine(to_remote(q.address), q.uid, "removed from the cluster after being downed");
+    }
+    const auto events = core_.take_events();
+    std::vector<std::function<void()>> up_callbacks;
+    std::vector<std::function<void(const cluster_event&)>> listeners;
+    {
+      std::lock_guard lock(shared_->mutex);
+      const auto& st = core_.stats();
+      if (st.view_changes != published_views_) {
+        shared_->latest = core_.latest_gossip();
+        published_views_ = st.view_changes;
+      }
+      shared_->stats = {st.gossip_sent, st.gossip_status_sent, st.gossip_received, st.heartbeats_sent, st.rejected,
+                        st.view_changes};
+      if (!shared_->up_reached && core_.state().self_member().status() == member_status::up) {
+        shared_->up_reached = true;
+        up_callbacks = std::exchange(shared_->on_up, {});
+      }
+      if (!events.empty())
+        for (const auto& [token, fn] : shared_->listeners) listeners.push_back(fn);
+    }
+    for (const auto& e : events) {
+      TROUPE_LOG(log(), info) << "cluster: " << to_string(e);
+      const std::uint32_t kind = kind_of(e);
+      for (const auto& [ref, kinds] : subscribers_)
+        if ((kinds & kind) != 0) std::visit([&](const auto& ev) { ref.tell(ev, self()); }, e);
+      for (const auto& fn : listeners) run_guarded([&] { fn(e); }, log());
+    }
+    for (const auto& fn : up_callbacks) run_guarded(fn, log());
+    if (core_.stop_requested() && !stopped_) {
+      stopped_ = true;
+      timers().cancel_all();
+      TROUPE_LOG(log(), warning) << "cluster: " << model::to_string(core_.self()) << " stops: " << core_.stop_reason();
+      finish(core_.stop_reason());
+      if (shared_->settings.run_coordinated_shutdown_when_down)
+        (void)system().coordinated_shutdown().run("cluster: " + core_.stop_reason());
+    }
+  }
+
+  // This node takes no more part: the removed callbacks run and waiters are released.
+  void finish(const std::string& reason) {
+    std::vector<std::function<void()>> callbacks;
+    {
+      std::lock_guard lock(shared_->mutex);
+      if (shared_->terminated) return;
+      shared_->terminated = true;
+      shared_->stop_reason = reason;
+      shared_->latest = core_.latest_gossip();
+      callbacks = std::exchange(shared_->on_removed, {});
+      for (auto& w : shared_->leave_waiters) w.set_value();
+      shared_->leave_waiters.clear();
+    }
+    for (const auto& fn : callbacks) run_guarded(fn, log());
+  }
+
+  std::shared_ptr<cluster_shared> shared_;
+  remote::transport* transport_;
+  node_core core_;
+  std::vector<std::pair<actor_ref, std::uint32_t>> subscribers_;
+  std::map<model::address, actor_ref> refs_;
+  bool stopped_ = false;
+  std::uint64_t published_views_ = 0;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// The extension
+
+cluster::cluster(actor_system& system) : system_(system), shared_(std::make_shared<detail::cluster_shared>()) {}
+
+cluster::~cluster() = default;
+
+expected<model::address, std::string> cluster::start(cluster_settings settings) {
+  {
+    std::lock_guard lock(shared_->mutex);
+    if (shared_->started) return unexpected(std::string("the cluster is already started"));
+  }
+  if (settings.system != system_.name())
+    return unexpected("the settings name the system \"" + settings.system + "\" but this actor system is \"" +
+                      system_.name() + "\"");
+  auto& transport = system_.extension<remote::transport>();
+  protocol::register_protocol(transport.serialization());
+  if (!transport.is_running()) {
+    remote::remote_settings rs = settings.remote;
+    if (std::find(rs.control_message_destinations.begin(), rs.control_message_destinations.end(), daemon_path) ==
+        rs.control_message_destinations.end())
+      rs.control_message_destinations.emplace_back(daemon_path);
+    auto bound = transport.start(std::move(rs));
+    if (!bound) return unexpected("cannot start the transport: " + bound.error());
+  }
+  const model::address self_address = to_model(transport.local_address());
+  settings.remote.port = self_address.port;
+  const model::unique_address self{self_address, transport.uid()};
+  {
+    std::lock_guard lock(shared_->mutex);
+    shared_->started = true;
+    shared_->settings = settings;
+    shared_->self = self;
+  }
+  auto daemon = system_.spawn_system_actor(
+      props::of<cluster_daemon>(shared_, &transport, core_settings_of(settings), self,
+                                transport.uid() ^ system_.random_seed()),
+      "cluster");
+  {
+    std::lock_guard lock(shared_->mutex);
+    shared_->daemon = daemon;
+  }
+  // Coordinated shutdown of an up member leaves the cluster first (Akka's cluster-leave
+  // and cluster-exiting phases), then stops the daemon.
+  auto shared = shared_;
+  auto& cs = system_.coordinated_shutdown();
+  cs.add_task("cluster-leave", "leave", std::function<std::future<void>()>{[shared, daemon, self_address] {
+    std::promise<void> done;
+    auto f = done.get_future();
+    {
+      std::lock_guard lock(shared->mutex);
+      if (shared->terminated || !shared->latest.has_member(shared->self)) {
+        done.set_value();
+        return f;
+      }
+      shared->leave_waiters.push_back(std::move(done));
+    }
+    daemon.tell(leave_cmd{self_address});
+    return f;
+  }});
+  cs.add_task("cluster-shutdown", "stop-cluster-daemon", std::function<void()>{[this, daemon] { system_.stop(daemon); }});
+  if (!settings.seed_nodes.empty()) {
+    std::vector<model::address> seeds;
+    for (const auto& s : settings.seed_nodes) seeds.push_back(to_model(s));
+    join_seed_nodes(std::move(seeds));
+  }
+  return self_address;
+}
+
+bool cluster::is_started() const noexcept {
+  std::lock_guard lock(shared_->mutex);
+  return shared_->started;
+}
+
+const cluster_settings& cluster::settings() const {
+  std::lock_guard lock(shared_->mutex);
+  return shared_->settings;
+}
+
+namespace {
+actor_ref daemon_of(const detail::cluster_shared& s) {
+  std::lock_guard lock(s.mutex);
+  return s.daemon;
+}
+}  // namespace
+
+void cluster::join_seed_nodes(std::vector<model::address> seeds) {
+  if (auto d = daemon_of(*shared_)) d.tell(join_seeds_cmd{std::move(seeds)});
+}
+void cluster::join(const model::address& node) {
+  if (auto d = daemon_of(*shared_)) d.tell(join_cmd{node});
+}
+void cluster::leave(const model::address& node) {
+  if (auto d = daemon_of(*shared_)) d.tell(leave_cmd{node});
+}
+void cluster::leave() { leave(self_address()); }
+void cluster::down(const model::address& node) {
+  if (auto d = daemon_of(*shared_)) d.tell(down_cmd{node});
+}
+
+model::unique_address cluster::self_unique_address() const {
+  std::lock_guard lock(shared_->mutex);
+  return shared_->self;
+}
+model::address cluster::self_address() const { return self_unique_address().address; }
+
+model::member cluster::self_member() const {
+  std::lock_guard lock(shared_->mutex);
+  return shared_->latest.member(shared_->self);
+}
+
+current_cluster_state cluster::state() const {
+  std::lock_guard lock(shared_->mutex);
+  return snapshot_of(shared_->latest, shared_->self);
+}
+
+model::gossip cluster::latest_gossip() const {
+  std::lock_guard lock(shared_->mutex);
+  return shared_->latest;
+}
+
+bool cluster::is_terminated() const noexcept {
+  std::lock_guard lock(shared_->mutex);
+  return shared_->terminated;
+}
+
+cluster_stats cluster::stats() const {
+  std::lock_guard lock(shared_->mutex);
+  return shared_->stats;
+}
+
+void cluster::subscribe(const actor_ref& subscriber, std::uint32_t kinds) {
+  if (auto d = daemon_of(*shared_)) d.tell(subscribe_cmd{subscriber, kinds});
+}
+void cluster::unsubscribe(const actor_ref& subscriber) {
+  if (auto d = daemon_of(*shared_)) d.tell(unsubscribe_cmd{subscriber});
+}
+
+std::uint64_t cluster::add_listener(std::function<void(const cluster_event&)> fn) {
+  std::lock_guard lock(shared_->mutex);
+  const auto token = shared_->next_token++;
+  shared_->listeners.emplace(token, std::move(fn));
+  return token;
+}
+
+void cluster::remove_listener(std::uint64_t token) {
+  std::lock_guard lock(shared_->mutex);
+  shared_->listeners.erase(token);
+}
+
+void cluster::register_on_member_up(std::function<void()> fn) {
+  {
+    std::lock_guard lock(shared_->mutex);
+    if (!shared_->up_reached) {
+      shared_->on_up.push_back(std::move(fn));
+      return;
+    }
+  }
+  fn();
+}
+
+void cluster::register_on_member_removed(std::function<void()> fn) {
+  {
+    std::lock_guard lock(shared_->mutex);
+    if (!shared_->terminated) {
+      shared_->on_removed.push_back(std::move(fn));
+      return;
+    }
+  }
+  fn();
+}
+
+}  // namespace troupe::cluster

@@ -1,0 +1,525 @@
+#include "troupe/cluster/node_core.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace troupe::cluster {
+namespace {
+
+using model::member_status;
+using model::unique_address;
+
+std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  return h;
+}
+
+model::sbr_member_status sbr_status(member_status s) {
+  switch (s) {
+    case member_status::joining: return model::sbr_member_status::joining;
+    case member_status::weakly_up: return model::sbr_member_status::weakly_up;
+    case member_status::leaving: return model::sbr_member_status::leaving;
+    case member_status::exiting: return model::sbr_member_status::exiting;
+    case member_status::down:
+    case member_status::removed: return model::sbr_member_status::down;
+    default: return model::sbr_member_status::up;
+  }
+}
+
+}  // namespace
+
+node_core::node_core(core_settings settings, model::unique_address self, std::uint64_t seed)
+    : settings_(std::move(settings)),
+      self_(std::move(self)),
+      rng_(seed),
+      state_(model::gossip{}, self_),
+      detectors_(settings_.failure_detector) {}
+
+// ---------------------------------------------------------------------------------------
+// Commands
+
+void node_core::join_seed_nodes(std::vector<model::address> seeds, nanoseconds now) {
+  if (phase_ != core_phase::idle) return;
+  seeds_ = std::move(seeds);
+  if (seeds_.empty()) return;
+  phase_ = core_phase::seed_process;
+  seed_process_started_ = now;
+  nacked_by_.clear();
+  join_tick(now);
+}
+
+void node_core::join(const model::address& node, nanoseconds now) {
+  if (phase_ == core_phase::member || phase_ == core_phase::stopped) return;
+  if (node == self_.address) {
+    join_self(now);
+    return;
+  }
+  seeds_.clear();
+  phase_ = core_phase::awaiting_welcome;
+  join_target_ = node;
+  join_deadline_ = now + settings_.retry_unsuccessful_join_after;
+  outbox_.push_back({node, 0, protocol::join{self_, settings_.roles, settings_.app_version}});
+}
+
+void node_core::leave(const model::address& where, nanoseconds now) {
+  if (phase_ != core_phase::member) return;
+  if (auto g = state_.leave(where)) set_view(std::move(*g), now);
+}
+
+void node_core::down(const model::address& where, nanoseconds now) {
+  if (phase_ != core_phase::member) return;
+  if (auto g = state_.down(where)) set_view(std::move(*g), now);
+}
+
+// ---------------------------------------------------------------------------------------
+// Messages
+
+std::variant<protocol::init_join_ack, protocol::init_join_nack> node_core::answer_init_join() const {
+  const member_status s = state_.self_member().status();
+  if (phase_ == core_phase::member && s != member_status::down && s != member_status::exiting &&
+      s != member_status::removed)
+    return protocol::init_join_ack{self_.address};
+  return protocol::init_join_nack{self_.address};
+}
+
+void node_core::receive(const protocol_message& m, nanoseconds now) {
+  if (phase_ == core_phase::stopped) return;
+  std::visit(
+      [&](const auto& msg) {
+        using T = std::decay_t<decltype(msg)>;
+        if constexpr (std::is_same_v<T, protocol::init_join_ack>) {
+          if (phase_ != core_phase::seed_process) return;
+          phase_ = core_phase::awaiting_welcome;
+          join_target_ = msg.address;
+          join_deadline_ = now + settings_.retry_unsuccessful_join_after;
+          outbox_.push_back({msg.address, 0, protocol::join{self_, settings_.roles, settings_.app_version}});
+        } else if constexpr (std::is_same_v<T, protocol::init_join_nack>) {
+          // Only the first seed counts nacks: when every other seed is not a member yet,
+          // it forms the cluster at once instead of waiting for the timeout.
+          if (phase_ != core_phase::seed_process || seeds_.empty() || seeds_.front() != self_.address) return;
+          nacked_by_.insert(msg.address);
+          std::size_t others = 0;
+          for (const auto& s : seeds_) others += s != self_.address ? 1 : 0;
+          if (nacked_by_.size() >= others) join_self(now);
+        } else if constexpr (std::is_same_v<T, protocol::join>) {
+          on_join(msg, now);
+        } else if constexpr (std::is_same_v<T, protocol::welcome>) {
+          if (phase_ != core_phase::awaiting_welcome || msg.from.address != join_target_ ||
+              !msg.gossip.has_member(self_))
+            return;
+          if (msg.gossip.invariant_violation()) {
+            ++stats_.rejected;
+            return;
+          }
+          become_member(msg.gossip.seen(self_), now);
+          gossip_to(msg.from);
+        } else if constexpr (std::is_same_v<T, protocol::gossip_envelope>) {
+          if (msg.to != self_) {
+            ++stats_.rejected;
+            return;
+          }
+          on_gossip(msg, now);
+        } else if constexpr (std::is_same_v<T, protocol::gossip_status>) {
+          if (msg.to != self_) {
+            ++stats_.rejected;
+            return;
+          }
+          on_status(msg);
+        } else if constexpr (std::is_same_v<T, protocol::heartbeat>) {
+          outbox_.push_back({msg.from, 0, protocol::heartbeat_rsp{self_, msg.sequence_nr, msg.creation_time}});
+        } else if constexpr (std::is_same_v<T, protocol::heartbeat_rsp>) {
+          if (receivers_.contains(msg.from)) detectors_.heartbeat(msg.from, now);
+        } else if constexpr (std::is_same_v<T, protocol::exiting_confirmed>) {
+          if (phase_ == core_phase::member && latest_gossip().has_member(msg.node)) exiting_confirmed_.insert(msg.node);
+        } else if constexpr (std::is_same_v<T, protocol::leave>) {
+          leave(msg.address, now);
+        } else if constexpr (std::is_same_v<T, protocol::down>) {
+          down(msg.address, now);
+        } else {
+          static_assert(std::is_same_v<T, protocol::init_join>);  // answered by answer_init_join
+        }
+      },
+      m);
+}
+
+// ---------------------------------------------------------------------------------------
+// Timers
+
+void node_core::on_tick(tick t, nanoseconds now) {
+  if (phase_ == core_phase::stopped) return;
+  switch (t) {
+    case tick::join: join_tick(now); break;
+    case tick::gossip: gossip_tick(false); break;
+    case tick::speedup: gossip_tick(true); break;
+    case tick::heartbeat: heartbeat_tick(now); break;
+    case tick::reaper: reaper_tick(now); break;
+    case tick::leader:
+      leader_tick(now);
+      if (exiting_since_ && now - *exiting_since_ >= settings_.exiting_timeout) stop("exiting timed out");
+      break;
+    case tick::downing: downing_tick(now); break;
+  }
+}
+
+bool node_core::speedup_needed() const {
+  if (phase_ != core_phase::member) return false;
+  const auto& ms = latest_gossip().members();
+  const bool any_down =
+      std::any_of(ms.begin(), ms.end(), [](const model::member& m) { return m.status() == member_status::down; });
+  return model::gossip_speedup_needed(latest_gossip().seen_count(), ms.size(), any_down);
+}
+
+// ---------------------------------------------------------------------------------------
+// Joining (Akka's FirstSeedNodeProcess, JoinSeedNodeProcess, join and welcome)
+
+void node_core::join_tick(nanoseconds now) {
+  if (phase_ == core_phase::member || phase_ == core_phase::idle) return;
+  if (phase_ == core_phase::awaiting_welcome) {
+    if (now < join_deadline_) return;
+    if (seeds_.empty()) {  // joined one node by hand: ask it again
+      join(join_target_, now);
+      return;
+    }
+    phase_ = core_phase::seed_process;  // no Welcome in time: start over
+    seed_process_started_ = now;
+    nacked_by_.clear();
+  }
+  const bool first_seed = !seeds_.empty() && seeds_.front() == self_.address;
+  const bool only_seed = seeds_.size() == 1 && first_seed;
+  if (first_seed && (only_seed || now - seed_process_started_ >= settings_.seed_node_timeout)) {
+    join_self(now);
+    return;
+  }
+  for (const auto& s : seeds_)
+    if (s != self_.address && !nacked_by_.contains(s)) outbox_.push_back({s, 0, protocol::init_join{}});
+}
+
+void node_core::join_self(nanoseconds now) {
+  const model::membership_state empty{model::gossip{}, self_};
+  become_member(empty.join(model::member{self_, settings_.roles, settings_.app_version}).gossip, now);
+  leader_tick(now);  // a new cluster's first member is moved up at once (as Akka does)
+}
+
+void node_core::become_member(model::gossip g, nanoseconds now) {
+  phase_ = core_phase::member;
+  stable_since_ = now;
+  set_view(std::move(g), now);
+}
+
+void node_core::on_join(const protocol::join& j, nanoseconds now) {
+  if (phase_ != core_phase::member) return;
+  auto r = state_.join(model::member{j.node, j.roles, j.app_version});
+  switch (r.outcome) {
+    case model::join_outcome::added:
+      set_view(std::move(r.gossip), now);
+      [[fallthrough]];
+    case model::join_outcome::already_member:
+      outbox_.push_back({j.node.address, j.node.uid, protocol::welcome{self_, latest_gossip()}});
+      break;
+    case model::join_outcome::old_incarnation_downed:
+      set_view(std::move(r.gossip), now);
+      break;
+    default:
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Gossip (Akka's ClusterCoreDaemon: gossipTick, receiveGossip, receiveGossipStatus)
+
+model::gossip_target_input node_core::target_input() const {
+  model::gossip_target_input in;
+  in.self = self_;
+  for (const auto& m : latest_gossip().members()) in.members.push_back(m.unique_address());
+  in.seen_by = latest_gossip().seen_by();
+  for (const auto& r : latest_gossip().reachability().records_from(self_))
+    if (r.status != model::reachability_status::reachable) in.excluded.insert(r.subject);
+  return in;
+}
+
+void node_core::gossip_tick(bool speedup) {
+  if (phase_ != core_phase::member || latest_gossip().is_singleton_cluster()) return;
+  if (speedup && !speedup_needed()) return;  // an extra round re-checks (Akka's gossipSpeedupTick)
+  if (auto target = model::select_gossip_target(settings_.gossip_target, target_input(), rng_)) {
+    if (target->peer_has_seen)
+      status_to(target->peer);
+    else
+      gossip_to(target->peer);
+  }
+}
+
+void node_core::gossip_to(const unique_address& peer) {
+  if (!state_.valid_node_for_gossip(peer)) return;
+  ++stats_.gossip_sent;
+  outbox_.push_back({peer.address, peer.uid, protocol::gossip_envelope{self_, peer, latest_gossip()}});
+}
+
+void node_core::status_to(const unique_address& peer) {
+  if (!state_.valid_node_for_gossip(peer)) return;
+  ++stats_.gossip_status_sent;
+  outbox_.push_back({peer.address, peer.uid, protocol::gossip_status{self_, peer, latest_gossip().digest()}});
+}
+
+void node_core::gossip_random(std::size_t n) {
+  if (phase_ != core_phase::member && phase_ != core_phase::stopped) return;
+  for (const auto& p : model::random_gossip_peers(target_input(), n, rng_)) gossip_to(p);
+}
+
+void node_core::on_gossip(const protocol::gossip_envelope& env, nanoseconds now) {
+  if (phase_ != core_phase::member) return;
+  ++stats_.gossip_received;
+  const model::gossip& theirs = env.gossip;
+  if (theirs.tombstones().contains(self_)) {
+    stop("removed from the cluster");
+    return;
+  }
+  if (latest_gossip().tombstones().contains(env.from)) {
+    quarantines_.push_back(env.from);  // a removed incarnation still talks: cut it off
+    return;
+  }
+  if (auto why = theirs.invariant_violation()) {
+    ++stats_.rejected;
+    return;
+  }
+  auto r = state_.receive_gossip(env.from, theirs);
+  switch (r.receipt) {
+    case model::gossip_receipt::ignored: return;
+    case model::gossip_receipt::older:
+    case model::gossip_receipt::same:
+      if (r.gossip.seen_count() != latest_gossip().seen_count()) set_view(std::move(r.gossip), now);
+      break;
+    default:
+      set_view(std::move(r.gossip), now);
+      break;
+  }
+  if (r.talk_back && phase_ == core_phase::member) gossip_to(env.from);
+}
+
+void node_core::on_status(const protocol::gossip_status& st) {
+  if (phase_ != core_phase::member) return;
+  const model::gossip& mine = latest_gossip();
+  if (!mine.has_member(st.from) || !mine.is_reachable(self_, st.from)) return;
+  switch (model::compare(st.digest, mine.digest())) {
+    case model::gossip_ordering::same: break;
+    case model::gossip_ordering::newer: status_to(st.from); break;  // theirs is newer: ask
+    case model::gossip_ordering::older:
+    case model::gossip_ordering::concurrent: gossip_to(st.from); break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Failure detection (Akka's ClusterHeartbeatSender and reapUnreachableMembers)
+
+void node_core::update_ring(nanoseconds now) {
+  const auto& g = latest_gossip();
+  const auto& reach = g.reachability();
+  std::set<unique_address> nodes;
+  std::uint64_t key = 0;
+  for (const auto& m : g.members())
+    if (m.status() != member_status::joining) {  // as Akka: joining members are not monitored yet
+      nodes.insert(nodes.end(), m.unique_address());
+      key = mix(key, m.unique_address().uid);
+    }
+  key = mix(key, 0xfeed);
+  const std::set<unique_address> unreachable =
+      reach.is_all_reachable() ? std::set<unique_address>{} : reach.all_unreachable_or_terminated();
+  for (const auto& a : unreachable) key = mix(key, a.uid);
+  if (has_ring_ && key == ring_key_) return;
+  has_ring_ = true;
+  ring_key_ = key;
+  std::set<unique_address> wanted;
+  if (!nodes.empty())
+    wanted = model::heartbeat_ring(*nodes.begin(), nodes, unreachable, settings_.monitored_by_nr_of_members)
+                 .receivers_from_place(self_);
+  for (auto it = receivers_.begin(); it != receivers_.end();) {
+    if (!wanted.contains(it->first)) {
+      detectors_.remove(it->first);
+      it = receivers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& r : wanted) receivers_.try_emplace(r, now);
+}
+
+void node_core::heartbeat_tick(nanoseconds now) {
+  if (phase_ != core_phase::member) return;
+  update_ring(now);
+  for (const auto& [r, added] : receivers_) {
+    // A receiver that never answered still gets a detector after `expected_response_after`,
+    // so a node that dies before its first answer is detected too (triggerFirstHeartbeat).
+    if (!detectors_.is_monitoring(r) && now - added >= settings_.expected_response_after) detectors_.heartbeat(r, now);
+    ++stats_.heartbeats_sent;
+    outbox_.push_back({r.address, r.uid, protocol::heartbeat{self_.address, ++heartbeat_seq_, now}});
+  }
+}
+
+void node_core::reaper_tick(nanoseconds now) {
+  if (phase_ != core_phase::member) return;
+  const model::gossip& g = latest_gossip();
+  const model::reachability& before = g.reachability();
+  model::reachability after = before;
+  bool changed = false;
+  for (const auto& [r, added] : receivers_) {
+    if (!g.has_member(r) || before.status(self_, r) != model::reachability_status::reachable) continue;
+    if (detectors_.is_available(r, now)) continue;
+    after = after.unreachable(self_, r);
+    changed = true;
+  }
+  for (const auto& r : before.all_unreachable_from(self_)) {
+    if (!detectors_.is_available(r, now)) continue;
+    after = after.reachable(self_, r);
+    changed = true;
+  }
+  if (changed) set_view(g.with_reachability(std::move(after)).increment(self_).only_seen(self_), now);
+}
+
+// ---------------------------------------------------------------------------------------
+// Leader actions and downing
+
+void node_core::leader_tick(nanoseconds now) {
+  if (phase_ != core_phase::member) return;
+  if (state_.leader() != self_) {
+    not_converged_since_.reset();
+    return;
+  }
+  std::erase_if(exiting_confirmed_, [&](const unique_address& a) { return !latest_gossip().has_member(a); });
+  model::membership_settings ms = settings_.membership;
+  ms.allow_weakly_up =
+      settings_.membership.allow_weakly_up && not_converged_since_ && now - *not_converged_since_ >= settings_.weakly_up_after;
+  auto r = state_.leader_actions(ms, now, exiting_confirmed_);
+  if (r.converged)
+    not_converged_since_.reset();
+  else if (!not_converged_since_)
+    not_converged_since_ = now;
+  if (r.gossip.version() != latest_gossip().version()) set_view(std::move(r.gossip), now);
+}
+
+// As the simulator's sbr_observe (Akka's SplitBrainResolver reacting to cluster events):
+// member up, downed or exited and any change of the set of unreachable members restart
+// the stable-after period; every change of the reachability table counts towards
+// instability, which ends when every unreachable member is down or exiting.
+void node_core::sbr_observe(const model::gossip& before, const model::gossip& after, nanoseconds now) {
+  auto resets = [](std::optional<member_status> from, member_status to) {
+    const bool event = to == member_status::up || to == member_status::down || to == member_status::exiting;
+    return event && from != to;
+  };
+  bool reset_stable = false;
+  for (const auto& m : after.members()) {
+    const model::member* was = before.find(m.unique_address());
+    if (resets(was ? std::optional<member_status>{was->status()} : std::nullopt, m.status())) {
+      reset_stable = true;
+      break;
+    }
+  }
+  const bool reach_changed = before.reachability() != after.reachability();
+  auto unreachable_of = [&](const model::gossip& x) {
+    std::set<unique_address> out;
+    if (!x.reachability().is_all_reachable())
+      for (const auto& u : x.reachability_excluding_downed_observers().all_unreachable_or_terminated())
+        if (u != self_) out.insert(u);
+    return out;
+  };
+  if (reach_changed && !reset_stable) reset_stable = unreachable_of(before) != unreachable_of(after);
+  if (reset_stable) stable_since_ = now;
+  if (reach_changed) {
+    if (!first_unstable_) first_unstable_ = now;
+    last_unstable_ = now;
+  }
+  if (first_unstable_) {
+    bool any_downable = false;
+    for (const auto& u : unreachable_of(after)) {
+      const model::member* m = after.find(u);
+      if (m && m->status() != member_status::down && m->status() != member_status::exiting) any_downable = true;
+    }
+    if (!any_downable) first_unstable_.reset();
+  }
+}
+
+void node_core::downing_tick(nanoseconds now) {
+  if (phase_ != core_phase::member || !settings_.downing) return;
+  const model::sbr_settings& sbr = *settings_.downing;
+  const model::gossip& g = latest_gossip();
+  if (first_unstable_ && now - last_unstable_ > 2 * sbr.stable_after) first_unstable_.reset();
+  if (g.reachability().is_all_reachable()) return;
+  const model::reachability reach = g.reachability_excluding_downed_observers();
+  const nanoseconds stable_for = now - stable_since_;
+  const nanoseconds unstable_for = first_unstable_ ? now - *first_unstable_ : nanoseconds::zero();
+  const nanoseconds grace = model::effective_down_all_when_unstable(sbr);
+  const bool may_down_all = grace > nanoseconds::zero() && unstable_for > sbr.stable_after + grace;
+  const bool is_leader = state_.leader() == self_;
+  if (!may_down_all && (!is_leader || stable_for < sbr.stable_after)) return;
+  model::sbr_snapshot snap;
+  snap.self = self_;
+  for (const auto& m : g.members())
+    snap.members.push_back({m.unique_address(), sbr_status(m.status()), m.roles(), m.up_number(),
+                            reach.is_reachable(m.unique_address())});
+  for (const auto& r : reach.records())
+    if (r.status != model::reachability_status::reachable) snap.unreachable_records.push_back({r.observer, r.subject});
+  snap.seen_by = g.seen_by();
+  snap.stable_for = stable_for;
+  snap.unstable_for = unstable_for;
+  const model::sbr_decision d = model::resolve_split_brain(sbr, snap);
+  const bool act = (d.outcome == model::sbr_outcome::decided && is_leader) ||
+                   d.outcome == model::sbr_outcome::down_all_unstable;
+  if (!act || d.to_down.empty()) return;
+  model::gossip next = g;
+  for (const auto& node : d.to_down)
+    if (node != self_) next = next.mark_as_down(node);
+  if (d.to_down.contains(self_)) next = next.mark_as_down(self_);  // self last
+  first_unstable_.reset();
+  stable_since_ = now;
+  set_view(next.increment(self_).only_seen(self_), now);
+}
+
+// ---------------------------------------------------------------------------------------
+// View changes
+
+void node_core::set_view(model::gossip g, nanoseconds now) {
+  const model::gossip before = latest_gossip();
+  state_ = model::membership_state{std::move(g), self_};
+  ++stats_.view_changes;
+  const model::gossip& after = latest_gossip();
+  sbr_observe(before, after, now);
+  for (auto& e : diff_events(before, after, self_)) {
+    if (const auto* removed = std::get_if<member_removed>(&e))
+      if (removed->previous_status == member_status::down && removed->member.unique_address() != self_)
+        quarantines_.push_back(removed->member.unique_address());
+    events_.push_back(std::move(e));
+  }
+  const member_status self_status = state_.self_member().status();
+  if (self_status == member_status::down) {
+    stop("downed");
+  } else if (self_status == member_status::removed && phase_ == core_phase::member) {
+    stop("removed from the cluster");
+  } else if (self_status == member_status::exiting && !exiting_since_) {
+    // Akka's exitingCompleted: tell a few peers (so they see the exiting without waiting
+    // for the failure detector), confirm to the two members that may lead next, and stop.
+    exiting_since_ = now;
+    gossip_random(settings_.gossips_when_exiting);
+    std::vector<model::member> others;
+    for (const auto& m : after.members())
+      if (m.unique_address() != self_) others.push_back(m);
+    for (int k = 0; k < 2; ++k) {
+      const auto next = state_.leader_of(others);
+      if (!next) break;
+      outbox_.push_back({next->address, next->uid, protocol::exiting_confirmed{self_}});
+      std::erase_if(others, [&](const model::member& m) { return m.unique_address() == *next; });
+    }
+    stop("left the cluster");
+  }
+}
+
+void node_core::stop(std::string reason) {
+  if (phase_ == core_phase::stopped) return;
+  // Spread the news before going (Akka's gossipRandomN before shutting down).
+  if (phase_ == core_phase::member && reason != "left the cluster") gossip_random(settings_.gossips_before_shutdown);
+  phase_ = core_phase::stopped;
+  stop_reason_ = std::move(reason);
+}
+
+std::vector<outgoing> node_core::take_outbox() { return std::exchange(outbox_, {}); }
+std::vector<cluster_event> node_core::take_events() { return std::exchange(events_, {}); }
+std::vector<unique_address> node_core::take_quarantines() { return std::exchange(quarantines_, {}); }
+
+}  // namespace troupe::cluster
