@@ -28,9 +28,10 @@ tsan: deps
 	cmake --preset tsan >/dev/null
 	cmake --build --preset tsan -j $(JOBS) --target $(SANITIZED_TESTS)
 
-# The main demo (the supervision tree until the cluster demo replaces it).
+# The main demo: three cluster nodes on 127.0.0.1:2551..2553 (samples/hello_cluster);
+# Ctrl-C leaves gracefully and stops them.
 demo: release
-	./build/release/samples/supervision/supervision_demo
+	./samples/hello_cluster/run-demo.sh build/release/samples/hello_cluster/hello_cluster
 
 # Every test of the optimised build, the actor runtime and the transport under TSan and
 # ASan+UBSan, then each wire-protocol fuzzer briefly.

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "troupe/actor.hpp"
+#include "troupe/cluster/management.hpp"
 #include "troupe/cluster/node_core.hpp"
 #include "troupe/cluster/protocol.hpp"
 #include "troupe/remote/transport.hpp"
@@ -237,7 +238,10 @@ class cluster_daemon final : public actor {
     if (core_.stop_requested() && !stopped_) {
       stopped_ = true;
       timers().cancel_all();
-      TROUPE_LOG(log(), warning) << "cluster: " << model::to_string(core_.self()) << " stops: " << core_.stop_reason();
+      if (core_.stop_reason() == "left the cluster")
+        TROUPE_LOG(log(), info) << "cluster: " << model::to_string(core_.self()) << " left the cluster";
+      else
+        TROUPE_LOG(log(), warning) << "cluster: " << model::to_string(core_.self()) << " stops: " << core_.stop_reason();
       finish(core_.stop_reason());
       if (shared_->settings.run_coordinated_shutdown_when_down)
         (void)system().coordinated_shutdown().run("cluster: " + core_.stop_reason());
@@ -276,7 +280,9 @@ class cluster_daemon final : public actor {
 
 cluster::cluster(actor_system& system) : system_(system), shared_(std::make_shared<detail::cluster_shared>()) {}
 
-cluster::~cluster() = default;
+cluster::~cluster() {
+  if (management_) management_->stop();
+}
 
 expected<model::address, std::string> cluster::start(cluster_settings settings) {
   {
@@ -295,6 +301,13 @@ expected<model::address, std::string> cluster::start(cluster_settings settings) 
       rs.control_message_destinations.emplace_back(daemon_path);
     auto bound = transport.start(std::move(rs));
     if (!bound) return unexpected("cannot start the transport: " + bound.error());
+  }
+  if (settings.management.enabled) {
+    auto server = std::make_unique<management_server>(*this);
+    auto port = server->start(settings.management);
+    if (!port) return unexpected("cannot start the management endpoints: " + port.error());
+    settings.management.port = *port;
+    management_ = std::move(server);
   }
   const model::address self_address = to_model(transport.local_address());
   settings.remote.port = self_address.port;
@@ -331,13 +344,21 @@ expected<model::address, std::string> cluster::start(cluster_settings settings) 
     daemon.tell(leave_cmd{self_address});
     return f;
   }});
-  cs.add_task("cluster-shutdown", "stop-cluster-daemon", std::function<void()>{[this, daemon] { system_.stop(daemon); }});
+  cs.add_task("cluster-shutdown", "stop-cluster-daemon", std::function<void()>{[this, daemon] {
+    if (management_) management_->stop();
+    system_.stop(daemon);
+  }});
   if (!settings.seed_nodes.empty()) {
     std::vector<model::address> seeds;
     for (const auto& s : settings.seed_nodes) seeds.push_back(to_model(s));
     join_seed_nodes(std::move(seeds));
   }
   return self_address;
+}
+
+std::optional<std::uint16_t> cluster::management_port() const {
+  if (!management_) return std::nullopt;
+  return management_->port();
 }
 
 bool cluster::is_started() const noexcept {

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,7 @@ namespace troupe::cluster {
 namespace detail {
 struct cluster_shared;
 }
+class management_server;
 
 /// The daemon's path on every node.
 inline constexpr const char* daemon_path = "/system/cluster";
@@ -72,9 +74,12 @@ class cluster {
 
   /// Starts the transport with `settings.remote` (the control lane also carries
   /// `/system/cluster`), then the daemon; joins `settings.seed_nodes` if there are any.
-  /// Returns this node's address; an error says why (bound port in use, the system's name
-  /// is not `settings.system`, started twice).
+  /// With `management.enabled`, also serves the HTTP management endpoints
+  /// (troupe/cluster/management.hpp). Returns this node's address; an error says why
+  /// (a port in use, the system's name is not `settings.system`, started twice).
   expected<model::address, std::string> start(cluster_settings settings);
+  /// The port the management endpoints listen on; nullopt when they are off.
+  std::optional<std::uint16_t> management_port() const;
   /// True after a successful `start`.
   bool is_started() const noexcept;
   /// The settings `start` was given.
@@ -128,6 +133,7 @@ class cluster {
  private:
   actor_system& system_;
   std::shared_ptr<detail::cluster_shared> shared_;
+  std::unique_ptr<management_server> management_;
 };
 
 }  // namespace troupe::cluster
