@@ -160,7 +160,12 @@ int main(int argc, char** argv) {
   auto& cluster = tc::cluster::get(system);
   std::mutex out_mutex;
   const bool json = opts->json;
-  auto say = [&](const std::string& line) {
+  auto say = [&](std::string line) {
+    if (json) {  // every JSON line also carries the wall clock, to order lines of several nodes
+      const auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch()).count();
+      line.insert(1, "\"ts\":" + std::to_string(wall) + ",");
+    }
     std::lock_guard lock(out_mutex);
     std::cout << line << std::endl;
   };
