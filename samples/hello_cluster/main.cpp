@@ -10,6 +10,8 @@
 //   --seeds a,b              seed nodes: ports on the same host, or troupe:// URIs
 //   --management-port P      serve the HTTP management endpoints on P
 //   --json                   one JSON object per line on stdout instead of prose
+//   --stats-interval-ms N    with --json, a "stats" line every N ms: bytes and messages
+//                            of the transport, gossips and heartbeats of the daemon
 // It joins the seeds, prints every member event and each change of leader, and keeps
 // running until SIGINT or SIGTERM, which leave the cluster gracefully first. A node that
 // is downed or removed shuts down by itself; the exit code is then 0 after a leave and
@@ -29,6 +31,7 @@
 
 #include <troupe/actor.hpp>
 #include <troupe/cluster/cluster.hpp>
+#include <troupe/remote/transport.hpp>
 
 namespace tc = troupe::cluster;
 using namespace std::chrono_literals;
@@ -44,6 +47,7 @@ struct options {
   std::optional<int> port;
   std::optional<std::string> seeds;
   std::optional<int> management_port;
+  std::optional<int> stats_interval_ms;
   bool json = false;
 };
 
@@ -84,11 +88,13 @@ std::optional<options> parse_options(int argc, char** argv, std::string& error) 
       if (!(o.seeds = value())) return std::nullopt;
     } else if (a == "--management-port") {
       if (!number(o.management_port)) return std::nullopt;
+    } else if (a == "--stats-interval-ms") {
+      if (!number(o.stats_interval_ms)) return std::nullopt;
     } else if (a == "--json") {
       o.json = true;
     } else {
       error = "unknown option " + std::string(a) +
-              " (use --config, --host, --port, --seeds, --management-port, --json)";
+              " (use --config, --host, --port, --seeds, --management-port, --json, --stats-interval-ms)";
       return std::nullopt;
     }
   }
@@ -220,7 +226,19 @@ int main(int argc, char** argv) {
   if (settings->seed_nodes.empty()) cluster.join(*started);  // no seeds: a cluster of its own
 
   // Wait for a signal (then leave gracefully) or for the cluster to end this node.
+  auto next_stats = std::chrono::steady_clock::now();
   while (!system.is_terminated()) {
+    if (json && opts->stats_interval_ms && *opts->stats_interval_ms > 0 &&
+        std::chrono::steady_clock::now() >= next_stats) {
+      next_stats += std::chrono::milliseconds(*opts->stats_interval_ms);
+      const auto t = system.extension<troupe::remote::transport>().stats();
+      const auto c = cluster.stats();
+      say(nlohmann::json{{"t_ms", elapsed_ms()}, {"event", "stats"}, {"bytes_sent", t.bytes_sent},
+                         {"bytes_received", t.bytes_received}, {"messages_sent", t.messages_sent},
+                         {"messages_received", t.messages_received}, {"gossip_sent", c.gossip_sent},
+                         {"gossip_status_sent", c.gossip_status_sent}, {"heartbeats_sent", c.heartbeats_sent}}
+              .dump());
+    }
     if (signal_received != 0) {
       system.coordinated_shutdown().run("signal " + std::to_string(signal_received.load()));
       break;
