@@ -194,11 +194,10 @@ void server_state::accept() {
       });
       return;
     }
-    if (connections >= max_connections) {
-      beast::error_code ignored;
-      socket.close(ignored);
-    } else {
-      std::make_shared<session>(std::move(socket), *this)->start();
+    try {  // past max_connections the socket is not taken, and closes as it goes out of scope
+      if (connections < max_connections) std::make_shared<session>(std::move(socket), *this)->start();
+    } catch (const std::exception&) {
+      // Out of memory for one more session: drop this connection, keep accepting.
     }
     accept();
   });
