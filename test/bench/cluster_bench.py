@@ -16,6 +16,11 @@ Workloads:
                                     unreachable and downed times
   cluster_failover_5_sim            the simulator's crash-one at 5 nodes (median of seeds
                                     1-5), the same figures, for comparison
+  cluster_partition_5               nodes on 127.0.0.11..15, iptables cuts {11,12} from
+                                    {13,14,15}: seconds from the cut to the majority having
+                                    removed both minority nodes everywhere (value), to the
+                                    first unreachable, to the minority's downing; needs root
+  cluster_partition_5_sim           the simulator's partition-2-3 at 5 nodes, likewise
   cluster_idle_10                   a 10-node cluster left idle for 20 s: CPU percent of one
                                     core per node (value) and bytes sent per node per second
 """
@@ -40,12 +45,14 @@ def wall_ms():
 class Node:
     """One hello_cluster process and the JSON lines it printed."""
 
-    def __init__(self, exe, config, port, extra=()):
+    def __init__(self, exe, config, port, extra=(), host="127.0.0.1"):
         self.port = port
-        self.address = f"troupe://bench@127.0.0.1:{port}"
+        self.host = host
+        self.address = f"troupe://bench@{host}:{port}"
         self.lines = []
         self.lock = threading.Lock()
-        self.proc = subprocess.Popen([exe, "--config", config, "--port", str(port), "--json", *extra],
+        self.proc = subprocess.Popen([exe, "--config", config, "--host", host, "--port", str(port), "--json",
+                                      *extra],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -77,8 +84,9 @@ class Node:
             self.proc.wait()
 
 
-def write_config(directory, n_seeds=2):
-    seeds = [f"troupe://bench@127.0.0.1:{BASE_PORT + i}" for i in range(n_seeds)]
+def write_config(directory, n_seeds=2, hosts=None):
+    hosts = hosts or ["127.0.0.1"] * n_seeds
+    seeds = [f"troupe://bench@{hosts[i]}:{BASE_PORT + i}" for i in range(n_seeds)]
     cfg = {
         "system": "bench",
         "remote": {"host": "127.0.0.1", "port": BASE_PORT, "cookie": "bench"},
@@ -100,10 +108,10 @@ def wait_for(cond, timeout_s, what):
     raise RuntimeError(f"timed out after {timeout_s} s waiting for {what}")
 
 
-def start_cluster(exe, directory, n, extra=()):
-    config = write_config(directory)
+def start_cluster(exe, directory, n, extra=(), hosts=None):
+    config = write_config(directory, hosts=hosts)
     t0 = wall_ms()
-    nodes = [Node(exe, config, BASE_PORT + i, extra) for i in range(n)]
+    nodes = [Node(exe, config, BASE_PORT + i, extra, hosts[i] if hosts else "127.0.0.1") for i in range(n)]
     everyone = {x.address for x in nodes}
     wait_for(lambda: all(x.members_up() >= everyone for x in nodes), SETTLE_TIMEOUT_S,
              f"{n} nodes to see all members up")
@@ -164,6 +172,72 @@ def failover_sim(build_dir):
             "downed_s": statistics.median(downed)}
 
 
+CHAIN = "TROUPE_BENCH"
+
+
+def iptables(*args, check=True):
+    return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True, check=check)
+
+
+def partition(exe):
+    try:
+        iptables("-L", "-n")
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise RuntimeError(f"iptables is not usable here (root and the iptables package needed): {e}")
+    hosts = [f"127.0.0.{11 + i}" for i in range(5)]
+    minority, majority = hosts[:2], hosts[2:]
+    with tempfile.TemporaryDirectory() as d:
+        nodes, _, _ = start_cluster(exe, d, 5, hosts=hosts)
+        try:
+            iptables("-N", CHAIN)
+            iptables("-I", "INPUT", "-i", "lo", "-j", CHAIN)
+            for a in minority:
+                for b in majority:
+                    iptables("-A", CHAIN, "-s", a, "-d", b, "-j", "DROP")
+                    iptables("-A", CHAIN, "-s", b, "-d", a, "-j", "DROP")
+            cut = wall_ms()
+            small = [x for x in nodes if x.host in minority]
+            big = [x for x in nodes if x.host in majority]
+
+            def removed_all(x):
+                gone = {e["member"]["node"] for e in x.events("member_removed")}
+                return all(m.address in gone for m in small)
+
+            wait_for(lambda: all(removed_all(x) for x in big), 60, "the minority's removal on the majority")
+            wait_for(lambda: all(x.events("stopped") for x in small), 30, "the minority to stop")
+            removed = max(max(e["ts"] for e in x.events("member_removed")) for x in big)
+            unreachable = min(e["ts"] for x in big for e in x.events("unreachable_member"))
+            downed = min(e["ts"] for x in big for e in x.events("member_downed"))
+            stopped = max(x.events("stopped")[0]["ts"] for x in small)
+            # Split brain safety: no minority node ever removed a majority node.
+            for x in small:
+                for e in x.events("member_removed"):
+                    if e["member"]["node"] in {m.address for m in big}:
+                        raise RuntimeError(f"{x.address} removed {e['member']['node']}: split brain")
+            return {"value": (removed - cut) / 1000.0, "unreachable_s": (unreachable - cut) / 1000.0,
+                    "downed_s": (downed - cut) / 1000.0, "minority_stopped_s": (stopped - cut) / 1000.0}
+        finally:
+            iptables("-D", "INPUT", "-i", "lo", "-j", CHAIN, check=False)
+            iptables("-F", CHAIN, check=False)
+            iptables("-X", CHAIN, check=False)
+            for x in nodes:
+                x.stop()
+
+
+def partition_sim(build_dir):
+    sim = os.path.join(build_dir, "cluster", "sim", "troupe-sim")
+    removal, detection, downed = [], [], []
+    for seed in range(1, 6):
+        p = subprocess.run([sim, "--nodes", "5", "--seeds", "2", "--scenario", "partition-2-3",
+                            "--seed", str(seed), "--json"], capture_output=True, text=True, timeout=120)
+        vs = json.loads(p.stdout)["victims"]
+        removal.append(max(v["removed_everywhere_s"] for v in vs))
+        detection.append(min(v["detected_s"] for v in vs))
+        downed.append(min(v["downed_s"] for v in vs))
+    return {"value": statistics.median(removal), "unreachable_s": statistics.median(detection),
+            "downed_s": statistics.median(downed)}
+
+
 def idle(exe, n=10, window_s=20):
     tick = os.sysconf("SC_CLK_TCK")
 
@@ -206,6 +280,8 @@ def main():
         "cluster_failover_5": lambda: failover(exe),
         "cluster_failover_5_sim": lambda: failover_sim(build_dir),
         "cluster_idle_10": lambda: idle(exe),
+        "cluster_partition_5": lambda: partition(exe),
+        "cluster_partition_5_sim": lambda: partition_sim(build_dir),
     }
     if workload not in runs:
         print(f"cluster_bench: unknown workload {workload}; one of {', '.join(runs)}", file=sys.stderr)
