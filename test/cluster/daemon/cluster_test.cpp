@@ -186,12 +186,29 @@ TEST_CASE("cluster: the leader leaves and the next member takes over", "[integra
 
 TEST_CASE("cluster: a member downed through the API shuts down and is removed", "[integration][cluster]") {
   auto nodes = start_cluster(3);
-  const auto victim = nodes[2]->address;
-  nodes[0]->cl().down(victim);
+  const auto victim = nodes[2]->cl().self_unique_address();
+  test_probe quarantines(nodes[0]->system);
+  nodes[0]->system.events().subscribe<troupe::remote::quarantined_event>(quarantines.ref());
+  nodes[0]->cl().down(victim.address);
   CHECK(nodes[2]->system.await_termination(15s));
   for (std::size_t i = 0; i < 2; ++i)
     await_condition(nodes[i]->system, [&] { return sees_all_up(*nodes[i], {nodes[0]->address, nodes[1]->address}); },
                     15s, "the downed member removed");
+  // A removed member that was down is quarantined: that incarnation is never talked to again.
+  CHECK(quarantines.fish_for<troupe::remote::quarantined_event>([&](const auto& q) { return q.uid == victim.uid; }, 5s)
+            .node.port == victim.address.port);
+}
+
+TEST_CASE("cluster: a member quarantined by another member downs itself", "[integration][cluster]") {
+  auto nodes = start_cluster(3);
+  const auto victim = nodes[2]->cl().self_unique_address();
+  nodes[0]->system.extension<troupe::remote::transport>().quarantine(
+      {victim.address.system, victim.address.host, victim.address.port}, victim.uid, "test");
+  // It learns of it from the quarantining node's transport and leaves the cluster.
+  CHECK(nodes[2]->system.await_termination(15s));
+  CHECK(nodes[2]->system.coordinated_shutdown().reason().value_or("").find("downed") != std::string::npos);
+  await_condition(nodes[1]->system, [&] { return sees_all_up(*nodes[1], {nodes[0]->address, nodes[1]->address}); },
+                  20s, "the quarantined member removed");
 }
 
 TEST_CASE("cluster: min-nr-of-members keeps joiners joining until there are enough", "[integration][cluster]") {
