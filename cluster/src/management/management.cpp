@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -234,6 +235,7 @@ management_server::~management_server() { stop(); }
 
 expected<std::uint16_t, std::string> management_server::start(const management_settings& settings) {
   using failure = unexpected<std::string>;
+  std::lock_guard lock(mutex_);
   if (impl_) return failure{"management: already serving on port " + std::to_string(impl_->port)};
   auto server = std::make_unique<impl>(node_, settings.allow_changes);
   auto& s = server->state;
@@ -267,18 +269,21 @@ expected<std::uint16_t, std::string> management_server::start(const management_s
   s.accept();
   server->thread = std::thread([&s] { s.run(); });
   impl_ = std::move(server);
+  port_ = impl_->port;
   return impl_->port;
 }
 
 void management_server::stop() {
+  std::lock_guard lock(mutex_);
   if (!impl_) return;
+  port_ = 0;
   impl_->state.io.stop();
   if (impl_->thread.joinable()) impl_->thread.join();
   impl_.reset();  // closes the listener and every connection
 }
 
-bool management_server::is_running() const noexcept { return impl_ != nullptr; }
+bool management_server::is_running() const noexcept { return port_ != 0; }
 
-std::uint16_t management_server::port() const noexcept { return impl_ ? impl_->port : 0; }
+std::uint16_t management_server::port() const noexcept { return port_; }
 
 }  // namespace troupe::cluster

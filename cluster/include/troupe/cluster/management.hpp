@@ -15,13 +15,13 @@
 // within 5 s is closed; at most 128 are open at once. See docs/management.md for the JSON
 // shapes and curl examples.
 //
+// `cluster::start` runs a `management_server` when `settings.management.enabled` (see
+// `cluster::management_port`). By hand, on a cluster started without it:
+//
 //   auto& cluster = troupe::cluster::cluster::get(system);
-//   if (auto started = cluster.start(settings); !started) return fail(started.error());
 //   troupe::cluster::management_server management(cluster);
-//   if (settings.management.enabled) {
-//     auto port = management.start(settings.management);
-//     if (!port) return fail(port.error());   // e.g. the port is in use
-//   }
+//   auto port = management.start(settings.management);
+//   if (!port) return fail(port.error());   // e.g. "management: cannot bind ...: Address already in use"
 //
 // Two parts, as Asio's HTTP server example splits them: `route_management_request` is the
 // protocol logic, pure (a request and a snapshot of the node in; a response and the change
@@ -29,10 +29,12 @@
 // Boost.Beast, a read timeout per connection, size limits, and a cap on connections.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "troupe/actor/expected.hpp"
@@ -91,7 +93,8 @@ management_response route_management_request(const management_request& request,
 /// Akka's name of a member status: "Joining", "WeaklyUp", "Up", "Leaving", ...
 std::string akka_status_name(model::member_status s);
 
-/// The HTTP management endpoints of one node, served on their own thread.
+/// The HTTP management endpoints of one node, served on their own thread. Every member
+/// function may be called from any thread.
 class management_server {
  public:
   /// Serves `node`'s management; nothing runs until `start`. `node` must outlive this.
@@ -106,7 +109,8 @@ class management_server {
   /// port is in use, the host does not resolve, already running). `settings.enabled` is
   /// the caller's to check; `settings.allow_changes` false makes the server read-only.
   expected<std::uint16_t, std::string> start(const management_settings& settings);
-  /// Closes the listener and every connection and joins the thread; idempotent.
+  /// Closes the listener and every connection and joins the thread; idempotent. Not from
+  /// the server's own thread (no route calls it).
   void stop();
   /// True between a successful `start` and `stop`.
   bool is_running() const noexcept;
@@ -116,7 +120,9 @@ class management_server {
  private:
   struct impl;
   cluster& node_;
-  std::unique_ptr<impl> impl_;
+  std::mutex mutex_;                    // serializes start and stop
+  std::unique_ptr<impl> impl_;          // guarded by mutex_
+  std::atomic<std::uint16_t> port_{0};  // the bound port while running
 };
 
 }  // namespace troupe::cluster
