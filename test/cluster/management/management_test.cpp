@@ -401,13 +401,24 @@ unsigned status_of(const std::string& raw) {
   return static_cast<unsigned>(std::stoul(raw.substr(9, 3)));
 }
 
+/// Management on 127.0.0.1, any free port.
+management_settings any_port(bool allow_changes = true) {
+  management_settings s;
+  s.enabled = true;
+  s.host = "127.0.0.1";
+  s.port = 0;
+  s.allow_changes = allow_changes;
+  return s;
+}
+
 /// A one-node cluster, started on a free port, not yet joined.
 struct cluster_node {
   troupe::actor_system system{"mgmt"};
   troupe::cluster::cluster& cluster = troupe::cluster::cluster::get(system);
 
-  cluster_node() {
+  explicit cluster_node(management_settings management = {}) {
     troupe::cluster::cluster_settings s;
+    s.management = std::move(management);
     s.system = "mgmt";
     s.remote.host = "127.0.0.1";
     s.remote.port = 0;
@@ -451,14 +462,6 @@ struct cluster_node {
   }
 };
 
-management_settings any_port(bool allow_changes = true) {
-  management_settings s;
-  s.enabled = true;
-  s.host = "127.0.0.1";
-  s.port = 0;
-  s.allow_changes = allow_changes;
-  return s;
-}
 
 }  // namespace
 
@@ -685,4 +688,17 @@ TEST_CASE("management server: a port in use is a clear error, stop is idempotent
   auto again = first.start(any_port());
   REQUIRE(again);
   CHECK(request(*again, "GET", "/alive").status == 200);
+}
+
+TEST_CASE("management server: cluster::start serves the endpoints when management is enabled",
+          "[integration][management]") {
+  cluster_node n(any_port());
+  const auto port = n.cluster.management_port();
+  REQUIRE(port);
+  CHECK(request(*port, "GET", "/alive").status == 200);
+  n.join_and_await_up();
+  CHECK(request(*port, "GET", "/ready").status == 200);
+
+  cluster_node off;
+  CHECK_FALSE(off.cluster.management_port());
 }
