@@ -17,8 +17,10 @@ debug: deps
 	cmake --preset debug >/dev/null
 	cmake --build --preset debug -j $(JOBS)
 
-# The concurrent code (the actor runtime and the transport) runs under both sanitizers.
-SANITIZED_TESTS = troupe_actor_tests troupe_remote_tests
+# The concurrent code (the actor runtime, the transport and the cluster daemon) runs under
+# both sanitizers.
+SANITIZED_TESTS = troupe_actor_tests troupe_remote_tests troupe_cluster_daemon_tests \
+  troupe_cluster_management_tests
 
 asan: deps
 	cmake --preset asan >/dev/null

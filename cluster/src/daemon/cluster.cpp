@@ -102,6 +102,8 @@ class cluster_daemon final : public actor {
   void post_stop() override {
     system().events().unsubscribe(self());
     finish("the cluster daemon stopped");
+    std::lock_guard lock(shared_->mutex);
+    shared_->daemon = {};  // the shared state must not keep this actor (and its system) alive
   }
 
   behavior make_behavior() override {
@@ -284,6 +286,13 @@ cluster::~cluster() {
   if (management_) management_->stop();
 }
 
+namespace {
+actor_ref daemon_of(const detail::cluster_shared& s) {
+  std::lock_guard lock(s.mutex);
+  return s.daemon;
+}
+}  // namespace
+
 expected<model::address, std::string> cluster::start(cluster_settings settings) {
   {
     std::lock_guard lock(shared_->mutex);
@@ -330,23 +339,27 @@ expected<model::address, std::string> cluster::start(cluster_settings settings) 
   // and cluster-exiting phases), then stops the daemon.
   auto shared = shared_;
   auto& cs = system_.coordinated_shutdown();
-  cs.add_task("cluster-leave", "leave", std::function<std::future<void>()>{[shared, daemon, self_address] {
+  // The tasks hold the shared state, never the daemon's ref: a ref kept by the system's
+  // own coordinated shutdown would keep the daemon's cell, and so the system, alive.
+  cs.add_task("cluster-leave", "leave", std::function<std::future<void>()>{[shared, self_address] {
     std::promise<void> done;
     auto f = done.get_future();
+    actor_ref daemon;
     {
       std::lock_guard lock(shared->mutex);
-      if (shared->terminated || !shared->latest.has_member(shared->self)) {
+      if (shared->terminated || !shared->daemon || !shared->latest.has_member(shared->self)) {
         done.set_value();
         return f;
       }
+      daemon = shared->daemon;
       shared->leave_waiters.push_back(std::move(done));
     }
     daemon.tell(leave_cmd{self_address});
     return f;
   }});
-  cs.add_task("cluster-shutdown", "stop-cluster-daemon", std::function<void()>{[this, daemon] {
+  cs.add_task("cluster-shutdown", "stop-cluster-daemon", std::function<void()>{[this] {
     if (management_) management_->stop();
-    system_.stop(daemon);
+    if (auto d = daemon_of(*shared_)) system_.stop(d);
   }});
   if (!settings.seed_nodes.empty()) {
     std::vector<model::address> seeds;
@@ -371,12 +384,6 @@ const cluster_settings& cluster::settings() const {
   return shared_->settings;
 }
 
-namespace {
-actor_ref daemon_of(const detail::cluster_shared& s) {
-  std::lock_guard lock(s.mutex);
-  return s.daemon;
-}
-}  // namespace
 
 void cluster::join_seed_nodes(std::vector<model::address> seeds) {
   if (auto d = daemon_of(*shared_)) d.tell(join_seeds_cmd{std::move(seeds)});
