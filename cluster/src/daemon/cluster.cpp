@@ -344,17 +344,17 @@ expected<model::address, std::string> cluster::start(cluster_settings settings) 
   cs.add_task("cluster-leave", "leave", std::function<std::future<void>()>{[shared, self_address] {
     std::promise<void> done;
     auto f = done.get_future();
-    actor_ref daemon;
+    actor_ref target;
     {
       std::lock_guard lock(shared->mutex);
       if (shared->terminated || !shared->daemon || !shared->latest.has_member(shared->self)) {
         done.set_value();
         return f;
       }
-      daemon = shared->daemon;
+      target = shared->daemon;
       shared->leave_waiters.push_back(std::move(done));
     }
-    daemon.tell(leave_cmd{self_address});
+    target.tell(leave_cmd{self_address});
     return f;
   }});
   cs.add_task("cluster-shutdown", "stop-cluster-daemon", std::function<void()>{[this] {
