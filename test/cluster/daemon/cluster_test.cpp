@@ -104,6 +104,11 @@ void partition(node& a, node& b) {
                                                             troupe::remote::direction::both);
 }
 
+void heal(node& a, node& b) {
+  a.system.extension<troupe::remote::transport>().pass_through({b.address.system, b.address.host, b.address.port});
+  b.system.extension<troupe::remote::transport>().pass_through({a.address.system, a.address.host, a.address.port});
+}
+
 }  // namespace
 
 TEST_CASE("cluster: five nodes join, converge, and agree on the leader", "[integration][cluster]") {
@@ -243,17 +248,10 @@ TEST_CASE("cluster: a joiner becomes weakly up while a member is unreachable", "
   joiner.cl().join_seed_nodes({nodes[0]->address});
   await_condition(nodes[0]->system, [&] { return nodes[0]->status_of(joiner.address) == model::member_status::weakly_up; },
                   15s, "weakly up");
-  // Healing makes it up.
-  for (int i = 0; i < 2; ++i) {
-    auto& t = nodes[i]->system.extension<troupe::remote::transport>();
-    t.pass_through({nodes[2]->address.system, nodes[2]->address.host, nodes[2]->address.port});
-  }
-  nodes[2]->system.extension<troupe::remote::transport>().pass_through(
-      {nodes[0]->address.system, nodes[0]->address.host, nodes[0]->address.port});
-  nodes[2]->system.extension<troupe::remote::transport>().pass_through(
-      {nodes[1]->address.system, nodes[1]->address.host, nodes[1]->address.port});
-  joiner.system.extension<troupe::remote::transport>().pass_through(
-      {nodes[2]->address.system, nodes[2]->address.host, nodes[2]->address.port});
+  // Healing (every cut link, both ways) makes it up.
+  heal(*nodes[0], *nodes[2]);
+  heal(*nodes[1], *nodes[2]);
+  heal(joiner, *nodes[2]);
   await_condition(nodes[0]->system, [&] { return nodes[0]->status_of(joiner.address) == model::member_status::up; },
                   20s, "up after healing");
 }
