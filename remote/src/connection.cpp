@@ -159,6 +159,9 @@ void connection::on_read(std::size_t n) {
 }
 
 void connection::on_frame(const wire::frame_view& f) {
+  // A refused peer's frames that were already in flight are dropped while the refusal is
+  // written; feeding them to the finished handshake would report a second, false reason.
+  if (refused_) return;
   if (!established_) {
     on_handshake_frame(f);
     return;
@@ -216,7 +219,10 @@ void connection::after_handshake_step(wire::handshake_step& step) {
     lane_ = static_cast<std::size_t>(peer.lane);
     decoder_.set_max_body_size(body_limit(core_.settings(), lane_));
     std::shared_ptr<association> a;
-    if (!core_.on_inbound_established(*this, peer, a)) return;  // refused and closing
+    if (!core_.on_inbound_established(*this, peer, a)) {  // refused and closing
+      refused_ = true;
+      return;
+    }
     assoc_ = std::move(a);
     established_ = true;
   }

@@ -70,6 +70,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::optional<wire::client_handshake> client_;
   std::optional<wire::server_handshake> server_;
   bool established_ = false;
+  bool refused_ = false;  // inbound handshake done but the peer refused (quarantined): ignore its frames
   bool closed_ = false;
   bool close_after_write_ = false;
   asio::steady_timer handshake_timer_;
