@@ -45,18 +45,6 @@ nanoseconds random_below(std::mt19937_64& rng, nanoseconds bound) {
       model::uniform_below(rng, static_cast<std::uint64_t>(bound.count())))};
 }
 
-model::sbr_member_status sbr_status(member_status s) {
-  switch (s) {
-    case member_status::joining: return model::sbr_member_status::joining;
-    case member_status::weakly_up: return model::sbr_member_status::weakly_up;
-    case member_status::leaving: return model::sbr_member_status::leaving;
-    case member_status::exiting: return model::sbr_member_status::exiting;
-    case member_status::down:
-    case member_status::removed: return model::sbr_member_status::down;
-    default: return model::sbr_member_status::up;
-  }
-}
-
 // Members the heartbeat ring covers (as Akka: joining members are not monitored yet).
 std::set<unique_address> ring_nodes(const model::gossip& g) {
   std::set<unique_address> out;
@@ -915,7 +903,6 @@ void simulation::downing_tick(sim_node& n) {
 
   // 2. Nothing to decide while every member is reachable.
   if (g.reachability().is_all_reachable()) return;
-  const model::reachability reach = g.reachability_excluding_downed_observers();
 
   // 3. The resolver's decision on this node's view. Its first steps need no snapshot: a
   //    node that is not the leader only acts on down-all-when-unstable, and the leader only
@@ -926,18 +913,8 @@ void simulation::downing_tick(sim_node& n) {
   const bool may_down_all = grace > nanoseconds::zero() && unstable_for > settings_.sbr.stable_after + grace;
   const bool is_leader = n.view->leader() == n.self;
   if (!may_down_all && (!is_leader || stable_for < settings_.sbr.stable_after)) return;
-  model::sbr_snapshot snap;
-  snap.self = n.self;
-  snap.members.reserve(g.members().size());
-  for (const auto& m : g.members())
-    snap.members.push_back({m.unique_address(), sbr_status(m.status()), m.roles(), m.up_number(),
-                            reach.is_reachable(m.unique_address())});
-  for (const auto& r : reach.records())
-    if (r.status != model::reachability_status::reachable) snap.unreachable_records.push_back({r.observer, r.subject});
-  snap.seen_by = g.seen_by();
-  snap.stable_for = stable_for;
-  snap.unstable_for = unstable_for;
-  const model::sbr_decision d = model::resolve_split_brain(settings_.sbr, snap);
+  const model::sbr_decision d =
+      model::resolve_split_brain(settings_.sbr, model::sbr_snapshot_of(g, n.self, stable_for, unstable_for));
 
   // 4. The leader acts on a decision; every node acts when unstable for too long. Self is
   //    downed last, after the others.

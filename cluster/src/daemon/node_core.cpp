@@ -14,18 +14,6 @@ std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
   return h;
 }
 
-model::sbr_member_status sbr_status(member_status s) {
-  switch (s) {
-    case member_status::joining: return model::sbr_member_status::joining;
-    case member_status::weakly_up: return model::sbr_member_status::weakly_up;
-    case member_status::leaving: return model::sbr_member_status::leaving;
-    case member_status::exiting: return model::sbr_member_status::exiting;
-    case member_status::down:
-    case member_status::removed: return model::sbr_member_status::down;
-    default: return model::sbr_member_status::up;
-  }
-}
-
 }  // namespace
 
 node_core::node_core(core_settings settings, model::unique_address self, std::uint64_t seed)
@@ -442,24 +430,13 @@ void node_core::downing_tick(nanoseconds now) {
   const model::gossip& g = latest_gossip();
   if (first_unstable_ && now - last_unstable_ > 2 * sbr.stable_after) first_unstable_.reset();
   if (g.reachability().is_all_reachable()) return;
-  const model::reachability reach = g.reachability_excluding_downed_observers();
   const nanoseconds stable_for = now - stable_since_;
   const nanoseconds unstable_for = first_unstable_ ? now - *first_unstable_ : nanoseconds::zero();
   const nanoseconds grace = model::effective_down_all_when_unstable(sbr);
   const bool may_down_all = grace > nanoseconds::zero() && unstable_for > sbr.stable_after + grace;
   const bool is_leader = state_.leader() == self_;
   if (!may_down_all && (!is_leader || stable_for < sbr.stable_after)) return;
-  model::sbr_snapshot snap;
-  snap.self = self_;
-  for (const auto& m : g.members())
-    snap.members.push_back({m.unique_address(), sbr_status(m.status()), m.roles(), m.up_number(),
-                            reach.is_reachable(m.unique_address())});
-  for (const auto& r : reach.records())
-    if (r.status != model::reachability_status::reachable) snap.unreachable_records.push_back({r.observer, r.subject});
-  snap.seen_by = g.seen_by();
-  snap.stable_for = stable_for;
-  snap.unstable_for = unstable_for;
-  const model::sbr_decision d = model::resolve_split_brain(sbr, snap);
+  const model::sbr_decision d = model::resolve_split_brain(sbr, model::sbr_snapshot_of(g, self_, stable_for, unstable_for));
   const bool act = (d.outcome == model::sbr_outcome::decided && is_leader) ||
                    d.outcome == model::sbr_outcome::down_all_unstable;
   if (!act || d.to_down.empty()) return;

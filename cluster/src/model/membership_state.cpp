@@ -3,6 +3,39 @@
 #include <algorithm>
 
 namespace troupe::cluster::model {
+
+namespace {
+
+sbr_member_status sbr_status(member_status s) {
+  switch (s) {
+    case member_status::joining: return sbr_member_status::joining;
+    case member_status::weakly_up: return sbr_member_status::weakly_up;
+    case member_status::leaving: return sbr_member_status::leaving;
+    case member_status::exiting: return sbr_member_status::exiting;
+    case member_status::down:
+    case member_status::removed: return sbr_member_status::down;
+    default: return sbr_member_status::up;
+  }
+}
+
+}  // namespace
+
+sbr_snapshot sbr_snapshot_of(const gossip& g, const unique_address& self, std::chrono::nanoseconds stable_for,
+                             std::chrono::nanoseconds unstable_for) {
+  const reachability reach = g.reachability_excluding_downed_observers();
+  sbr_snapshot snap;
+  snap.self = self;
+  snap.members.reserve(g.members().size());
+  for (const auto& m : g.members())
+    snap.members.push_back({m.unique_address(), sbr_status(m.status()), m.roles(), m.up_number(),
+                            reach.is_reachable(m.unique_address())});
+  for (const auto& r : reach.records())
+    if (r.status != reachability_status::reachable) snap.unreachable_records.push_back({r.observer, r.subject});
+  snap.seen_by = g.seen_by();
+  snap.stable_for = stable_for;
+  snap.unstable_for = unstable_for;
+  return snap;
+}
 namespace {
 
 using enum member_status;

@@ -38,6 +38,7 @@
 #include "troupe/cluster/model/gossip.hpp"
 #include "troupe/cluster/model/member.hpp"
 #include "troupe/cluster/model/reachability.hpp"
+#include "troupe/cluster/model/split_brain_resolver.hpp"
 #include "troupe/cluster/model/unique_address.hpp"
 
 namespace troupe::cluster::model {
@@ -109,6 +110,12 @@ struct receive_result {
   model::gossip gossip;    ///< the new local gossip (unchanged when ignored)
   bool talk_back = false;  ///< reply with the new local gossip: the sender's view differs
 };
+
+/// The split brain resolver's input for `self`'s view `g`: every member with its status,
+/// roles, age and reachability (observations of downed members left out), the
+/// unreachability records, the seen set, and the two clocks the caller keeps.
+sbr_snapshot sbr_snapshot_of(const model::gossip& g, const unique_address& self, std::chrono::nanoseconds stable_for,
+                             std::chrono::nanoseconds unstable_for);
 
 /// The latest gossip as seen by `self`.
 class membership_state {
