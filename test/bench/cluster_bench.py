@@ -157,21 +157,6 @@ def failover(exe):
                 x.stop()
 
 
-def failover_sim(build_dir):
-    sim = os.path.join(build_dir, "cluster", "sim", "troupe-sim")
-    removal, detection, downed = [], [], []
-    for seed in range(1, 6):
-        p = subprocess.run([sim, "--nodes", "5", "--seeds", "2", "--scenario", "crash-one",
-                            "--seed", str(seed), "--json"], capture_output=True, text=True, timeout=120)
-        r = json.loads(p.stdout)
-        v = r["victims"][0]
-        removal.append(v["removed_everywhere_s"])
-        detection.append(v["detected_s"])
-        downed.append(v["downed_s"])
-    return {"value": statistics.median(removal), "unreachable_s": statistics.median(detection),
-            "downed_s": statistics.median(downed)}
-
-
 CHAIN = "TROUPE_BENCH"
 
 
@@ -224,11 +209,13 @@ def partition(exe):
                 x.stop()
 
 
-def partition_sim(build_dir):
+def simulated(build_dir, scenario):
+    """The simulator's `scenario` at 5 nodes and 2 seeds, seeds 1-5: the medians over the
+    runs of the latest removal everywhere (value), the first detection and the first downing."""
     sim = os.path.join(build_dir, "cluster", "sim", "troupe-sim")
     removal, detection, downed = [], [], []
     for seed in range(1, 6):
-        p = subprocess.run([sim, "--nodes", "5", "--seeds", "2", "--scenario", "partition-2-3",
+        p = subprocess.run([sim, "--nodes", "5", "--seeds", "2", "--scenario", scenario,
                             "--seed", str(seed), "--json"], capture_output=True, text=True, timeout=120)
         vs = json.loads(p.stdout)["victims"]
         removal.append(max(v["removed_everywhere_s"] for v in vs))
@@ -278,10 +265,10 @@ def main():
         "cluster_join_10": lambda: join(exe, 10),
         "cluster_join_25": lambda: join(exe, 25),
         "cluster_failover_5": lambda: failover(exe),
-        "cluster_failover_5_sim": lambda: failover_sim(build_dir),
+        "cluster_failover_5_sim": lambda: simulated(build_dir, "crash-one"),
         "cluster_idle_10": lambda: idle(exe),
         "cluster_partition_5": lambda: partition(exe),
-        "cluster_partition_5_sim": lambda: partition_sim(build_dir),
+        "cluster_partition_5_sim": lambda: simulated(build_dir, "partition-2-3"),
     }
     if workload not in runs:
         print(f"cluster_bench: unknown workload {workload}; one of {', '.join(runs)}", file=sys.stderr)
