@@ -30,6 +30,8 @@
 #include <troupe/actor/testkit.hpp>
 #include <troupe/remote/transport.hpp>
 
+#include "support/fault_injection.hpp"
+
 #ifndef TROUPE_REMOTE_NODE_EXE
 #error "TROUPE_REMOTE_NODE_EXE must name the remote_node test program"
 #endif
@@ -44,6 +46,9 @@ using troupe::testkit::test_probe;
 using steady = std::chrono::steady_clock;
 
 namespace {
+
+using troupe::test_support::loopback_partition;
+using troupe::test_support::run;
 
 // The same manifests as in remote_node_main.cpp.
 struct ping {
@@ -234,60 +239,6 @@ nlohmann::json settings_on(const std::string& host, nlohmann::json extra = nlohm
   return extra;
 }
 
-/// Runs a shell command; its exit status and its output (stdout and stderr).
-std::pair<int, std::string> run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return {-1, "popen failed"};
-  std::array<char, 512> buf{};
-  while (fgets(buf.data(), static_cast<int>(buf.size()), p)) out += buf.data();
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-/// A partition between two loopback aliases, in an iptables chain of its own (FAULTS.md):
-/// `heal` flushes the chain; the destructor unhooks and deletes it.
-class loopback_partition {
- public:
-  /// Creates the (empty) chain and hooks it into INPUT; nullopt and the reason in `why`
-  /// when iptables is missing or we lack the privilege.
-  static std::optional<loopback_partition> make(std::string& why) {
-    const std::string chain = "TROUPE_PT_" + std::to_string(getpid());
-    auto [rc, out] = run("iptables -w -N " + chain);
-    if (rc != 0) {
-      why = "iptables -N failed (exit " + std::to_string(rc) + "): " + out;
-      return std::nullopt;
-    }
-    auto [rc2, out2] = run("iptables -w -I INPUT -i lo -j " + chain);
-    if (rc2 != 0) {
-      run("iptables -w -X " + chain);
-      why = "iptables -I INPUT failed (exit " + std::to_string(rc2) + "): " + out2;
-      return std::nullopt;
-    }
-    return loopback_partition(chain);
-  }
-  loopback_partition(loopback_partition&& o) noexcept : chain_(std::move(o.chain_)) { o.chain_.clear(); }
-  loopback_partition& operator=(loopback_partition&&) = delete;
-  ~loopback_partition() {
-    if (chain_.empty()) return;
-    run("iptables -w -F " + chain_);
-    run("iptables -w -D INPUT -i lo -j " + chain_);
-    run("iptables -w -X " + chain_);
-  }
-
-  /// Drops every packet between `a` and `b`, both ways.
-  void cut(const std::string& a, const std::string& b) {
-    REQUIRE(run("iptables -w -A " + chain_ + " -s " + a + " -d " + b + " -j DROP").first == 0);
-    REQUIRE(run("iptables -w -A " + chain_ + " -s " + b + " -d " + a + " -j DROP").first == 0);
-  }
-  /// Lets everything pass again.
-  void heal() { REQUIRE(run("iptables -w -F " + chain_).first == 0); }
-
- private:
-  explicit loopback_partition(std::string chain) : chain_(std::move(chain)) {}
-  std::string chain_;
-};
-
 }  // namespace
 
 TEST_CASE("tell, ask and replies via the sender cross two processes", "[fault][remote][process]") {
@@ -409,7 +360,7 @@ TEST_CASE("a watch sent during an iptables partition is delivered after it heals
   const std::string net = "127.77." + std::to_string(getpid() % 256) + ".";
   const std::string host_a = net + "1", host_b = net + "2";
   std::string why;
-  auto partition = loopback_partition::make(why);
+  auto partition = loopback_partition::make("TROUPE_PT_", why);
   if (!partition) {
     WARN("SKIPPED: cannot make a partition with iptables (needs the iptables package and root): " << why);
     return;

@@ -48,6 +48,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/fault_injection.hpp"
+
 #ifndef TROUPE_HELLO_CLUSTER_EXE
 #error "TROUPE_HELLO_CLUSTER_EXE must name the hello_cluster program"
 #endif
@@ -58,6 +60,9 @@ using steady = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 namespace {
+
+using troupe::test_support::loopback_partition;
+using troupe::test_support::run;
 
 constexpr const char* system_name = "fault";
 constexpr const char* cookie = "troupe-fault-test";
@@ -86,17 +91,6 @@ json cluster_config(int test, const std::string& with_cookie = cookie) {
               {"heartbeat-interval-ms", 1000},
               {"failure-detector", {{"acceptable-heartbeat-pause-ms", 3000}}},
               {"downing", {{"strategy", "keep-majority"}, {"stable-after-ms", stable_after.count()}}}};
-}
-
-/// Runs a shell command; its exit status and its output (stdout and stderr).
-std::pair<int, std::string> run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return {-1, "popen failed"};
-  std::array<char, 512> buf{};
-  while (fgets(buf.data(), static_cast<int>(buf.size()), p)) out += buf.data();
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
 std::string read_file(const std::filesystem::path& p) {
@@ -343,58 +337,6 @@ class cluster_node {
   std::optional<int> exit_code_;
 };
 
-/// A partition between loopback aliases, in an iptables chain of this process's own
-/// (TROUPE_CPT_<pid>): the destructor unhooks and deletes it.
-class loopback_partition {
- public:
-  /// Creates the (empty) chain and hooks it into INPUT; nullopt and the reason in `why`
-  /// when iptables is missing or not permitted. First removes the chains of runs of this
-  /// test that were killed before their destructors ran (their pid is gone).
-  static std::unique_ptr<loopback_partition> make(std::string& why) {
-    if (auto [rc, listing] = run("iptables -w -S"); rc == 0) {
-      static const std::regex stale("^-N (TROUPE_CPT_([0-9]+))$");
-      std::istringstream lines(listing);
-      for (std::string line; std::getline(lines, line);) {
-        std::smatch m;
-        if (std::regex_match(line, m, stale) && ::kill(std::stoi(m[2].str()), 0) != 0 && errno == ESRCH)
-          remove_chain(m[1].str());
-      }
-    }
-    const std::string chain = "TROUPE_CPT_" + std::to_string(getpid());
-    auto [rc, out] = run("iptables -w -N " + chain);
-    if (rc != 0) {
-      why = "iptables -N failed (exit " + std::to_string(rc) + "): " + out;
-      return nullptr;
-    }
-    auto [rc2, out2] = run("iptables -w -I INPUT -i lo -j " + chain);
-    if (rc2 != 0) {
-      run("iptables -w -X " + chain);
-      why = "iptables -I INPUT failed (exit " + std::to_string(rc2) + "): " + out2;
-      return nullptr;
-    }
-    return std::unique_ptr<loopback_partition>(new loopback_partition(chain));
-  }
-  ~loopback_partition() { remove_chain(chain_); }
-  loopback_partition(const loopback_partition&) = delete;
-  loopback_partition& operator=(const loopback_partition&) = delete;
-
-  /// Drops every packet between `a` and `b`, both ways.
-  void cut(const std::string& a, const std::string& b) {
-    REQUIRE(run("iptables -w -A " + chain_ + " -s " + a + " -d " + b + " -j DROP").first == 0);
-    REQUIRE(run("iptables -w -A " + chain_ + " -s " + b + " -d " + a + " -j DROP").first == 0);
-  }
-
- private:
-  explicit loopback_partition(std::string chain) : chain_(std::move(chain)) {}
-  static void remove_chain(const std::string& chain) {
-    run("iptables -w -F " + chain);
-    while (run("iptables -w -D INPUT -i lo -j " + chain).first == 0) {
-    }
-    run("iptables -w -X " + chain);
-  }
-  std::string chain_;
-};
-
 /// The nodes of one test and its temporary files. Member order is destruction order in
 /// reverse: the nodes go first, then the firewall chain, then the files.
 class fleet {
@@ -426,7 +368,7 @@ class fleet {
   /// Makes this test's firewall chain; false (and a warning) when iptables is not permitted.
   bool make_partition() {
     std::string why;
-    partition_ = loopback_partition::make(why);
+    partition_ = loopback_partition::make("TROUPE_CPT_", why);
     if (!partition_) WARN("SKIPPED: cannot make a partition with iptables (needs the iptables package and root): " << why);
     return partition_ != nullptr;
   }
