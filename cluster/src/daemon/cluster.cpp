@@ -27,7 +27,6 @@ struct cluster_shared {
   model::unique_address self;
   model::gossip latest;
   bool terminated = false;
-  std::string stop_reason;
   cluster_stats stats;
   actor_ref daemon;
   std::map<std::uint64_t, std::function<void(const cluster_event&)>> listeners;
@@ -101,7 +100,7 @@ class cluster_daemon final : public actor {
 
   void post_stop() override {
     system().events().unsubscribe(self());
-    finish("the cluster daemon stopped");
+    finish();
     std::lock_guard lock(shared_->mutex);
     shared_->daemon = {};  // the shared state must not keep this actor (and its system) alive
   }
@@ -240,24 +239,24 @@ class cluster_daemon final : public actor {
     if (core_.stop_requested() && !stopped_) {
       stopped_ = true;
       timers().cancel_all();
-      if (core_.stop_reason() == "left the cluster")
+      const std::string reason(core_.stop_reason());
+      if (core_.stopped_because() == stop_cause::left)
         TROUPE_LOG(log(), info) << "cluster: " << model::to_string(core_.self()) << " left the cluster";
       else
-        TROUPE_LOG(log(), warning) << "cluster: " << model::to_string(core_.self()) << " stops: " << core_.stop_reason();
-      finish(core_.stop_reason());
+        TROUPE_LOG(log(), warning) << "cluster: " << model::to_string(core_.self()) << " stops: " << reason;
+      finish();
       if (shared_->settings.run_coordinated_shutdown_when_down)
-        (void)system().coordinated_shutdown().run("cluster: " + core_.stop_reason());
+        (void)system().coordinated_shutdown().run("cluster: " + reason);
     }
   }
 
   // This node takes no more part: the removed callbacks run and waiters are released.
-  void finish(const std::string& reason) {
+  void finish() {
     std::vector<std::function<void()>> callbacks;
     {
       std::lock_guard lock(shared_->mutex);
       if (shared_->terminated) return;
       shared_->terminated = true;
-      shared_->stop_reason = reason;
       shared_->latest = core_.latest_gossip();
       callbacks = std::exchange(shared_->on_removed, {});
       for (auto& w : shared_->leave_waiters) w.set_value();

@@ -141,10 +141,7 @@ void node_core::on_tick(tick t, nanoseconds now) {
     case tick::speedup: gossip_tick(true); break;
     case tick::heartbeat: heartbeat_tick(now); break;
     case tick::reaper: reaper_tick(now); break;
-    case tick::leader:
-      leader_tick(now);
-      if (exiting_since_ && now - *exiting_since_ >= settings_.exiting_timeout) stop("exiting timed out");
-      break;
+    case tick::leader: leader_tick(now); break;
     case tick::downing: downing_tick(now); break;
   }
 }
@@ -258,7 +255,7 @@ void node_core::on_gossip(const protocol::gossip_envelope& env, nanoseconds now)
   ++stats_.gossip_received;
   const model::gossip& theirs = env.gossip;
   if (theirs.tombstones().contains(self_)) {
-    stop("removed from the cluster");
+    stop(stop_cause::removed);
     return;
   }
   if (latest_gossip().tombstones().contains(env.from)) {
@@ -453,9 +450,9 @@ void node_core::downing_tick(nanoseconds now) {
 // View changes
 
 void node_core::set_view(model::gossip g, nanoseconds now) {
-  const model::gossip before = latest_gossip();
-  state_ = model::membership_state{std::move(g), self_};
+  const model::membership_state previous = std::exchange(state_, model::membership_state{std::move(g), self_});
   ++stats_.view_changes;
+  const model::gossip& before = previous.latest_gossip();
   const model::gossip& after = latest_gossip();
   sbr_observe(before, after, now);
   for (auto& e : diff_events(before, after, self_)) {
@@ -466,13 +463,12 @@ void node_core::set_view(model::gossip g, nanoseconds now) {
   }
   const member_status self_status = state_.self_member().status();
   if (self_status == member_status::down) {
-    stop("downed");
+    stop(stop_cause::downed);
   } else if (self_status == member_status::removed && phase_ == core_phase::member) {
-    stop("removed from the cluster");
-  } else if (self_status == member_status::exiting && !exiting_since_) {
+    stop(stop_cause::removed);
+  } else if (self_status == member_status::exiting && phase_ == core_phase::member) {
     // Akka's exitingCompleted: tell a few peers (so they see the exiting without waiting
     // for the failure detector), confirm to the two members that may lead next, and stop.
-    exiting_since_ = now;
     gossip_random(settings_.gossips_when_exiting);
     std::vector<model::member> others;
     for (const auto& m : after.members())
@@ -483,16 +479,26 @@ void node_core::set_view(model::gossip g, nanoseconds now) {
       outbox_.push_back({next->address, next->uid, protocol::exiting_confirmed{self_}});
       std::erase_if(others, [&](const model::member& m) { return m.unique_address() == *next; });
     }
-    stop("left the cluster");
+    stop(stop_cause::left);
   }
 }
 
-void node_core::stop(std::string reason) {
+void node_core::stop(stop_cause cause) {
   if (phase_ == core_phase::stopped) return;
-  // Spread the news before going (Akka's gossipRandomN before shutting down).
-  if (phase_ == core_phase::member && reason != "left the cluster") gossip_random(settings_.gossips_before_shutdown);
+  // Spread the news before going (Akka's gossipRandomN before shutting down); an exiting
+  // node has just done so.
+  if (phase_ == core_phase::member && cause != stop_cause::left) gossip_random(settings_.gossips_before_shutdown);
   phase_ = core_phase::stopped;
-  stop_reason_ = std::move(reason);
+  stop_cause_ = cause;
+}
+
+std::string_view to_string(stop_cause c) noexcept {
+  switch (c) {
+    case stop_cause::downed: return "downed";
+    case stop_cause::removed: return "removed from the cluster";
+    case stop_cause::left: return "left the cluster";
+  }
+  return "stopped";
 }
 
 std::vector<outgoing> node_core::take_outbox() { return std::exchange(outbox_, {}); }

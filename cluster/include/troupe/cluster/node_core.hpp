@@ -22,7 +22,7 @@
 //   core.receive(protocol::gossip_envelope{...}, now); // the daemon's messages
 //   for (auto& out : core.take_outbox()) send(out.to, out.uid, out.message);
 //   for (auto& e : core.take_events()) publish(e);
-//   if (core.stop_requested()) shut_down(core.stop_reason());
+//   if (core.stop_requested()) shut_down(core.stop_reason());   // why: core.stopped_because()
 #pragma once
 
 #include <chrono>
@@ -33,6 +33,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -59,7 +60,6 @@ struct core_settings {
   nanoseconds retry_unsuccessful_join_after = std::chrono::seconds{10};  ///< Join without Welcome
   nanoseconds weakly_up_after = std::chrono::seconds{7};
   nanoseconds expected_response_after = std::chrono::seconds{1};      ///< first heartbeat answer
-  nanoseconds exiting_timeout = std::chrono::seconds{10};              ///< stop by then when exiting
   std::size_t gossips_before_shutdown = 3;  ///< gossips a downed node sends before it stops
   std::size_t gossips_when_exiting = 5;     ///< Akka's NumberOfGossipsBeforeShutdownWhenLeaderExits
   std::size_t monitored_by_nr_of_members = model::default_monitored_by_nr_of_members;
@@ -101,6 +101,16 @@ enum class core_phase : std::uint8_t {
   member,            ///< welcomed, or joined itself: has a view
   stopped,           ///< downed, removed or exited: takes no more part
 };
+
+/// Why a node stopped taking part.
+enum class stop_cause : std::uint8_t {
+  downed,   ///< it saw itself down (the resolver, a user, or a member that quarantined it)
+  removed,  ///< a gossip showed it removed
+  left,     ///< it became exiting after a graceful leave
+};
+
+/// "downed", "removed from the cluster", "left the cluster".
+std::string_view to_string(stop_cause c) noexcept;
 
 /// Counters since construction.
 struct core_stats {
@@ -147,10 +157,12 @@ class node_core {
   const model::gossip& latest_gossip() const noexcept { return state_.latest_gossip(); }
   /// The current view with its derived decisions.
   const model::membership_state& state() const noexcept { return state_; }
-  /// True once the node must stop taking part (downed, removed, exited, timed out).
+  /// True once the node must stop taking part (downed, removed or exited).
   bool stop_requested() const noexcept { return phase_ == core_phase::stopped; }
-  /// Why it stopped.
-  const std::string& stop_reason() const noexcept { return stop_reason_; }
+  /// Why it stopped; meaningful once `stop_requested()`.
+  stop_cause stopped_because() const noexcept { return stop_cause_; }
+  /// `to_string(stopped_because())` once stopped, else empty.
+  std::string_view stop_reason() const noexcept { return stop_requested() ? to_string(stop_cause_) : ""; }
   /// Counters.
   const core_stats& stats() const noexcept { return stats_; }
   /// The settings in force.
@@ -174,7 +186,7 @@ class node_core {
   void downing_tick(nanoseconds now);
   void sbr_observe(const model::gossip& before, const model::gossip& after, nanoseconds now);
   void set_view(model::gossip g, nanoseconds now);
-  void stop(std::string reason);
+  void stop(stop_cause cause);
   model::gossip_target_input target_input() const;
 
   core_settings settings_;
@@ -193,7 +205,6 @@ class node_core {
   // Membership.
   std::set<model::unique_address> exiting_confirmed_;
   std::optional<nanoseconds> not_converged_since_;
-  std::optional<nanoseconds> exiting_since_;
 
   // Failure detection.
   model::failure_detector_registry detectors_;
@@ -210,7 +221,7 @@ class node_core {
   std::vector<outgoing> outbox_;
   std::vector<cluster_event> events_;
   std::vector<model::unique_address> quarantines_;
-  std::string stop_reason_;
+  stop_cause stop_cause_ = stop_cause::downed;
   core_stats stats_;
 };
 
