@@ -1,0 +1,99 @@
+// allocation: where a new shard goes, and which shards to move (Akka's
+// `ShardAllocationStrategy`), as pure, pluggable strategies.
+//
+// The coordinator asks a strategy two questions, always about the regions that may take
+// shards now (registered, up, reachable, not shutting down), each with the shards it holds:
+// - `allocate(shard, requester, view)`: the home of a shard that has none; nullopt means
+//   "not now" (the coordinator keeps the request and asks again later);
+// - `rebalance(view, in_progress)`: shards to hand off now; the coordinator hands each off
+//   and then asks `allocate` for its new home.
+//
+//   auto s = least_shard({});                          // Akka's current default
+//   allocation_view v{{{a, {"1", "2", "3"}}, {b, {}}}};
+//   s->allocate("4", a, v);                            // b: it holds the fewest
+//   s->rebalance(v, {});                               // {"1"}: a holds 3, b none
+//
+// Strategies:
+// - `least_shard` (Akka's LeastShardAllocationStrategy since 2.6.10): a new shard goes to
+//   the region with the fewest shards; a rebalance round, only while nothing else is
+//   moving, first takes from every region the shards above the rounded-up fair share
+//   (shards / regions), and if that finds nothing, one shard from each region at the fair
+//   share or above, as many as regions lie two or more below it; at most
+//   max(absolute_limit, relative_limit x shards) per round. Balance is within one shard.
+// - `consistent_hash_ring` (XComponent's placement on Akka.NET): each region owns
+//   `virtual_nodes` points on a 64-bit ring at `stable_hash("<host>:<port>/<system>#<i>")`,
+//   i = 0..virtual_nodes-1 (the address, not the incarnation, so a restarted node takes its
+//   old points back); a shard belongs to the first point clockwise of its own hash. A
+//   joining region takes a small slice from every region, a leaving one spreads its share
+//   over all. Rebalance moves the shards whose owner changed, at most the same limit per
+//   round.
+// - `external`: the user assigns shards to regions (`assign`); a shard without an
+//   assignment to an available region waits; rebalance moves shards to their assignment.
+//
+// Strategies are deterministic: ties go to the lowest region id, and the order of shards
+// in the answer is sorted. Pure: no clock, no I/O, no randomness.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string_view>
+#include <vector>
+
+#include "troupe/sharding/model/ids.hpp"
+
+namespace troupe::sharding::model {
+
+/// The regions that may take shards now, each with the shards it holds (sorted).
+struct allocation_view {
+  std::map<region_id, std::vector<shard_id>> regions;
+  /// Every shard held by a region of the view.
+  std::size_t shard_count() const noexcept;
+};
+
+/// A placement policy; see the file comment.
+class allocation_strategy {
+ public:
+  virtual ~allocation_strategy() = default;
+  /// The home for `shard`, which has none, asked for by `requester` (a region or a proxy);
+  /// nullopt: not now. When it returns a region, that region is in `view`.
+  virtual std::optional<region_id> allocate(const shard_id& shard, const region_id& requester,
+                                            const allocation_view& view) = 0;
+  /// Shards of `view` to hand off now, sorted; none of `in_progress` (moving already).
+  virtual std::vector<shard_id> rebalance(const allocation_view& view, const std::set<shard_id>& in_progress) = 0;
+  /// "least-shard", "consistent-hash-ring" or "external".
+  virtual std::string_view name() const noexcept = 0;
+  /// external only: `shard` should live on `region` (nullopt: no preference any more).
+  /// The other strategies ignore it.
+  virtual void assign(const shard_id& shard, const std::optional<region_id>& region) {
+    (void)shard;
+    (void)region;
+  }
+};
+
+/// How many shards one rebalance round may move: max(absolute, relative x shards), >= 1.
+struct rebalance_limits {
+  std::size_t absolute_limit = 20;  ///< Akka's rebalance-absolute-limit
+  double relative_limit = 0.1;      ///< Akka's rebalance-relative-limit, in [0, 1]
+  /// The limit for `shard_count` shards.
+  std::size_t limit(std::size_t shard_count) const noexcept;
+};
+
+/// Akka's least-shard strategy (see the file comment).
+std::unique_ptr<allocation_strategy> least_shard(rebalance_limits limits = {});
+
+/// The consistent-hash ring with `virtual_nodes` (>= 1) points per region.
+std::unique_ptr<allocation_strategy> consistent_hash_ring(std::size_t virtual_nodes = 100,
+                                                          rebalance_limits limits = {});
+
+/// User-assigned homes (see `allocation_strategy::assign`).
+std::unique_ptr<allocation_strategy> external(rebalance_limits limits = {});
+
+/// The strategy named `name` ("least-shard", "consistent-hash-ring", "external"), or
+/// nullptr for another name.
+std::unique_ptr<allocation_strategy> make_strategy(std::string_view name, std::size_t virtual_nodes = 100,
+                                                   rebalance_limits limits = {});
+
+}  // namespace troupe::sharding::model

@@ -1,0 +1,175 @@
+// shard_sim: the shipped sharding cores (one coordinator_core, a region_core per node) over
+// a simulated network, with simulated entities, a fake clock and one seeded random engine.
+//
+// It plays the part of the actors exactly as the real region and coordinator actors do:
+// it extracts nothing (clients name the entity), asks `route`, keeps buffered messages
+// under tokens, carries out every effect, delivers protocol messages with a latency over
+// FIFO channels (one per ordered pair of nodes, as the transport's lane is), stops
+// entities after a delay, and keeps a remember-entities store. The cluster's membership is
+// given, not gossiped: a node is up when started; a crashed node is removed from every
+// view `failure_detection` later; a leaving node hands off its shards, then is removed
+// `leave_duration` later. The coordinator runs on the oldest node that is still a member
+// (a new `coordinator_core`, recovering, after the old one's node is removed), as the
+// singleton would place it.
+//
+//   shard_sim sim{{.seed = 7}};
+//   auto a = sim.start_node(), b = sim.start_node();
+//   sim.tell(a, "alice", /*sender*/ 1, /*seq*/ 1);
+//   sim.run_for(1s);
+//   auto r = sim.check_deliveries();       // lost, duplicated, reordered: all 0
+//   assert(!sim.violation());              // no shard hosted twice, ever
+//
+// Checked at every step (unless `check_invariants` is off): no shard is local at two
+// regions at once; the coordinator's table keeps its invariant; no message is delivered
+// to an entity after its stop message. The first violation is kept with the time.
+//
+// Pure: links only the sharding model.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "troupe/sharding/model/coordinator_core.hpp"
+#include "troupe/sharding/model/region_core.hpp"
+
+namespace troupe::sharding::sim {
+
+using std::chrono::nanoseconds;
+using model::region_id;
+
+/// What to simulate.
+struct shard_sim_settings {
+  std::uint64_t seed = 1;                       ///< the one random engine's seed
+  std::uint32_t number_of_shards = 100;         ///< the default extractor's
+  std::string strategy = "least-shard";         ///< least-shard, consistent-hash-ring, external
+  std::size_t virtual_nodes = 100;              ///< consistent-hash-ring
+  model::rebalance_limits limits;               ///< per rebalance round
+  model::coordinator_settings coordinator;      ///< timing as the real coordinator's
+  model::region_settings region;                ///< as every real region's
+  nanoseconds latency = std::chrono::milliseconds{1};   ///< one way, every message
+  nanoseconds jitter{0};                        ///< extra latency in [0, jitter]; FIFO per channel kept
+  nanoseconds entity_stop_delay = std::chrono::milliseconds{1};  ///< stop message to termination
+  nanoseconds store_latency = std::chrono::milliseconds{2};      ///< remember-entities reads and writes
+  nanoseconds failure_detection = std::chrono::seconds{15};      ///< crash to removal everywhere
+  nanoseconds leave_duration = std::chrono::seconds{2};          ///< shards handed off to removal
+  bool check_invariants = true;                 ///< check after every event (see the file comment)
+};
+
+/// One message given to an entity.
+struct delivery {
+  region_id at;
+  std::uint32_t sender = 0;
+  std::uint64_t seq = 0;
+  nanoseconds when{0};
+};
+
+/// What happened to the clients' messages.
+struct delivery_report {
+  std::size_t sent = 0;
+  std::size_t delivered = 0;    ///< distinct messages delivered
+  std::size_t lost = 0;         ///< sent, never delivered
+  std::size_t duplicated = 0;   ///< delivered more than once
+  std::size_t reordered = 0;    ///< delivered after a later message of the same sender to the same entity
+  std::size_t dead_letters = 0; ///< dropped by a region (buffer full) or sent to a dead node
+};
+
+class shard_sim {
+ public:
+  explicit shard_sim(shard_sim_settings settings);
+  ~shard_sim();
+  shard_sim(const shard_sim&) = delete;
+  shard_sim& operator=(const shard_sim&) = delete;
+
+  /// Starts a node with a region (or a proxy), up at once; returns its region id.
+  region_id start_node(bool proxy = false);
+  /// Graceful leave: its region hands off every shard, then the node is removed.
+  void leave(const region_id& r);
+  /// kill -9: the node stops now; the others remove it `failure_detection` later.
+  void crash(const region_id& r);
+  /// A client on node `via` sends message `seq` of `sender` to `entity` (through the
+  /// region there, as a local sender).
+  void tell(const region_id& via, const std::string& entity, std::uint32_t sender, std::uint64_t seq);
+
+  /// Runs every event due up to `until`.
+  void run_until(nanoseconds until);
+  /// Runs for `d` more.
+  void run_for(nanoseconds d) { run_until(now_ + d); }
+  /// Runs until `done()` holds (checked after each event) or `deadline`; true if it held.
+  bool run_until(const std::function<bool()>& done, nanoseconds deadline);
+  /// Simulated time.
+  nanoseconds now() const noexcept { return now_; }
+
+  /// The running coordinator, if any.
+  const model::coordinator_core* coordinator() const noexcept { return coordinator_.get(); }
+  /// The region of a running node, or nullptr.
+  const model::region_core* region(const region_id& r) const;
+  /// Nodes running now, oldest first.
+  std::vector<region_id> running_nodes() const;
+  /// Nodes that are members (running, or crashed and not yet removed), oldest first.
+  std::vector<region_id> member_nodes() const;
+  /// Shards local at each running region, now.
+  std::map<region_id, std::set<model::shard_id>> hosted() const;
+  /// Times a shard became local at a region after having been local elsewhere before.
+  std::uint64_t shards_moved() const noexcept { return moved_; }
+  /// Every delivery, by entity.
+  const std::map<std::string, std::vector<delivery>>& deliveries() const noexcept { return deliveries_; }
+  /// Loss, duplication and reordering of the clients' messages so far.
+  delivery_report check_deliveries() const;
+  /// The first invariant violation, with the time; nullopt when none.
+  const std::optional<std::string>& violation() const noexcept { return violation_; }
+  /// Protocol messages sent so far (not counting the clients' messages).
+  std::uint64_t protocol_messages() const noexcept { return protocol_messages_; }
+  /// The shard of `entity`.
+  model::shard_id shard_of(const std::string& entity) const;
+  /// The settings in force.
+  const shard_sim_settings& settings() const noexcept { return settings_; }
+
+ private:
+  struct node;
+  struct event;
+  struct payload;
+  void schedule(nanoseconds at, std::function<void()> fn);
+  void send(const region_id& from, const region_id& to, std::function<void(node&)> deliver, bool protocol);
+  void process(node& n, const std::string& entity, std::uint32_t sender, std::uint64_t seq, bool from_region);
+  void carry_out(node& n);
+  void to_coordinator(const region_id& from, const model::region_id& coordinator_node, model::coordinator_input m);
+  void flush_coordinator();
+  void update_views();
+  void place_coordinator();
+  void check(node& n, const std::set<model::shard_id>& before);
+  void fail(const std::string& what);
+  node* find(const region_id& r);
+  const node* find(const region_id& r) const;
+  void start_ticks(node& n);
+
+  shard_sim_settings settings_;
+  std::mt19937_64 rng_;
+  nanoseconds now_{0};
+  std::uint64_t next_event_ = 0;
+  std::multimap<std::pair<nanoseconds, std::uint64_t>, std::function<void()>> events_;
+  std::vector<std::unique_ptr<node>> nodes_;           ///< in start order: oldest first
+  std::map<std::pair<std::uint16_t, std::uint16_t>, nanoseconds> channel_tail_;
+  std::unique_ptr<model::coordinator_core> coordinator_;
+  region_id coordinator_node_;
+  std::uint64_t coordinator_epoch_ = 0;
+  std::map<model::shard_id, std::set<model::entity_id>> store_;   ///< remember-entities
+  std::map<model::shard_id, region_id> local_at_;                 ///< for the invariant
+  std::set<model::shard_id> ever_hosted_;
+  std::uint64_t moved_ = 0;
+  std::map<std::string, std::vector<delivery>> deliveries_;
+  std::map<std::pair<std::string, std::uint32_t>, std::set<std::uint64_t>> sent_;
+  std::size_t dead_letters_ = 0;
+  std::uint64_t protocol_messages_ = 0;
+  std::optional<std::string> violation_;
+};
+
+}  // namespace troupe::sharding::sim

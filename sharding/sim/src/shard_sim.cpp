@@ -1,0 +1,488 @@
+#include "troupe/sharding/sim/shard_sim.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+#include <utility>
+
+namespace troupe::sharding::sim {
+
+using namespace std::chrono_literals;
+
+struct shard_sim::node {
+  struct held {
+    std::string entity;
+    std::uint32_t sender = 0;
+    std::uint64_t seq = 0;
+  };
+  struct entity {
+    std::string id;
+    bool stopping = false;
+  };
+  region_id id;
+  std::uint16_t index = 0;
+  bool proxy = false;
+  bool running = true;   ///< false once crashed or gone after leaving
+  bool member = true;    ///< false once removed from the cluster
+  bool leaving = false;  ///< shards handed off, leaving the cluster
+  bool unreachable = false;
+  std::unique_ptr<model::region_core> core;
+  std::uint64_t next_token = 1;
+  std::unordered_map<std::uint64_t, held> tokens;
+  std::map<std::uint32_t, entity> entities;  ///< by slot
+};
+
+shard_sim::shard_sim(shard_sim_settings settings) : settings_(std::move(settings)), rng_(settings_.seed) {}
+shard_sim::~shard_sim() = default;
+
+// ---------------------------------------------------------------------------------------
+// Events and the network
+
+void shard_sim::schedule(nanoseconds at, std::function<void()> fn) {
+  events_.emplace(std::make_pair(std::max(at, now_), next_event_++), std::move(fn));
+}
+
+void shard_sim::send(const region_id& from, const region_id& to, std::function<void(node&)> deliver, bool protocol) {
+  node* src = find(from);
+  node* dst = find(to);
+  if (!src || !dst || !src->running) return;
+  if (protocol) ++protocol_messages_;
+  // One FIFO channel per ordered pair of nodes, as the transport's lane.
+  nanoseconds delay = settings_.latency;
+  if (settings_.jitter.count() > 0)
+    delay += nanoseconds{std::uniform_int_distribution<std::int64_t>(0, settings_.jitter.count())(rng_)};
+  auto& tail = channel_tail_[{src->index, dst->index}];
+  const nanoseconds at = std::max(now_ + delay, tail + 1ns);
+  tail = at;
+  const std::uint16_t target = dst->index;
+  schedule(at, [this, target, deliver = std::move(deliver)] {
+    node& n = *nodes_[target];
+    if (!n.running) return;  // lost with the node
+    deliver(n);
+  });
+}
+
+void shard_sim::run_until(nanoseconds until) {
+  while (!events_.empty() && events_.begin()->first.first <= until) {
+    auto it = events_.begin();
+    now_ = it->first.first;
+    auto fn = std::move(it->second);
+    events_.erase(it);
+    fn();
+  }
+  now_ = std::max(now_, until);
+}
+
+bool shard_sim::run_until(const std::function<bool()>& done, nanoseconds deadline) {
+  if (done()) return true;
+  while (!events_.empty() && events_.begin()->first.first <= deadline) {
+    auto it = events_.begin();
+    now_ = it->first.first;
+    auto fn = std::move(it->second);
+    events_.erase(it);
+    fn();
+    if (done()) return true;
+  }
+  now_ = std::max(now_, deadline);
+  return done();
+}
+
+shard_sim::node* shard_sim::find(const region_id& r) {
+  for (auto& n : nodes_)
+    if (n->id == r) return n.get();
+  return nullptr;
+}
+
+const shard_sim::node* shard_sim::find(const region_id& r) const {
+  for (const auto& n : nodes_)
+    if (n->id == r) return n.get();
+  return nullptr;
+}
+
+model::shard_id shard_sim::shard_of(const std::string& entity) const {
+  return model::default_shard_of(entity, settings_.number_of_shards);
+}
+
+// ---------------------------------------------------------------------------------------
+// Nodes
+
+region_id shard_sim::start_node(bool proxy) {
+  auto n = std::make_unique<node>();
+  n->index = static_cast<std::uint16_t>(nodes_.size());
+  n->id = region_id{{"sim", "10.0." + std::to_string(n->index / 250) + "." + std::to_string(n->index % 250 + 1), 2552},
+                    rng_() | 1};
+  n->proxy = proxy;
+  auto rs = settings_.region;
+  rs.proxy = proxy;
+  n->core = std::make_unique<model::region_core>(rs, n->id);
+  node& ref = *n;
+  nodes_.push_back(std::move(n));
+  start_ticks(ref);
+  update_views();
+  return ref.id;
+}
+
+void shard_sim::start_ticks(node& n) {
+  const std::uint16_t i = n.index;
+  const auto retry = settings_.region.retry_interval;
+  // Periodic timers start at a random phase, as real ones do.
+  auto periodic = std::make_shared<std::function<void(model::region_tick, nanoseconds)>>();
+  *periodic = [this, i, periodic](model::region_tick t, nanoseconds every) {
+    node& m = *nodes_[i];
+    if (!m.running) return;
+    const auto before = m.core->local_shard_ids();
+    m.core->on_tick(t, now_);
+    carry_out(m);
+    check(m, before);
+    schedule(now_ + every, [periodic, t, every] { (*periodic)(t, every); });
+  };
+  const auto phase = [&](nanoseconds every) {
+    return nanoseconds{std::uniform_int_distribution<std::int64_t>(1, every.count())(rng_)};
+  };
+  schedule(now_ + phase(retry), [periodic, retry] { (*periodic)(model::region_tick::retry, retry); });
+  if (settings_.region.idle_timeout) {
+    const auto half = *settings_.region.idle_timeout / 2;
+    schedule(now_ + phase(half), [periodic, half] { (*periodic)(model::region_tick::passivation, half); });
+  }
+}
+
+void shard_sim::leave(const region_id& r) {
+  node* n = find(r);
+  if (!n || !n->running || n->leaving) return;
+  const auto before = n->core->local_shard_ids();
+  n->core->begin_shutdown(now_);
+  carry_out(*n);
+  check(*n, before);
+}
+
+void shard_sim::crash(const region_id& r) {
+  node* n = find(r);
+  if (!n || !n->running) return;
+  n->running = false;
+  for (auto it = local_at_.begin(); it != local_at_.end();)
+    it = it->second == r ? local_at_.erase(it) : std::next(it);
+  if (coordinator_ && coordinator_node_ == r) coordinator_.reset();
+  const std::uint16_t i = n->index;
+  schedule(now_ + std::min(settings_.failure_detection, nanoseconds{5s}), [this, i] {
+    nodes_[i]->unreachable = true;
+    update_views();
+  });
+  schedule(now_ + settings_.failure_detection, [this, i] {
+    nodes_[i]->member = false;
+    update_views();
+  });
+}
+
+void shard_sim::tell(const region_id& via, const std::string& entity, std::uint32_t sender, std::uint64_t seq) {
+  sent_[{entity, sender}].insert(seq);
+  node* n = find(via);
+  if (!n || !n->running) {
+    ++dead_letters_;
+    return;
+  }
+  process(*n, entity, sender, seq, false);
+}
+
+// ---------------------------------------------------------------------------------------
+// The region actor's part
+
+void shard_sim::process(node& n, const std::string& entity, std::uint32_t sender, std::uint64_t seq,
+                        bool from_region) {
+  const auto before = n.core->local_shard_ids();
+  const auto shard = shard_of(entity);
+  const auto d = n.core->route(entity, shard, from_region);
+  carry_out(n);  // what the core decided first (a request, a passivation) goes first
+  auto deliver = [&](std::uint32_t slot) {
+    const auto it = n.entities.find(slot);
+    if (it == n.entities.end() || it->second.id != entity || it->second.stopping)
+      fail("delivered to " + entity + " in slot " + std::to_string(slot) + " at " + cluster::model::to_string(n.id) +
+           ", which is not running");
+    deliveries_[entity].push_back({n.id, sender, seq, now_});
+  };
+  switch (d.kind) {
+    case model::route_kind::start:
+      n.entities[d.slot] = {entity, false};
+      deliver(d.slot);
+      break;
+    case model::route_kind::deliver:
+      deliver(d.slot);
+      break;
+    case model::route_kind::forward: {
+      const auto to = n.core->region_at(d.region);
+      send(n.id, to, [this, entity, sender, seq](node& m) { process(m, entity, sender, seq, true); }, false);
+      break;
+    }
+    case model::route_kind::buffer: {
+      const auto token = n.next_token++;
+      n.tokens.emplace(token, node::held{entity, sender, seq});
+      if (!n.core->buffer(entity, shard, token, from_region)) {
+        n.tokens.erase(token);
+        ++dead_letters_;
+      }
+      break;
+    }
+  }
+  carry_out(n);
+  check(n, before);
+}
+
+void shard_sim::carry_out(node& n) {
+  for (;;) {
+    auto effects = n.core->take_effects();
+    if (effects.empty()) return;
+    for (auto& e : effects) {
+      std::visit(
+          [&](auto& x) {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, model::start_entity>) {
+              n.entities[x.slot] = {x.entity, false};
+            } else if constexpr (std::is_same_v<T, model::stop_entity>) {
+              auto it = n.entities.find(x.slot);
+              if (it == n.entities.end()) return;
+              if (it->second.stopping && !x.force) return;
+              it->second.stopping = true;
+              const std::uint16_t i = n.index;
+              const std::uint32_t slot = x.slot;
+              const std::string id = it->second.id;
+              schedule(now_ + settings_.entity_stop_delay, [this, i, slot, id] {
+                node& m = *nodes_[i];
+                if (!m.running) return;
+                const auto e2 = m.entities.find(slot);
+                if (e2 == m.entities.end() || e2->second.id != id || !e2->second.stopping) return;
+                m.entities.erase(e2);
+                const auto before = m.core->local_shard_ids();
+                m.core->entity_terminated(slot, now_);
+                carry_out(m);
+                check(m, before);
+              });
+            } else if constexpr (std::is_same_v<T, model::deliver_buffered>) {
+              auto h = n.tokens.extract(x.token);
+              if (h.empty()) return fail("delivered an unknown token");
+              const auto it = n.entities.find(x.slot);
+              if (it == n.entities.end() || it->second.id != h.mapped().entity || it->second.stopping)
+                fail("delivered a buffered message to " + h.mapped().entity + ", which is not running");
+              deliveries_[h.mapped().entity].push_back({n.id, h.mapped().sender, h.mapped().seq, now_});
+            } else if constexpr (std::is_same_v<T, model::forward_buffered>) {
+              auto h = n.tokens.extract(x.token);
+              if (h.empty()) return fail("forwarded an unknown token");
+              const auto to = n.core->region_at(x.region);
+              auto m = h.mapped();
+              send(n.id, to, [this, m](node& dst) { process(dst, m.entity, m.sender, m.seq, true); }, false);
+            } else if constexpr (std::is_same_v<T, model::drop_buffered>) {
+              n.tokens.erase(x.token);
+              ++dead_letters_;
+            } else if constexpr (std::is_same_v<T, model::send_to_coordinator>) {
+              to_coordinator(n.id, x.node, std::move(x.message));
+            } else if constexpr (std::is_same_v<T, model::send_marker>) {
+              const auto to = n.core->region_at(x.region);
+              send(n.id, to,
+                   [this, marker = x.marker](node& dst) {
+                     const auto before = dst.core->local_shard_ids();
+                     dst.core->receive(marker, now_);
+                     carry_out(dst);
+                     check(dst, before);
+                   },
+                   true);
+            } else if constexpr (std::is_same_v<T, model::write_remembered>) {
+              const std::uint16_t i = n.index;
+              schedule(now_ + settings_.store_latency, [this, i, w = std::move(x)] {
+                auto& set = store_[w.shard];
+                set.insert(w.started.begin(), w.started.end());
+                for (const auto& e2 : w.stopped) set.erase(e2);
+                node& m = *nodes_[i];
+                if (!m.running) return;
+                const auto before = m.core->local_shard_ids();
+                m.core->remembered_written(w.request, now_);
+                carry_out(m);
+                check(m, before);
+              });
+            } else if constexpr (std::is_same_v<T, model::load_remembered>) {
+              const std::uint16_t i = n.index;
+              schedule(now_ + settings_.store_latency, [this, i, s = x.shard] {
+                node& m = *nodes_[i];
+                if (!m.running) return;
+                const auto& set = store_[s];
+                const auto before = m.core->local_shard_ids();
+                m.core->remembered_loaded(s, std::vector<model::entity_id>(set.begin(), set.end()), now_);
+                carry_out(m);
+                check(m, before);
+              });
+            } else if constexpr (std::is_same_v<T, model::shutdown_complete>) {
+              n.leaving = true;
+              update_views();
+              const std::uint16_t i = n.index;
+              schedule(now_ + settings_.leave_duration, [this, i] {
+                node& m = *nodes_[i];
+                m.running = false;
+                m.member = false;
+                if (coordinator_ && coordinator_node_ == m.id) coordinator_.reset();
+                update_views();
+              });
+            }
+          },
+          e);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The coordinator, where the singleton would run it
+
+void shard_sim::to_coordinator(const region_id& from, const region_id& coordinator_node, model::coordinator_input m) {
+  send(from, coordinator_node,
+       [this, m = std::move(m)](node& dst) {
+         if (!coordinator_ || coordinator_node_ != dst.id) return;  // nothing lives at that path now
+         coordinator_->receive(m, now_);
+         flush_coordinator();
+       },
+       true);
+}
+
+void shard_sim::flush_coordinator() {
+  if (!coordinator_) return;
+  if (settings_.check_invariants) {
+    if (auto why = coordinator_->table().invariant_violation()) fail("coordinator table: " + *why);
+  }
+  for (auto& out : coordinator_->take_outbox()) {
+    send(coordinator_node_, out.to,
+         [this, m = std::move(out.message)](node& dst) {
+           const auto before = dst.core->local_shard_ids();
+           dst.core->receive(m, now_);
+           carry_out(dst);
+           check(dst, before);
+         },
+         true);
+  }
+}
+
+void shard_sim::update_views() {
+  place_coordinator();
+  model::member_view v;
+  for (const auto& n : nodes_) {
+    if (!n->member) continue;
+    v.members.insert(n->id);
+    if (!n->leaving) v.up.insert(n->id);
+    if (n->unreachable) v.unreachable.insert(n->id);
+  }
+  if (coordinator_) {
+    coordinator_->on_view(v, now_);
+    flush_coordinator();
+  }
+  std::optional<region_id> oldest;
+  for (const auto& n : nodes_)
+    if (n->member && !n->proxy) {
+      oldest = n->id;
+      break;
+    }
+  for (auto& n : nodes_) {
+    if (!n->running) continue;
+    const auto before = n->core->local_shard_ids();
+    n->core->set_coordinator(oldest, now_);
+    carry_out(*n);
+    check(*n, before);
+  }
+}
+
+void shard_sim::place_coordinator() {
+  const node* oldest = nullptr;
+  for (const auto& n : nodes_)
+    if (n->member && !n->proxy) {
+      oldest = n.get();
+      break;
+    }
+  if (!oldest || !oldest->running) {
+    coordinator_.reset();  // its node crashed and is not removed yet: nothing runs it
+    return;
+  }
+  if (coordinator_ && coordinator_node_ == oldest->id) return;
+  coordinator_node_ = oldest->id;
+  auto strategy = model::make_strategy(settings_.strategy, settings_.virtual_nodes, settings_.limits);
+  coordinator_ = std::make_unique<model::coordinator_core>(
+      settings_.coordinator, model::coordinator_id{oldest->id, ++coordinator_epoch_}, std::move(strategy), now_);
+  // Its timers.
+  const std::uint64_t epoch = coordinator_epoch_;
+  auto periodic = std::make_shared<std::function<void(model::coordinator_tick, nanoseconds)>>();
+  *periodic = [this, epoch, periodic](model::coordinator_tick t, nanoseconds every) {
+    if (!coordinator_ || coordinator_->self().incarnation != epoch) return;
+    coordinator_->on_tick(t, now_);
+    flush_coordinator();
+    schedule(now_ + every, [periodic, t, every] { (*periodic)(t, every); });
+  };
+  const auto rebalance = settings_.coordinator.rebalance_interval;
+  schedule(now_ + rebalance, [periodic, rebalance] { (*periodic)(model::coordinator_tick::rebalance, rebalance); });
+  schedule(now_ + 1s, [periodic] { (*periodic)(model::coordinator_tick::timers, 1s); });
+}
+
+// ---------------------------------------------------------------------------------------
+// Checks and observations
+
+void shard_sim::fail(const std::string& what) {
+  if (!violation_) violation_ = "at " + std::to_string(now_.count() / 1'000'000) + " ms: " + what;
+}
+
+void shard_sim::check(node& n, const std::set<model::shard_id>& before) {
+  const auto& after = n.core->local_shard_ids();
+  if (before == after) return;
+  for (const auto& s : before)
+    if (!after.contains(s)) {
+      const auto it = local_at_.find(s);
+      if (it != local_at_.end() && it->second == n.id) local_at_.erase(it);
+    }
+  for (const auto& s : after) {
+    if (before.contains(s)) continue;
+    const auto [it, added] = local_at_.try_emplace(s, n.id);
+    if (!added && it->second != n.id && settings_.check_invariants)
+      fail("shard " + s + " is local at " + cluster::model::to_string(n.id) + " while still local at " +
+           cluster::model::to_string(it->second));
+    it->second = n.id;
+    if (!ever_hosted_.insert(s).second) ++moved_;
+  }
+}
+
+const model::region_core* shard_sim::region(const region_id& r) const {
+  const node* n = find(r);
+  return n && n->running ? n->core.get() : nullptr;
+}
+
+std::vector<region_id> shard_sim::running_nodes() const {
+  std::vector<region_id> out;
+  for (const auto& n : nodes_)
+    if (n->running) out.push_back(n->id);
+  return out;
+}
+
+std::vector<region_id> shard_sim::member_nodes() const {
+  std::vector<region_id> out;
+  for (const auto& n : nodes_)
+    if (n->member) out.push_back(n->id);
+  return out;
+}
+
+std::map<region_id, std::set<model::shard_id>> shard_sim::hosted() const {
+  std::map<region_id, std::set<model::shard_id>> out;
+  for (const auto& n : nodes_)
+    if (n->running && !n->proxy) out[n->id] = n->core->local_shard_ids();
+  return out;
+}
+
+delivery_report shard_sim::check_deliveries() const {
+  delivery_report r;
+  r.dead_letters = dead_letters_;
+  for (const auto& [key, seqs] : sent_) {
+    r.sent += seqs.size();
+    std::set<std::uint64_t> seen;
+    std::uint64_t highest = 0;
+    const auto it = deliveries_.find(key.first);
+    if (it != deliveries_.end()) {
+      for (const auto& d : it->second) {
+        if (d.sender != key.second) continue;
+        if (!seen.insert(d.seq).second) ++r.duplicated;
+        if (d.seq < highest) ++r.reordered;
+        highest = std::max(highest, d.seq);
+      }
+    }
+    for (const auto s : seqs) (seen.contains(s) ? r.delivered : r.lost) += 1;
+  }
+  return r;
+}
+
+}  // namespace troupe::sharding::sim
