@@ -8,6 +8,67 @@ namespace troupe::sharding::sim {
 
 using namespace std::chrono_literals;
 
+namespace {
+
+std::string brief(const region_id& r) { return r.address.host; }
+
+std::string describe(const model::coordinator_input& m) {
+  return std::visit(
+      [](const auto& x) -> std::string {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, model::register_region>) {
+          std::string h;
+          for (const auto& s : x.hosted) h += s + ",";
+          return "register " + brief(x.region) + " hosted [" + h + "]";
+        } else if constexpr (std::is_same_v<T, model::get_shard_home>) {
+          return "get_shard_home " + x.shard + " from " + brief(x.region);
+        } else if constexpr (std::is_same_v<T, model::shard_started>) {
+          return "shard_started " + x.shard + " at " + brief(x.region);
+        } else if constexpr (std::is_same_v<T, model::begin_handoff_ack>) {
+          return "begin_handoff_ack " + x.shard + " from " + brief(x.region);
+        } else if constexpr (std::is_same_v<T, model::shard_stopped>) {
+          return "shard_stopped " + x.shard + " at " + brief(x.region);
+        } else if constexpr (std::is_same_v<T, model::graceful_shutdown_request>) {
+          return "graceful_shutdown_request " + brief(x.region);
+        } else if constexpr (std::is_same_v<T, model::region_stopped>) {
+          return "region_stopped " + brief(x.region);
+        } else {
+          return "assign_shard " + x.shard;
+        }
+      },
+      m);
+}
+
+std::string describe(const model::coordinator_output_message& m) {
+  return std::visit(
+      [](const auto& x) -> std::string {
+        using T = std::decay_t<decltype(x)>;
+        const std::string c = brief(x.coordinator.node) + "/" + std::to_string(x.coordinator.incarnation);
+        if constexpr (std::is_same_v<T, model::register_ack>) {
+          return "register_ack from " + c;
+        } else if constexpr (std::is_same_v<T, model::please_register>) {
+          return "please_register from " + c;
+        } else if constexpr (std::is_same_v<T, model::region_set>) {
+          return "region_set v" + std::to_string(x.version) + " from " + c;
+        } else if constexpr (std::is_same_v<T, model::shard_home>) {
+          return "shard_home " + x.shard + " at " + brief(x.region) + " from " + c;
+        } else if constexpr (std::is_same_v<T, model::host_shard>) {
+          return "host_shard " + x.shard + " from " + c;
+        } else if constexpr (std::is_same_v<T, model::begin_handoff>) {
+          return "begin_handoff " + x.shard + " owner " + brief(x.owner) + " #" + std::to_string(x.id) + " from " + c;
+        } else if constexpr (std::is_same_v<T, model::graceful_shutdown_ack>) {
+          return "graceful_shutdown_ack from " + c;
+        } else {
+          std::string f;
+          for (const auto& r : x.flush_from) f += brief(r) + ",";
+          return "handoff " + x.shard + " #" + std::to_string(x.id) + " flush [" + f + "] from " + c;
+        }
+      },
+      m);
+}
+
+}  // namespace
+
 struct shard_sim::node {
   struct held {
     std::string entity;
@@ -23,7 +84,7 @@ struct shard_sim::node {
   bool proxy = false;
   bool running = true;   ///< false once crashed or gone after leaving
   bool member = true;    ///< false once removed from the cluster
-  bool leaving = false;  ///< shards handed off, leaving the cluster
+  bool leaving = false;  ///< its region stopped after handing off its shards; leaving the cluster
   bool unreachable = false;
   std::unique_ptr<model::region_core> core;
   std::uint64_t next_token = 1;
@@ -128,7 +189,7 @@ void shard_sim::start_ticks(node& n) {
   auto periodic = std::make_shared<std::function<void(model::region_tick, nanoseconds)>>();
   *periodic = [this, i, periodic](model::region_tick t, nanoseconds every) {
     node& m = *nodes_[i];
-    if (!m.running) return;
+    if (!m.running || m.leaving) return;
     const auto before = m.core->local_shard_ids();
     m.core->on_tick(t, now_);
     carry_out(m);
@@ -187,9 +248,20 @@ void shard_sim::tell(const region_id& via, const std::string& entity, std::uint3
 
 void shard_sim::process(node& n, const std::string& entity, std::uint32_t sender, std::uint64_t seq,
                         bool from_region) {
+  if (n.leaving) {  // its region has stopped: dead letters, as for a stopped actor
+    ++dead_letters_;
+    return;
+  }
   const auto before = n.core->local_shard_ids();
   const auto shard = shard_of(entity);
   const auto d = n.core->route(entity, shard, from_region);
+  if (settings_.trace) {
+    static const char* kinds[] = {"deliver", "start", "forward", "buffer"};
+    settings_.trace(std::to_string(now_.count() / 1'000'000) + " " + brief(n.id) + " route " + entity + "/" + shard +
+                    " " + std::to_string(sender) + ":" + std::to_string(seq) + (from_region ? " (forwarded)" : "") +
+                    " -> " + kinds[static_cast<int>(d.kind)] +
+                    (d.kind == model::route_kind::forward ? " " + brief(n.core->region_at(d.region)) : ""));
+  }
   carry_out(n);  // what the core decided first (a request, a passivation) goes first
   auto deliver = [&](std::uint32_t slot) {
     const auto it = n.entities.find(slot);
@@ -257,6 +329,10 @@ void shard_sim::carry_out(node& n) {
             } else if constexpr (std::is_same_v<T, model::deliver_buffered>) {
               auto h = n.tokens.extract(x.token);
               if (h.empty()) return fail("delivered an unknown token");
+              if (settings_.trace)
+                settings_.trace(std::to_string(now_.count() / 1'000'000) + " " + brief(n.id) + " delivers buffered " +
+                                h.mapped().entity + " " + std::to_string(h.mapped().sender) + ":" +
+                                std::to_string(h.mapped().seq));
               const auto it = n.entities.find(x.slot);
               if (it == n.entities.end() || it->second.id != h.mapped().entity || it->second.stopping)
                 fail("delivered a buffered message to " + h.mapped().entity + ", which is not running");
@@ -265,6 +341,10 @@ void shard_sim::carry_out(node& n) {
               auto h = n.tokens.extract(x.token);
               if (h.empty()) return fail("forwarded an unknown token");
               const auto to = n.core->region_at(x.region);
+              if (settings_.trace)
+                settings_.trace(std::to_string(now_.count() / 1'000'000) + " " + brief(n.id) + " forwards buffered " +
+                                h.mapped().entity + " " + std::to_string(h.mapped().sender) + ":" +
+                                std::to_string(h.mapped().seq) + " to " + brief(to));
               auto m = h.mapped();
               send(n.id, to, [this, m](node& dst) { process(dst, m.entity, m.sender, m.seq, true); }, false);
             } else if constexpr (std::is_same_v<T, model::drop_buffered>) {
@@ -276,6 +356,10 @@ void shard_sim::carry_out(node& n) {
               const auto to = n.core->region_at(x.region);
               send(n.id, to,
                    [this, marker = x.marker](node& dst) {
+                     if (dst.leaving) return;
+                     if (settings_.trace)
+                       settings_.trace(std::to_string(now_.count() / 1'000'000) + " " + brief(dst.id) + " <- marker " +
+                                       marker.shard + " #" + std::to_string(marker.id) + " from " + brief(marker.from));
                      const auto before = dst.core->local_shard_ids();
                      dst.core->receive(marker, now_);
                      carry_out(dst);
@@ -331,6 +415,7 @@ void shard_sim::to_coordinator(const region_id& from, const region_id& coordinat
   send(from, coordinator_node,
        [this, m = std::move(m)](node& dst) {
          if (!coordinator_ || coordinator_node_ != dst.id) return;  // nothing lives at that path now
+         if (settings_.trace) settings_.trace(std::to_string(now_.count() / 1'000'000) + " coordinator <- " + describe(m));
          coordinator_->receive(m, now_);
          flush_coordinator();
        },
@@ -345,6 +430,9 @@ void shard_sim::flush_coordinator() {
   for (auto& out : coordinator_->take_outbox()) {
     send(coordinator_node_, out.to,
          [this, m = std::move(out.message)](node& dst) {
+           if (dst.leaving) return;
+           if (settings_.trace)
+             settings_.trace(std::to_string(now_.count() / 1'000'000) + " " + brief(dst.id) + " <- " + describe(m));
            const auto before = dst.core->local_shard_ids();
            dst.core->receive(m, now_);
            carry_out(dst);
@@ -440,13 +528,13 @@ void shard_sim::check(node& n, const std::set<model::shard_id>& before) {
 
 const model::region_core* shard_sim::region(const region_id& r) const {
   const node* n = find(r);
-  return n && n->running ? n->core.get() : nullptr;
+  return n && n->running && !n->leaving ? n->core.get() : nullptr;
 }
 
 std::vector<region_id> shard_sim::running_nodes() const {
   std::vector<region_id> out;
   for (const auto& n : nodes_)
-    if (n->running) out.push_back(n->id);
+    if (n->running && !n->leaving) out.push_back(n->id);
   return out;
 }
 
@@ -460,7 +548,7 @@ std::vector<region_id> shard_sim::member_nodes() const {
 std::map<region_id, std::set<model::shard_id>> shard_sim::hosted() const {
   std::map<region_id, std::set<model::shard_id>> out;
   for (const auto& n : nodes_)
-    if (n->running && !n->proxy) out[n->id] = n->core->local_shard_ids();
+    if (n->running && !n->leaving && !n->proxy) out[n->id] = n->core->local_shard_ids();
   return out;
 }
 

@@ -336,6 +336,7 @@ void coordinator_core::on_shard_stopped(const shard_stopped& m, nanoseconds now)
     changed_regions();
   }
   ++stats_.handoffs_completed;
+  ack_shutdown_if_done(m.region);
   // Allocated anew at once when someone waits for it; otherwise on its next request.
   const auto w = waiting_.find(m.shard);
   if (w != waiting_.end() && !w->second.empty())
@@ -347,14 +348,28 @@ void coordinator_core::on_shard_stopped(const shard_stopped& m, nanoseconds now)
 void coordinator_core::on_graceful_shutdown(const graceful_shutdown_request& m, nanoseconds now) {
   if (table_.is_proxy(m.region)) {
     terminate_region(m.region, now);
+    send(m.region, graceful_shutdown_ack{self_});
     return;
   }
-  if (!table_.is_region(m.region)) return;
+  if (!table_.is_region(m.region)) {
+    send(m.region, graceful_shutdown_ack{self_});  // holds nothing here (a retry after it was forgotten)
+    return;
+  }
   if (shutting_down_.insert(m.region).second) active_dirty_ = true;
   const auto it = table_.regions().find(m.region);
   const std::vector<shard_id> shards(it->second.begin(), it->second.end());
   for (const auto& s : shards)
     if (!handoffs_.contains(s)) start_handoff(s, now);
+  ack_shutdown_if_done(m.region);
+}
+
+// A shutting-down region may stop once the table gives it no shard: every host_shard it
+// was sent has been followed by a hand-off it finished.
+void coordinator_core::ack_shutdown_if_done(const region_id& r) {
+  if (!shutting_down_.contains(r)) return;
+  const auto it = table_.regions().find(r);
+  if (it != table_.regions().end() && !it->second.empty()) return;
+  send(r, graceful_shutdown_ack{self_});
 }
 
 void coordinator_core::terminate_region(const region_id& r, nanoseconds now) {

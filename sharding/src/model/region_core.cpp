@@ -68,6 +68,7 @@ struct region_core::shard {
   // The hand-off of a local shard.
   coordinator_id handoff_coordinator;
   std::uint64_t handoff_id = 0;
+  bool handoff_ordered = false;  ///< `handoff` arrived: stop once the markers are in
   std::set<region_id> markers_missing;
   nanoseconds deadline{0};
   bool forced = false;
@@ -281,6 +282,7 @@ void region_core::make_local(shard& sh) {
   sh.phase = shard::phase_t::active;
   sh.asked = false;
   sh.markers_missing.clear();
+  sh.handoff_ordered = false;
   sh.forced = false;
   if (settings_.remember_entities) {
     sh.loading = true;
@@ -294,6 +296,7 @@ void region_core::loaded(shard& sh) {
   sh.loading = false;
   to_coordinator(shard_started{self_, *sh.id});
   flush_waiting(sh);
+  maybe_start_stopping(sh, now_);
 }
 
 void region_core::make_remote(shard& sh, std::uint32_t region) {
@@ -321,7 +324,8 @@ void region_core::set_coordinator(const std::optional<region_id>& node, nanoseco
   if (node == coordinator_node_) return;
   coordinator_node_ = node;
   coordinator_.reset();
-  if (node) send_register(now);
+  shutdown_acked_ = false;  // the new coordinator must say it again
+  if (node && !shutdown_done_) send_register(now);
 }
 
 void region_core::send_register(nanoseconds now) {
@@ -361,7 +365,7 @@ void region_core::receive(const coordinator_output_message& m, nanoseconds now) 
         if constexpr (std::is_same_v<T, register_ack>) {
           on_register_ack(msg);
         } else if constexpr (std::is_same_v<T, please_register>) {
-          if (coordinator_node_ && msg.coordinator.node == *coordinator_node_) {
+          if (coordinator_node_ && msg.coordinator.node == *coordinator_node_ && !shutdown_done_) {
             coordinator_.reset();
             send_register(now);
           }
@@ -375,9 +379,12 @@ void region_core::receive(const coordinator_output_message& m, nanoseconds now) 
           if (accept(msg.coordinator)) on_begin_handoff(msg);
         } else if constexpr (std::is_same_v<T, handoff>) {
           if (accept(msg.coordinator)) on_handoff(msg, now);
+        } else if constexpr (std::is_same_v<T, graceful_shutdown_ack>) {
+          if (accept(msg.coordinator) && shutting_down_) shutdown_acked_ = true;
         }
       },
       m);
+  check_shutdown();
 }
 
 void region_core::on_register_ack(const register_ack& m) {
@@ -454,12 +461,20 @@ void region_core::on_begin_handoff(const begin_handoff& m) {
 void region_core::on_handoff(const handoff& m, nanoseconds now) {
   const auto it = shards_.find(m.shard);
   if (it == shards_.end() || it->second.where != shard::where_t::local) {
-    to_coordinator(shard_stopped{self_, m.shard});
-    return;
+    // The table names this region the owner. Messages that other regions sent here for the
+    // shard before it was hosted must reach its entities before it moves, or a sender's
+    // later messages, sent straight to the new home, could overtake them: so host what
+    // waits, then hand it off. With nothing waiting, it is stopped already.
+    if (it == shards_.end() || it->second.waiting.empty() || settings_.proxy) {
+      to_coordinator(shard_stopped{self_, m.shard});
+      return;
+    }
+    make_local(it->second);
   }
   shard& sh = it->second;
   if (sh.phase == shard::phase_t::stopping) return;  // a resend: the stop is under way
   sh.phase = shard::phase_t::handoff_pending;
+  sh.handoff_ordered = true;
   sh.handoff_coordinator = m.coordinator;
   sh.handoff_id = m.id;
   sh.deadline = now + settings_.handoff_timeout;
@@ -467,7 +482,15 @@ void region_core::on_handoff(const handoff& m, nanoseconds now) {
   for (const auto& r : m.flush_from)
     if (r != self_) sh.markers_missing.insert(r);
   count_marker(sh);
-  if (sh.markers_missing.empty()) start_stopping(sh, now);
+  maybe_start_stopping(sh, now);
+}
+
+// The owner stops the shard once ordered to, every marker is in, and (remember-entities)
+// its entities are loaded, so what waited for them is delivered first.
+void region_core::maybe_start_stopping(shard& sh, nanoseconds now) {
+  if (sh.where == shard::where_t::local && sh.phase == shard::phase_t::handoff_pending && sh.handoff_ordered &&
+      sh.markers_missing.empty() && !sh.loading)
+    start_stopping(sh, now);
 }
 
 void region_core::receive(const handoff_marker& m, nanoseconds now) {
@@ -479,7 +502,8 @@ void region_core::receive(const handoff_marker& m, nanoseconds now) {
   if (sh.where != shard::where_t::local || sh.phase != shard::phase_t::handoff_pending || sh.markers_missing.empty())
     return;
   count_marker(sh);
-  if (sh.markers_missing.empty()) start_stopping(sh, now);
+  maybe_start_stopping(sh, now);
+  check_shutdown();
 }
 
 // Strikes from `markers_missing` every region whose marker for this hand-off has arrived.
@@ -523,6 +547,7 @@ void region_core::abandon_handoffs() {
   for (auto& [id, sh] : shards_) {
     if (sh.where == shard::where_t::local && sh.phase == shard::phase_t::handoff_pending) {
       sh.phase = shard::phase_t::active;
+      sh.handoff_ordered = false;
       sh.markers_missing.clear();
       markers_.erase(id);
       flush_waiting(sh);
@@ -638,6 +663,7 @@ void region_core::entity_terminated(std::uint32_t slot, nanoseconds now) {
   }
   erase_entity(en);
   maybe_finish_handoff(sh);
+  check_shutdown();
 }
 
 void region_core::write_if_needed(shard& sh) {
@@ -728,7 +754,7 @@ void region_core::begin_shutdown(nanoseconds now) {
 }
 
 void region_core::check_shutdown() {
-  if (!shutting_down_ || shutdown_done_ || local_shard_count() != 0) return;
+  if (!shutting_down_ || shutdown_done_ || !shutdown_acked_ || !local_.empty() || buffered_total_ != 0) return;
   shutdown_done_ = true;
   to_coordinator(region_stopped{self_});
   effects_.push_back(shutdown_complete{});
@@ -749,7 +775,8 @@ void region_core::on_tick(region_tick t, nanoseconds now) {
     return;
   }
   // 1. Registration and homes.
-  if (coordinator_node_ && !coordinator_ && now - last_register_ >= settings_.retry_interval) send_register(now);
+  if (coordinator_node_ && !coordinator_ && !shutdown_done_ && now - last_register_ >= settings_.retry_interval)
+    send_register(now);
   if (coordinator_) {
     for (auto& [id, sh] : shards_) {
       if (sh.where == shard::where_t::unknown && !sh.waiting.empty()) {
@@ -765,9 +792,9 @@ void region_core::on_tick(region_tick t, nanoseconds now) {
   // 2. Hand-offs past their deadline: go on without the missing markers; stop by force.
   for (auto& [id, sh] : shards_) {
     if (sh.where != shard::where_t::local || now < sh.deadline) continue;
-    if (sh.phase == shard::phase_t::handoff_pending && !sh.markers_missing.empty()) {
-      ++stats_.marker_timeouts;
-      start_stopping(sh, now);
+    if (sh.phase == shard::phase_t::handoff_pending && sh.handoff_ordered) {
+      if (!sh.markers_missing.empty()) ++stats_.marker_timeouts;
+      start_stopping(sh, now);  // what is still missing (markers, a slow load) is given up
     } else if (sh.phase == shard::phase_t::stopping && !sh.forced) {
       sh.forced = true;
       for (auto& [eid, en] : entities_) {
@@ -788,6 +815,7 @@ void region_core::on_tick(region_tick t, nanoseconds now) {
     std::erase_if(it->second, [&](const auto& kv) { return now - kv.second > settings_.handoff_timeout; });
     it = it->second.empty() ? markers_.erase(it) : std::next(it);
   }
+  check_shutdown();
 }
 
 std::vector<region_effect> region_core::take_effects() { return std::exchange(effects_, {}); }

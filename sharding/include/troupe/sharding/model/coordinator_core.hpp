@@ -29,7 +29,8 @@
 //    (a rebalance is an optimisation; it waits rather than risk a region it cannot hear).
 // 4. Removal. A region whose node is removed from the cluster is forgotten after
 //    `removal_margin`; its shards have no home, and are allocated again on their next
-//    request (at once with remember-entities).
+//    request (at once with remember-entities). A region that asked to shut down is told
+//    `graceful_shutdown_ack` once it holds no shard, and may then stop.
 // 5. Recovery. A new coordinator (after the old one's node left or crashed) knows nothing
 //    at first. It rebuilds the table from the registrations: shards a region hosts are its
 //    (a second claim of the same shard is told to stop it); homes that registered regions
@@ -162,6 +163,7 @@ class coordinator_core {
   void on_begin_handoff_ack(const begin_handoff_ack& m, nanoseconds now);
   void on_shard_stopped(const shard_stopped& m, nanoseconds now);
   void on_graceful_shutdown(const graceful_shutdown_request& m, nanoseconds now);
+  void ack_shutdown_if_done(const region_id& r);
   void terminate_region(const region_id& r, nanoseconds now);
   void check_recovered(nanoseconds now);
   void rebalance(nanoseconds now);

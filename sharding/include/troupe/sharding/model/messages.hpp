@@ -93,7 +93,8 @@ struct shard_stopped {
   friend bool operator==(const shard_stopped&, const shard_stopped&) = default;
 };
 
-/// "Take my shards away, I am leaving" (GracefulShutdownReq).
+/// "Take my shards away, I am leaving" (GracefulShutdownReq); answered with
+/// `graceful_shutdown_ack` once the region holds none.
 struct graceful_shutdown_request {
   region_id region;
   friend bool operator==(const graceful_shutdown_request&, const graceful_shutdown_request&) = default;
@@ -172,9 +173,16 @@ struct handoff {
   friend bool operator==(const handoff&, const handoff&) = default;
 };
 
+/// "You host no shard any more: you may stop" (the answer to `graceful_shutdown_request`
+/// once every shard of the region is handed off).
+struct graceful_shutdown_ack {
+  coordinator_id coordinator;
+  friend bool operator==(const graceful_shutdown_ack&, const graceful_shutdown_ack&) = default;
+};
+
 /// Anything a coordinator sends.
-using coordinator_output_message =
-    std::variant<register_ack, please_register, region_set, shard_home, host_shard, begin_handoff, handoff>;
+using coordinator_output_message = std::variant<register_ack, please_register, region_set, shard_home, host_shard,
+                                                begin_handoff, handoff, graceful_shutdown_ack>;
 
 // ---- region -> region ----
 

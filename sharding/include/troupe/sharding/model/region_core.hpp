@@ -44,7 +44,9 @@
 //    would down), local entities are stopped and their messages wait; nothing runs here
 //    that the surviving side may start elsewhere.
 // 7. Graceful shutdown. `begin_shutdown` asks the coordinator to hand off every local
-//    shard; `shutdown_complete` comes out once none is left.
+//    shard; `shutdown_complete` comes out once the coordinator has said none is left here
+//    (so a host_shard already on its way is hosted and handed off, not lost), no shard is
+//    local and no message waits.
 //
 // Pure: no clock reads (time is an argument), no I/O, no threads, no randomness.
 #pragma once
@@ -312,6 +314,7 @@ class region_core {
   void on_handoff(const handoff& m, nanoseconds now);
   void on_region_set(const region_set& m);
   void count_marker(shard& sh);
+  void maybe_start_stopping(shard& sh, nanoseconds now);
   void start_stopping(shard& sh, nanoseconds now);
   void maybe_finish_handoff(shard& sh);
   void abandon_handoffs();
@@ -368,6 +371,7 @@ class region_core {
 
   bool fenced_ = false;
   bool shutting_down_ = false;
+  bool shutdown_acked_ = false;  ///< the coordinator said this region holds no shard
   bool shutdown_done_ = false;
   nanoseconds last_shutdown_request_{0};
 

@@ -62,6 +62,8 @@ struct shard_sim_settings {
   nanoseconds failure_detection = std::chrono::seconds{15};      ///< crash to removal everywhere
   nanoseconds leave_duration = std::chrono::seconds{2};          ///< shards handed off to removal
   bool check_invariants = true;                 ///< check after every event (see the file comment)
+  /// When set, one line per protocol message delivered and per entity start and stop.
+  std::function<void(const std::string&)> trace;
 };
 
 /// One message given to an entity.
@@ -91,7 +93,8 @@ class shard_sim {
 
   /// Starts a node with a region (or a proxy), up at once; returns its region id.
   region_id start_node(bool proxy = false);
-  /// Graceful leave: its region hands off every shard, then the node is removed.
+  /// Graceful leave: its region hands off every shard and stops (messages through it are
+  /// dead letters from then on), then the node is removed `leave_duration` later.
   void leave(const region_id& r);
   /// kill -9: the node stops now; the others remove it `failure_detection` later.
   void crash(const region_id& r);
@@ -110,9 +113,9 @@ class shard_sim {
 
   /// The running coordinator, if any.
   const model::coordinator_core* coordinator() const noexcept { return coordinator_.get(); }
-  /// The region of a running node, or nullptr.
+  /// The region of a node whose region runs, or nullptr.
   const model::region_core* region(const region_id& r) const;
-  /// Nodes running now, oldest first.
+  /// Nodes whose region runs now (not crashed, not stopped after a leave), oldest first.
   std::vector<region_id> running_nodes() const;
   /// Nodes that are members (running, or crashed and not yet removed), oldest first.
   std::vector<region_id> member_nodes() const;
