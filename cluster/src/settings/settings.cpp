@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "troupe/actor/settings_reader.hpp"
+
 namespace troupe::cluster {
 
 namespace {
@@ -22,91 +24,7 @@ using std::chrono::milliseconds;
 constexpr long long max_interval_ms = 3'600'000;  // one hour: anything longer is a typo
 constexpr long long max_count = 1'000'000;
 
-std::string join(std::initializer_list<const char*> names) {
-  std::string out;
-  for (const char* n : names) out += std::string(out.empty() ? "" : ", ") + n;
-  return out;
-}
-
-/// One JSON object of the file, known by its key path ("" for the root, "downing",
-/// "downing.static-quorum"); reads typed values and throws config_error naming the path.
-class object_reader {
- public:
-  object_reader(const json& j, std::string path, std::initializer_list<const char*> allowed)
-      : j_(j), path_(std::move(path)) {
-    if (!j_.is_object()) {
-      throw config_error(path_.empty() ? "<root>" : path_, "expected a JSON object, got " + j_.dump());
-    }
-    for (auto it = j_.begin(); it != j_.end(); ++it) {
-      bool known = false;
-      for (const char* a : allowed) known = known || it.key() == a;
-      if (!known) throw config_error(key(it.key()), "unknown key; expected one of: " + join(allowed));
-    }
-  }
-
-  std::string key(std::string_view name) const {
-    return path_.empty() ? std::string(name) : path_ + "." + std::string(name);
-  }
-
-  const json* find(const char* name) const {
-    auto it = j_.find(name);
-    return it == j_.end() ? nullptr : &*it;
-  }
-
-  template <class Int>
-  void integer(const char* name, Int& out, long long lo, long long hi) const {
-    const json* v = find(name);
-    if (!v) return;
-    if (!v->is_number_integer() || v->get<long long>() < lo || v->get<long long>() > hi) {
-      throw config_error(key(name), "expected an integer in [" + std::to_string(lo) + ", " +
-                                        std::to_string(hi) + "], got " + v->dump());
-    }
-    out = static_cast<Int>(v->get<long long>());
-  }
-
-  void millis(const char* name, milliseconds& out, long long lo, long long hi) const {
-    long long ms = out.count();
-    integer(name, ms, lo, hi);
-    out = milliseconds(ms);
-  }
-
-  void boolean(const char* name, bool& out) const {
-    const json* v = find(name);
-    if (!v) return;
-    if (!v->is_boolean()) throw config_error(key(name), "expected true or false, got " + v->dump());
-    out = v->get<bool>();
-  }
-
-  void positive_number(const char* name, double& out) const {
-    const json* v = find(name);
-    if (!v) return;
-    if (!v->is_number() || !(v->get<double>() > 0.0) || !std::isfinite(v->get<double>())) {
-      throw config_error(key(name), "expected a number > 0, got " + v->dump());
-    }
-    out = v->get<double>();
-  }
-
-  void string(const char* name, std::string& out, bool allow_empty) const {
-    const json* v = find(name);
-    if (!v) return;
-    if (!v->is_string() || (!allow_empty && v->get<std::string>().empty())) {
-      throw config_error(key(name), std::string(allow_empty ? "expected a string" : "expected a non-empty string") +
-                                        ", got " + v->dump());
-    }
-    out = v->get<std::string>();
-  }
-
-  /// The nested object `name`, checked against `allowed`; nullopt when absent.
-  std::optional<object_reader> object(const char* name, std::initializer_list<const char*> allowed) const {
-    const json* v = find(name);
-    if (!v) return std::nullopt;
-    return object_reader(*v, key(name), allowed);
-  }
-
- private:
-  const json& j_;
-  std::string path_;
-};
+using object_reader = troupe::settings_reader;
 
 /// Akka's rule for system names: a letter or digit, then letters, digits, '-' or '_'.
 bool valid_system_name(std::string_view s) {
