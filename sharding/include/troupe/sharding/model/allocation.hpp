@@ -18,20 +18,34 @@
 //   the region with the fewest shards; a rebalance round, only while nothing else is
 //   moving, first takes from every region the shards above the rounded-up fair share
 //   (shards / regions), and if that finds nothing, one shard from each region at the fair
-//   share or above, as many as regions lie two or more below it; at most
-//   max(absolute_limit, relative_limit x shards) per round. Balance is within one shard.
-// - `consistent_hash_ring` (XComponent's placement on Akka.NET): each region owns
-//   `virtual_nodes` points on a 64-bit ring at `stable_hash("<host>:<port>/<system>#<i>")`,
-//   i = 0..virtual_nodes-1 (the address, not the incarnation, so a restarted node takes its
-//   old points back); a shard belongs to the first point clockwise of its own hash. A
-//   joining region takes a small slice from every region, a leaving one spreads its share
-//   over all. Rebalance moves the shards whose owner changed, at most the same limit per
-//   round.
+//   share, as many as the regions two or more below it lack to reach one below it; at most
+//   `rebalance_limits::limit(shards)` per round. Regions are visited most shards first
+//   (ties by region id) and each gives its lowest-sorted shards. Repeated rounds, each
+//   moved shard going to the region with the fewest, end with every region within one
+//   shard of every other.
+// - `consistent_hash_ring` (consistent hashing, Karger et al. 1997; XComponent's placement
+//   on Akka.NET): each region owns `virtual_nodes` points on a 64-bit ring at
+//   `stable_hash("<host>:<port>/<system>#<i>")`, i = 0..virtual_nodes-1 in decimal, e.g.
+//   "127.0.0.1:2551/shop#0" (the address, not the incarnation, so a restarted node takes
+//   its old points back); a shard belongs to the first point clockwise of its own hash
+//   (the first point >= stable_hash(shard), wrapping past the top to the lowest point);
+//   equal points go to the lowest region id (so of two incarnations of one address in the
+//   view, the lower uid owns their points). A joining region takes a small slice from
+//   every region, a leaving one spreads its share over all. Rebalance moves the shards
+//   whose owner changed. The ring is cached and rebuilt only when the view's set of
+//   regions changes.
 // - `external`: the user assigns shards to regions (`assign`); a shard without an
-//   assignment to an available region waits; rebalance moves shards to their assignment.
+//   assignment to an available region waits; rebalance moves shards to their assignment
+//   when that region is in the view (a shard assigned to a region not in the view stays).
+//
+// Limits: `least_shard` starts a round only when `in_progress` is empty, and returns at
+// most the limit. The ring and `external` let rounds overlap, but keep at most the limit
+// in flight: they return at most `limit - in_progress.size()` shards, none of
+// `in_progress`.
 //
 // Strategies are deterministic: ties go to the lowest region id, and the order of shards
-// in the answer is sorted. Pure: no clock, no I/O, no randomness.
+// in the answer is sorted. Pure: no clock, no I/O, no randomness. A strategy object keeps
+// state (the ring's cache, the assignments), so one coordinator uses it from one thread.
 #pragma once
 
 #include <cstddef>
@@ -48,7 +62,7 @@ namespace troupe::sharding::model {
 
 /// The regions that may take shards now, each with the shards it holds (sorted).
 struct allocation_view {
-  std::map<region_id, std::vector<shard_id>> regions;
+  std::map<region_id, std::vector<shard_id>> regions;  ///< by region id; each list sorted
   /// Every shard held by a region of the view.
   std::size_t shard_count() const noexcept;
 };
@@ -73,10 +87,14 @@ class allocation_strategy {
   }
 };
 
-/// How many shards one rebalance round may move: max(absolute, relative x shards), >= 1.
+/// How many shards one rebalance round may move: max(1, absolute, floor(relative x shards)).
+///
+/// Unlike Akka, whose round limit is the lower of its two settings
+/// (max(1, min(relative x shards, absolute))), troupe takes the higher: `absolute_limit` is
+/// a floor for small clusters and `relative_limit` lets large ones move a fixed fraction.
 struct rebalance_limits {
   std::size_t absolute_limit = 20;  ///< Akka's rebalance-absolute-limit
-  double relative_limit = 0.1;      ///< Akka's rebalance-relative-limit, in [0, 1]
+  double relative_limit = 0.1;      ///< Akka's rebalance-relative-limit, in [0, 1] (clamped)
   /// The limit for `shard_count` shards.
   std::size_t limit(std::size_t shard_count) const noexcept;
 };
@@ -84,7 +102,7 @@ struct rebalance_limits {
 /// Akka's least-shard strategy (see the file comment).
 std::unique_ptr<allocation_strategy> least_shard(rebalance_limits limits = {});
 
-/// The consistent-hash ring with `virtual_nodes` (>= 1) points per region.
+/// The consistent-hash ring with `virtual_nodes` (>= 1, asserted) points per region.
 std::unique_ptr<allocation_strategy> consistent_hash_ring(std::size_t virtual_nodes = 100,
                                                           rebalance_limits limits = {});
 
