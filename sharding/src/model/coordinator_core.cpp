@@ -403,6 +403,7 @@ void coordinator_core::terminate_region(const region_id& r, nanoseconds now) {
 // Output
 
 void coordinator_core::send(const region_id& to, coordinator_output_message m) {
+  std::visit([&](auto& x) { x.to = to; }, m);
   outbox_.push_back({to, std::move(m)});
 }
 

@@ -359,6 +359,11 @@ bool region_core::accept(const coordinator_id& c) {
 
 void region_core::receive(const coordinator_output_message& m, nanoseconds now) {
   now_ = now;
+  const region_id& to = std::visit([](const auto& x) -> const region_id& { return x.to; }, m);
+  if (to != region_id{} && to != self_) {
+    ++stats_.rejected;  // for an earlier incarnation of this node
+    return;
+  }
   std::visit(
       [&](const auto& msg) {
         using T = std::decay_t<decltype(msg)>;
@@ -452,7 +457,8 @@ void region_core::on_begin_handoff(const begin_handoff& m) {
     }
   } else {
     // The marker follows everything this region forwarded to the owner.
-    effects_.push_back(send_marker{region_index(m.owner), handoff_marker{self_, m.shard, m.coordinator, m.id}});
+    effects_.push_back(
+        send_marker{region_index(m.owner), handoff_marker{self_, m.shard, m.coordinator, m.id, m.owner}});
     if (sh.where == shard::where_t::remote) make_unknown(sh);
   }
   to_coordinator(begin_handoff_ack{self_, m.shard});
@@ -495,6 +501,10 @@ void region_core::maybe_start_stopping(shard& sh, nanoseconds now) {
 
 void region_core::receive(const handoff_marker& m, nanoseconds now) {
   now_ = now;
+  if (m.to != region_id{} && m.to != self_) {
+    ++stats_.rejected;
+    return;
+  }
   markers_[m.shard].insert_or_assign(marker_key{m.from, m.coordinator, m.id}, now);
   const auto it = shards_.find(m.shard);
   if (it == shards_.end()) return;

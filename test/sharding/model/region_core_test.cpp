@@ -307,7 +307,7 @@ TEST_CASE("region_core: another region marks the end of what it forwarded and bu
   const auto markers = of<model::send_marker>(es);
   REQUIRE(markers.size() == 1);
   CHECK(f.core.region_at(markers[0].region) == other);
-  CHECK(markers[0].marker == model::handoff_marker{self, "5", coord, 4});
+  CHECK(markers[0].marker == model::handoff_marker{self, "5", coord, 4, other});
   CHECK(to_coordinator<model::begin_handoff_ack>(es).size() == 1);
   // The marker comes before the ack, so it is behind everything forwarded before.
   CHECK(std::holds_alternative<model::send_marker>(es[0]));
@@ -475,6 +475,21 @@ TEST_CASE("region_core: the named owner of a shard it never hosted hosts what wa
   // With nothing waiting, a hand-off of a shard not hosted is answered at once.
   f.core.receive(model::handoff{coord, "6", 2, {other}}, 2s);
   CHECK(to_coordinator<model::shard_stopped>(f.effects()).size() == 1);
+}
+
+TEST_CASE("region_core: orders for an earlier incarnation of this node are refused", "[unit][sharding][region]") {
+  fixture f;
+  model::host_shard m{coord, "1"};
+  m.to = node(1, 99);  // same address, another uid
+  f.core.receive(m, 0s);
+  CHECK(f.core.local_shard_count() == 0);
+  m.to = self;
+  f.core.receive(m, 0s);
+  CHECK(f.core.local_shard_count() == 1);
+  model::handoff_marker marker{other, "1", coord, 1, node(1, 99)};
+  const auto before = f.core.stats().rejected;
+  f.core.receive(marker, 0s);
+  CHECK(f.core.stats().rejected == before + 1);
 }
 
 TEST_CASE("region_core: a proxy routes but never hosts", "[unit][sharding][region]") {

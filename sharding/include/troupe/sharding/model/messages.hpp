@@ -19,7 +19,11 @@
 //
 // Every message from a coordinator names it (`coordinator_id`: its node and an incarnation
 // drawn when it starts); a region takes orders only from the coordinator it registered
-// with, so a late message from a coordinator that has moved cannot make two homes.
+// with, so a late message from a coordinator that has moved cannot make two homes. Every
+// message to a region also names the region incarnation it is for (`to`), since a node
+// restarted at the same address is reached by the same path: a message for the incarnation
+// before is refused, never acted on. (An empty `to` stands for any incarnation: a test's
+// shorthand; the cores always fill it in, and the protocol's decoder requires it.)
 //
 // Pure values: link only the standard library and the cluster model.
 #pragma once
@@ -122,6 +126,7 @@ using coordinator_input = std::variant<register_region, get_shard_home, shard_st
 /// "You are registered with me" (RegisterAck).
 struct register_ack {
   coordinator_id coordinator;
+  region_id to;  ///< the region incarnation it is for (set by the coordinator core)
   friend bool operator==(const register_ack&, const register_ack&) = default;
 };
 
@@ -129,6 +134,7 @@ struct register_ack {
 /// has not registered with, for example one restarted on the same node).
 struct please_register {
   coordinator_id coordinator;
+  region_id to;  ///< the region incarnation it is for (set by the coordinator core)
   friend bool operator==(const please_register&, const please_register&) = default;
 };
 
@@ -137,6 +143,7 @@ struct region_set {
   coordinator_id coordinator;
   std::uint64_t version = 0;       ///< increases with every change, across coordinator moves
   std::vector<region_id> regions;  ///< regions and proxies, sorted
+  region_id to;  ///< the region incarnation it is for (set by the coordinator core)
   friend bool operator==(const region_set&, const region_set&) = default;
 };
 
@@ -145,6 +152,7 @@ struct shard_home {
   coordinator_id coordinator;
   shard_id shard;
   region_id region;
+  region_id to;  ///< the region incarnation it is for (set by the coordinator core)
   friend bool operator==(const shard_home&, const shard_home&) = default;
 };
 
@@ -152,6 +160,7 @@ struct shard_home {
 struct host_shard {
   coordinator_id coordinator;
   shard_id shard;
+  region_id to;  ///< the region incarnation it is for (set by the coordinator core)
   friend bool operator==(const host_shard&, const host_shard&) = default;
 };
 
@@ -161,6 +170,7 @@ struct begin_handoff {
   shard_id shard;
   region_id owner;        ///< the shard's home until the hand-off ends
   std::uint64_t id = 0;   ///< this hand-off, unique per coordinator
+  region_id to;  ///< the region incarnation it is for (set by the coordinator core)
   friend bool operator==(const begin_handoff&, const begin_handoff&) = default;
 };
 
@@ -170,6 +180,7 @@ struct handoff {
   shard_id shard;
   std::uint64_t id = 0;               ///< the hand-off `begin_handoff` announced
   std::vector<region_id> flush_from;  ///< regions whose marker the owner waits for (sorted)
+  region_id to;  ///< the region incarnation it is for (set by the coordinator core)
   friend bool operator==(const handoff&, const handoff&) = default;
 };
 
@@ -177,6 +188,7 @@ struct handoff {
 /// once every shard of the region is handed off).
 struct graceful_shutdown_ack {
   coordinator_id coordinator;
+  region_id to;  ///< the region incarnation it is for (set by the coordinator core)
   friend bool operator==(const graceful_shutdown_ack&, const graceful_shutdown_ack&) = default;
 };
 
@@ -194,6 +206,7 @@ struct handoff_marker {
   shard_id shard;
   coordinator_id coordinator;  ///< whose hand-off
   std::uint64_t id = 0;        ///< which hand-off
+  region_id to;                ///< the owner incarnation it is for
   friend bool operator==(const handoff_marker&, const handoff_marker&) = default;
 };
 
