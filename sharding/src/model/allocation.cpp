@@ -21,7 +21,7 @@ std::size_t rebalance_limits::limit(std::size_t shard_count) const noexcept {
   // `relative_limit > 0` is false for NaN, and the clamp keeps the conversion defined.
   const double fraction = relative_limit > 0.0 ? std::min(relative_limit, 1.0) : 0.0;
   const auto relative = static_cast<std::size_t>(std::floor(fraction * static_cast<double>(shard_count)));
-  return std::max({std::size_t{1}, absolute_limit, relative});
+  return std::max(std::size_t{1}, std::min(absolute_limit, relative));
 }
 
 namespace {

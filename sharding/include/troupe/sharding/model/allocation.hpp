@@ -87,11 +87,9 @@ class allocation_strategy {
   }
 };
 
-/// How many shards one rebalance round may move: max(1, absolute, floor(relative x shards)).
-///
-/// Unlike Akka, whose round limit is the lower of its two settings
-/// (max(1, min(relative x shards, absolute))), troupe takes the higher: `absolute_limit` is
-/// a floor for small clusters and `relative_limit` lets large ones move a fixed fraction.
+/// How many shards one rebalance round may move: max(1, min(absolute, floor(relative x
+/// shards))). Both settings are caps, as in Akka (its source takes the lower of the two):
+/// with the defaults, 20 of 10,000 shards, 2 of 20.
 struct rebalance_limits {
   std::size_t absolute_limit = 20;  ///< Akka's rebalance-absolute-limit
   double relative_limit = 0.1;      ///< Akka's rebalance-relative-limit, in [0, 1] (clamped)
