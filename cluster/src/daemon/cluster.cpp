@@ -36,6 +36,8 @@ struct cluster_shared {
   bool up_reached = false;
   /// Coordinated shutdown's leave tasks, released when the daemon stops taking part.
   std::vector<std::promise<void>> leave_waiters;
+  /// Management endpoints of later layers, by path prefix.
+  std::map<std::string, std::function<management_response(const management_request&)>> routes;
 };
 
 }  // namespace detail
@@ -457,6 +459,27 @@ void cluster::register_on_member_up(std::function<void()> fn) {
     }
   }
   fn();
+}
+
+void cluster::add_management_route(std::string prefix,
+                                   std::function<management_response(const management_request&)> handler) {
+  std::lock_guard lock(shared_->mutex);
+  shared_->routes[std::move(prefix)] = std::move(handler);
+}
+
+std::optional<management_response> cluster::route_added(const management_request& request) const {
+  const std::string_view target = request.target;
+  const std::string_view path = target.substr(0, target.find('?'));
+  std::function<management_response(const management_request&)> handler;
+  {
+    std::lock_guard lock(shared_->mutex);
+    for (const auto& [prefix, fn] : shared_->routes)
+      if (path.starts_with(prefix)) handler = fn;
+  }
+  if (!handler) return std::nullopt;
+  if (request.method != "GET")
+    return management_response{405, R"({"message":"Method not allowed"})", "GET", {}};
+  return handler(request);
 }
 
 void cluster::register_on_member_removed(std::function<void()> fn) {

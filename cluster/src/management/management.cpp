@@ -114,7 +114,10 @@ class session : public std::enable_shared_from_this<session> {
     try {
       management_request request{std::string(req.method_string()), std::string(req.target()),
                                  std::string(req[http::field::content_type]), req.body()};
-      out = route_management_request(request, [this] { return server_.snapshot(); }, server_.allow_changes);
+      if (auto added = server_.node.route_added(request))
+        out = std::move(*added);
+      else
+        out = route_management_request(request, [this] { return server_.snapshot(); }, server_.allow_changes);
       server_.apply(out.change);
     } catch (const std::exception& e) {
       out = management_response{500, message_json(std::string("Internal error: ") + e.what()), {}, {}};

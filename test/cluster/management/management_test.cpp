@@ -584,6 +584,21 @@ TEST_CASE("management server: keep-alive serves several requests on one connecti
   CHECK(exchange(socket, "GET", "/alive").status == 200);
 }
 
+TEST_CASE("management server: a later layer adds its own GET route under a prefix", "[integration][management]") {
+  cluster_node n;
+  n.cluster.add_management_route("/cluster/extra/", [](const troupe::cluster::management_request& r) {
+    return troupe::cluster::management_response{200, nlohmann::json{{"target", r.target}}.dump(), {}, {}};
+  });
+  management_server server(n.cluster);
+  auto port = server.start(any_port());
+  REQUIRE(port);
+  const auto ok = request(*port, "GET", "/cluster/extra/thing?x=1");
+  CHECK(ok.status == 200);
+  CHECK(nlohmann::json::parse(ok.body).at("target") == "/cluster/extra/thing?x=1");
+  CHECK(request(*port, "PUT", "/cluster/extra/thing").status == 405);
+  CHECK(request(*port, "GET", "/cluster/members").status == 200);  // the built-in routes are untouched
+}
+
 TEST_CASE("management server: a silent client neither blocks others nor stays forever", "[integration][management]") {
   cluster_node n;
   management_server server(n.cluster);

@@ -47,6 +47,8 @@ namespace detail {
 struct cluster_shared;
 }
 class management_server;
+struct management_request;
+struct management_response;
 
 /// The daemon's path on every node.
 inline constexpr const char* daemon_path = "/system/cluster";
@@ -129,6 +131,16 @@ class cluster {
   /// `fn` runs once when this node is removed or downed, or the daemon stops (at once if
   /// that already happened).
   void register_on_member_removed(std::function<void()> fn);
+
+  /// A management endpoint of a later layer (sharding's `/cluster/shards/{type}`): GET
+  /// requests whose path starts with `prefix` go to `handler`, on the management server's
+  /// thread (keep it short: it holds up the other requests). A later call with the same
+  /// prefix replaces the handler.
+  void add_management_route(std::string prefix,
+                            std::function<management_response(const management_request&)> handler);
+  /// The answer of the added route whose prefix the request's path starts with, if any
+  /// (for the management server).
+  std::optional<management_response> route_added(const management_request& request) const;
 
  private:
   actor_system& system_;

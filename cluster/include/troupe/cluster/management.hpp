@@ -8,6 +8,9 @@
 //   GET    /alive                       {"alive": true} while the server runs      200
 //   GET    /ready                       once this member is Up or WeaklyUp         200, 503
 //
+// Later layers add their own GET routes under a path prefix (`cluster::add_management_route`):
+// sharding serves `/cluster/shards/{type}` that way.
+//
 // `{address}` is `troupe://system@host:port`, percent-encoded or not, or `system@host:port`.
 // Other paths get 404, other methods 405 (with Allow), malformed requests 400, bodies over
 // 64 KiB 413, headers over 8 KiB 431; every error body is `{"message": "<reason>"}`. With
