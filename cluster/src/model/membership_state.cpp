@@ -36,6 +36,14 @@ sbr_snapshot sbr_snapshot_of(const gossip& g, const unique_address& self, std::c
   snap.unstable_for = unstable_for;
   return snap;
 }
+
+bool on_losing_side(const gossip& g, const unique_address& self, const sbr_settings& s) {
+  // 1. Nobody unreachable (the common case): no partition, and no snapshot to build.
+  if (g.reachability().all_unreachable_or_terminated().empty()) return false;
+  // 2. The decision the resolver would make now, with the stability wait already over.
+  const sbr_decision d = resolve_split_brain(s, sbr_snapshot_of(g, self, s.stable_after, std::chrono::nanoseconds{0}));
+  return d.outcome == sbr_outcome::decided && d.to_down.contains(self);
+}
 namespace {
 
 using enum member_status;

@@ -117,6 +117,15 @@ struct receive_result {
 sbr_snapshot sbr_snapshot_of(const model::gossip& g, const unique_address& self, std::chrono::nanoseconds stable_for,
                              std::chrono::nanoseconds unstable_for);
 
+/// True when `self` is on the losing side of a partition in its view `g`: some member is
+/// unreachable and the split brain resolver `s` (valid settings), deciding now as if the
+/// view had been stable for `stable_after` (and not unstable), would down `self`, whether
+/// by its strategy, by down-all, or as or alongside indirectly connected members. A node
+/// for which this holds stops its singletons (and shard entities) at once, long before the
+/// winning side downs and removes it, so that the winners may start them right after the
+/// removal (troupe's replacement for Akka's down-removal-margin).
+bool on_losing_side(const model::gossip& g, const unique_address& self, const sbr_settings& s);
+
 /// The latest gossip as seen by `self`.
 class membership_state {
  public:
