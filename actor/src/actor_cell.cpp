@@ -799,6 +799,18 @@ void actor_cell::finish_terminate() {
   terminated_.store(true, std::memory_order_release);
   close_mailbox();
   actor_ref self = self_ref();
+  // 1. The name is free before any watcher hears of the end (Akka's guarantee): a parent
+  //    that starts a child of the same name on `terminated` (a shard region restarting an
+  //    entity) must find it free. A parent's child_terminated is queued before its
+  //    death_watch_notification, so it too sees the table updated first.
+  if (parent_) {
+    // Most parents wait for nothing: leave their table directly, sparing them a message
+    // (a parent of a million short-lived children would otherwise handle a million).
+    if (!parent_->remove_stopped_child(this)) {
+      parent_->enqueue_system(sys_envelope<sys::child_terminated>(self));
+    }
+  }
+  // 2. Then the watchers, and whatever was stashed.
   if (ext_) {
     for (auto* e : ext_->stash) dead_letter(e, "recipient stopped");
     ext_->stash.clear();
@@ -810,15 +822,7 @@ void actor_cell::finish_terminate() {
     }
     delete std::exchange(ext_, nullptr);
   }
-  if (parent_) {
-    // Most parents wait for nothing: leave their table directly, sparing them a message
-    // (a parent of a million short-lived children would otherwise handle a million).
-    if (!parent_->remove_stopped_child(this)) {
-      parent_->enqueue_system(sys_envelope<sys::child_terminated>(self));
-    }
-  } else {
-    core_->on_root_terminated();
-  }
+  if (!parent_) core_->on_root_terminated();
 }
 
 // ---- supervision (parent side) ----

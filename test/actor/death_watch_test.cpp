@@ -233,3 +233,50 @@ TEST_CASE("a stopping watcher does not get terminated of its own children", "[un
   probe.expect_terminated(p, 0ms);
   failures.expect_no_msg(0ms);
 }
+
+namespace {
+
+struct idle_child : troupe::actor {
+  behavior make_behavior() override { return {[](const ping&) {}}; }
+};
+
+/// Starts a child named "c", stops it, and on its `terminated` starts "c" again, `rounds`
+/// times; reports how many spawns failed.
+class respawner : public troupe::actor {
+ public:
+  respawner(int rounds, actor_ref report_to) : left_(rounds), report_to_(std::move(report_to)) {}
+  void pre_start() override { next(); }
+  behavior make_behavior() override {
+    return {[this](const troupe::terminated&) {
+      if (--left_ == 0) {
+        report_to_.tell(failures_);
+        return;
+      }
+      next();
+    }};
+  }
+
+ private:
+  void next() {
+    try {
+      auto c = spawn<idle_child>("c");
+      watch(c);
+      stop(c);
+    } catch (const std::invalid_argument&) {
+      ++failures_;
+      report_to_.tell(failures_);
+    }
+  }
+  int left_;
+  int failures_ = 0;
+  actor_ref report_to_;
+};
+
+}  // namespace
+
+TEST_CASE("a child's name is free when its parent gets its terminated (worker threads)", "[integration][watch]") {
+  troupe::actor_system sys("names");
+  test_probe probe(sys);
+  sys.spawn<respawner>("parent", 2000, probe.ref());
+  CHECK(probe.expect_msg<int>(10s) == 0);
+}
