@@ -1,0 +1,293 @@
+// Sharding's messages as CBOR maps (layout in protocol.hpp), registered under serializer 6.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "internal/actors.hpp"
+#include "troupe/cluster/protocol_fields.hpp"
+#include "troupe/remote/serialization.hpp"
+#include "troupe/sharding/protocol.hpp"
+
+namespace troupe::sharding {
+
+namespace {
+
+using json = nlohmann::json;
+using namespace cluster::protocol::fields;
+
+json ua(const model::region_id& r) { return to_json(r); }
+model::region_id ua_of(const json& j, const char* key) { return unique_address_of(required(j, "", key), key); }
+std::string text_of(const json& j, const char* key) { return as_text(required(j, "", key), key); }
+
+json coordinator_json(const model::coordinator_id& c) {
+  return json{{"node", ua(c.node)}, {"incarnation", c.incarnation}};
+}
+model::coordinator_id coordinator_of(const json& j) {
+  const json& c = as_map(required(j, "", "coordinator"), "coordinator");
+  return {unique_address_of(required(c, "coordinator", "node"), "coordinator.node"),
+          as_unsigned(required(c, "coordinator", "incarnation"), "coordinator.incarnation")};
+}
+
+json regions_json(const std::vector<model::region_id>& rs) {
+  json out = json::array();
+  for (const auto& r : rs) out.push_back(ua(r));
+  return out;
+}
+std::vector<model::region_id> regions_of(const json& j, const char* key) {
+  std::vector<model::region_id> out;
+  const json& a = as_array(required(j, "", key), key);
+  for (std::size_t i = 0; i < a.size(); ++i) out.push_back(unique_address_of(a[i], item_path(key, i)));
+  return out;
+}
+
+json strings_json(const std::vector<std::string>& ss) { return json(ss); }
+std::vector<std::string> strings_of(const json& j, const char* key) {
+  std::vector<std::string> out;
+  const json& a = as_array(required(j, "", key), key);
+  for (std::size_t i = 0; i < a.size(); ++i) out.push_back(as_text(a[i], item_path(key, i)));
+  return out;
+}
+
+/// A message in its own wire form: {"serializer", "manifest", "bytes"}.
+json nested_json(const remote::serialization& s, const message& m) {
+  auto w = s.encode(m);
+  if (!w) throw std::runtime_error(w.error());
+  return json{{"serializer", w.value().serializer}, {"manifest", w.value().manifest},
+              {"bytes", json::binary(std::move(w.value().payload))}};
+}
+message nested_of(const remote::serialization& s, const json& j, const char* key) {
+  const json& n = as_map(required(j, "", key), key);
+  const auto serializer = as_unsigned(required(n, key, "serializer"), key_path(key, "serializer"), 0xffffffffu);
+  const auto manifest = as_text(required(n, key, "manifest"), key_path(key, "manifest"));
+  const json& b = required(n, key, "bytes");
+  if (!b.is_binary()) fail(key_path(key, "bytes"), std::string("expected a byte string, got ") + b.type_name());
+  auto m = s.decode(static_cast<std::uint32_t>(serializer), manifest, b.get_binary());
+  if (!m) fail(key, m.error());
+  return std::move(m).value();
+}
+
+// ---------------------------------------------------------------------------------------
+// One writer and one reader per message
+
+struct codec {
+  const remote::serialization* s;
+
+  // Region -> coordinator.
+  json write(const model::register_region& m) const {
+    json homes = json::array();
+    for (const auto& h : m.known_homes) homes.push_back(json{{"shard", h.shard}, {"region", ua(h.region)}});
+    return json{{"region", ua(m.region)},         {"proxy", m.proxy},
+                {"hosted", strings_json(m.hosted)}, {"known_homes", homes},
+                {"regions_version", m.regions_version}, {"known_regions", regions_json(m.known_regions)}};
+  }
+  void read(const json& j, model::register_region& m) const {
+    m.region = ua_of(j, "region");
+    m.proxy = as_bool(required(j, "", "proxy"), "proxy");
+    m.hosted = strings_of(j, "hosted");
+    const json& homes = as_array(required(j, "", "known_homes"), "known_homes");
+    for (std::size_t i = 0; i < homes.size(); ++i) {
+      const auto p = item_path("known_homes", i);
+      const json& h = as_map(homes[i], p);
+      m.known_homes.push_back({as_text(required(h, p, "shard"), key_path(p, "shard")),
+                               unique_address_of(required(h, p, "region"), key_path(p, "region"))});
+    }
+    m.regions_version = as_unsigned(required(j, "", "regions_version"), "regions_version");
+    m.known_regions = regions_of(j, "known_regions");
+  }
+  template <class T>
+  json write_region_shard(const T& m) const {
+    return json{{"region", ua(m.region)}, {"shard", m.shard}};
+  }
+  template <class T>
+  void read_region_shard(const json& j, T& m) const {
+    m.region = ua_of(j, "region");
+    m.shard = text_of(j, "shard");
+  }
+  json write(const model::get_shard_home& m) const { return write_region_shard(m); }
+  void read(const json& j, model::get_shard_home& m) const { read_region_shard(j, m); }
+  json write(const model::shard_started& m) const { return write_region_shard(m); }
+  void read(const json& j, model::shard_started& m) const { read_region_shard(j, m); }
+  json write(const model::begin_handoff_ack& m) const { return write_region_shard(m); }
+  void read(const json& j, model::begin_handoff_ack& m) const { read_region_shard(j, m); }
+  json write(const model::shard_stopped& m) const { return write_region_shard(m); }
+  void read(const json& j, model::shard_stopped& m) const { read_region_shard(j, m); }
+  json write(const model::graceful_shutdown_request& m) const { return json{{"region", ua(m.region)}}; }
+  void read(const json& j, model::graceful_shutdown_request& m) const { m.region = ua_of(j, "region"); }
+  json write(const model::region_stopped& m) const { return json{{"region", ua(m.region)}}; }
+  void read(const json& j, model::region_stopped& m) const { m.region = ua_of(j, "region"); }
+  json write(const model::assign_shard& m) const {
+    json out{{"shard", m.shard}};
+    if (m.region) out["region"] = ua(*m.region);
+    return out;
+  }
+  void read(const json& j, model::assign_shard& m) const {
+    m.shard = text_of(j, "shard");
+    if (optional(j, "region")) m.region = ua_of(j, "region");
+  }
+
+  // Coordinator -> region: each names the coordinator and the region incarnation it is for.
+  template <class T>
+  json head(const T& m) const {
+    return json{{"coordinator", coordinator_json(m.coordinator)}, {"to", ua(m.to)}};
+  }
+  template <class T>
+  void read_head(const json& j, T& m) const {
+    m.coordinator = coordinator_of(j);
+    m.to = ua_of(j, "to");
+  }
+  json write(const model::register_ack& m) const { return head(m); }
+  void read(const json& j, model::register_ack& m) const { read_head(j, m); }
+  json write(const model::please_register& m) const { return head(m); }
+  void read(const json& j, model::please_register& m) const { read_head(j, m); }
+  json write(const model::graceful_shutdown_ack& m) const { return head(m); }
+  void read(const json& j, model::graceful_shutdown_ack& m) const { read_head(j, m); }
+  json write(const model::region_set& m) const {
+    json out = head(m);
+    out["version"] = m.version;
+    out["regions"] = regions_json(m.regions);
+    return out;
+  }
+  void read(const json& j, model::region_set& m) const {
+    read_head(j, m);
+    m.version = as_unsigned(required(j, "", "version"), "version");
+    m.regions = regions_of(j, "regions");
+  }
+  json write(const model::shard_home& m) const {
+    json out = head(m);
+    out["shard"] = m.shard;
+    out["region"] = ua(m.region);
+    return out;
+  }
+  void read(const json& j, model::shard_home& m) const {
+    read_head(j, m);
+    m.shard = text_of(j, "shard");
+    m.region = ua_of(j, "region");
+  }
+  json write(const model::host_shard& m) const {
+    json out = head(m);
+    out["shard"] = m.shard;
+    return out;
+  }
+  void read(const json& j, model::host_shard& m) const {
+    read_head(j, m);
+    m.shard = text_of(j, "shard");
+  }
+  json write(const model::begin_handoff& m) const {
+    json out = head(m);
+    out["shard"] = m.shard;
+    out["owner"] = ua(m.owner);
+    out["id"] = m.id;
+    return out;
+  }
+  void read(const json& j, model::begin_handoff& m) const {
+    read_head(j, m);
+    m.shard = text_of(j, "shard");
+    m.owner = ua_of(j, "owner");
+    m.id = as_unsigned(required(j, "", "id"), "id");
+  }
+  json write(const model::handoff& m) const {
+    json out = head(m);
+    out["shard"] = m.shard;
+    out["id"] = m.id;
+    out["flush_from"] = regions_json(m.flush_from);
+    return out;
+  }
+  void read(const json& j, model::handoff& m) const {
+    read_head(j, m);
+    m.shard = text_of(j, "shard");
+    m.id = as_unsigned(required(j, "", "id"), "id");
+    m.flush_from = regions_of(j, "flush_from");
+  }
+
+  // Region -> region.
+  json write(const model::handoff_marker& m) const {
+    return json{{"from", ua(m.from)}, {"to", ua(m.to)}, {"shard", m.shard},
+                {"coordinator", coordinator_json(m.coordinator)}, {"id", m.id}};
+  }
+  void read(const json& j, model::handoff_marker& m) const {
+    m.from = ua_of(j, "from");
+    m.to = ua_of(j, "to");
+    m.shard = text_of(j, "shard");
+    m.coordinator = coordinator_of(j);
+    m.id = as_unsigned(required(j, "", "id"), "id");
+  }
+  json write(const detail::region_forward& m) const {
+    return json{{"to", ua(m.to)}, {"entity", m.entity_id}, {"shard", m.shard_id}, {"payload", nested_json(*s, m.payload)}};
+  }
+  void read(const json& j, detail::region_forward& m) const {
+    m.to = ua_of(j, "to");
+    m.entity_id = text_of(j, "entity");
+    m.shard_id = text_of(j, "shard");
+    m.payload = nested_of(*s, j, "payload");
+  }
+  json write(const sharding_envelope& m) const {
+    return json{{"entity", m.entity_id}, {"payload", nested_json(*s, m.message)}};
+  }
+  void read(const json& j, sharding_envelope& m) const {
+    m.entity_id = text_of(j, "entity");
+    m.message = nested_of(*s, j, "payload");
+  }
+
+  // Queries.
+  json write(const detail::get_region_stats&) const { return json::object(); }
+  void read(const json&, detail::get_region_stats&) const {}
+  json write(const shard_region_stats& m) const {
+    json shards = json::object();
+    for (const auto& [shard, n] : m.shards) shards[shard] = n;
+    return json{{"region", ua(m.region)}, {"shards", shards}};
+  }
+  void read(const json& j, shard_region_stats& m) const {
+    m.region = ua_of(j, "region");
+    const json& shards = as_map(required(j, "", "shards"), "shards");
+    for (auto it = shards.begin(); it != shards.end(); ++it)
+      m.shards[it.key()] = as_unsigned(it.value(), key_path("shards", it.key().c_str()));
+  }
+};
+
+template <class T>
+void add(remote::serialization& s, const char* manifest) {
+  const codec c{&s};
+  s.register_custom<T>(
+      serializer_id, manifest, [c](const T& m) { return json::to_cbor(c.write(m)); },
+      [c, manifest](std::span<const std::uint8_t> wire) {
+        try {
+          T m{};
+          c.read(parse_map(wire), m);
+          return m;
+        } catch (const decode_error& e) {
+          throw std::runtime_error(std::string(manifest) + ": " + e.what());
+        } catch (const json::exception& e) {
+          throw std::runtime_error(std::string(manifest) + ": " + e.what());
+        }
+      });
+}
+
+}  // namespace
+
+void register_protocol(remote::serialization& s) {
+  add<model::register_region>(s, "sharding.register");
+  add<model::get_shard_home>(s, "sharding.get_shard_home");
+  add<model::shard_started>(s, "sharding.shard_started");
+  add<model::begin_handoff_ack>(s, "sharding.begin_handoff_ack");
+  add<model::shard_stopped>(s, "sharding.shard_stopped");
+  add<model::graceful_shutdown_request>(s, "sharding.graceful_shutdown_request");
+  add<model::region_stopped>(s, "sharding.region_stopped");
+  add<model::assign_shard>(s, "sharding.assign_shard");
+  add<model::register_ack>(s, "sharding.register_ack");
+  add<model::please_register>(s, "sharding.please_register");
+  add<model::region_set>(s, "sharding.region_set");
+  add<model::shard_home>(s, "sharding.shard_home");
+  add<model::host_shard>(s, "sharding.host_shard");
+  add<model::begin_handoff>(s, "sharding.begin_handoff");
+  add<model::handoff>(s, "sharding.handoff");
+  add<model::graceful_shutdown_ack>(s, "sharding.graceful_shutdown_ack");
+  add<model::handoff_marker>(s, "sharding.handoff_marker");
+  add<detail::region_forward>(s, "sharding.forward");
+  add<sharding_envelope>(s, "sharding.envelope");
+  add<detail::get_region_stats>(s, "sharding.get_region_stats");
+  add<shard_region_stats>(s, "sharding.region_stats");
+}
+
+}  // namespace troupe::sharding
