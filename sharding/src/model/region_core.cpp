@@ -116,6 +116,16 @@ const entity_id* region_core::entity_at(std::uint32_t slot) const {
 // ---------------------------------------------------------------------------------------
 // Messages for entities
 
+std::optional<std::uint32_t> region_core::running_slot(std::string_view e, bool from_region) noexcept {
+  const auto found = entities_.find(e);
+  if (found == entities_.end()) return std::nullopt;
+  entity& en = found->second;
+  if (en.st != entity::state::running || !accepts(*en.home, from_region) || en.home->held[from_region] != 0)
+    return std::nullopt;
+  touch(en);
+  return en.slot;
+}
+
 route_decision region_core::route(std::string_view e, std::string_view s, bool from_region) {
   // 1. The hot path: the entity runs here and its shard takes this sender's messages.
   const auto found = entities_.find(e);

@@ -144,17 +144,15 @@ class shard_region final : public actor {
     }
     if (!id) return unmapped(std::move(m), "the message extractor maps no entity id from a " + m.type_name());
     if (id->empty()) return unmapped(std::move(m), "empty entity id");
-    std::string shard = p_.extractor.shard_id(*id);
     message payload = p_.extractor.unwrap(std::move(m));
     if (payload.get()) payload.get()->sender = sender;
-    route(std::move(*id), std::move(shard), std::move(payload), false);
+    route(std::move(*id), std::move(payload), false);
   }
 
   void on_entity_message(detail::entity_message& m) {
     if (m.entity_id.empty()) return unmapped(std::move(m.payload), "empty entity id");
     if (m.payload.get()) m.payload.get()->sender = sender();
-    std::string shard = p_.extractor.shard_id(m.entity_id);
-    route(std::move(m.entity_id), std::move(shard), std::move(m.payload), false);
+    route(std::move(m.entity_id), std::move(m.payload), false);
   }
 
   void on_forward(region_forward& f) {
@@ -162,7 +160,7 @@ class shard_region final : public actor {
       return unmapped(std::move(f.payload), "forwarded to an earlier incarnation of this node");
     }
     if (f.payload.get()) f.payload.get()->sender = sender();
-    route(std::move(f.entity_id), std::move(f.shard_id), std::move(f.payload), true);
+    route(std::move(f.entity_id), std::move(f.payload), true, std::move(f.shard_id));
   }
 
   void unmapped(message m, const std::string& why) {
@@ -171,7 +169,13 @@ class shard_region final : public actor {
     system().publish_dead_letter(std::move(m), self(), why.c_str());
   }
 
-  void route(std::string entity, std::string shard, message payload, bool from_region) {
+  // `shard` is computed only when the entity does not run here already (the hot path).
+  void route(std::string entity, message payload, bool from_region, std::string shard = {}) {
+    if (const auto slot = core_->running_slot(entity, from_region)) {
+      deliver(*slot, std::move(payload));
+      return;
+    }
+    if (shard.empty()) shard = p_.extractor.shard_id(entity);
     const auto d = core_->route(entity, shard, from_region);
     if (core_->has_effects()) carry_out();  // what the core decided first goes first
     switch (d.kind) {

@@ -129,6 +129,21 @@ TEST_CASE("region_core: messages for a shard without a known home wait, then fol
   CHECK(to_coordinator<model::get_shard_home>(f.effects()).size() == 1);
 }
 
+TEST_CASE("region_core: running_slot answers only for a running entity whose shard takes the sender",
+          "[unit][sharding][region]") {
+  fixture f;
+  CHECK_FALSE(f.core.running_slot("a", false));
+  f.host("1");
+  const auto d = f.core.route("a", "1", false);
+  REQUIRE(d.kind == route_kind::start);
+  CHECK(f.core.running_slot("a", false) == d.slot);
+  f.core.receive(model::begin_handoff{coord, "1", self, 1}, 0s);
+  CHECK_FALSE(f.core.running_slot("a", false));  // local senders wait during a hand-off
+  CHECK(f.core.running_slot("a", true) == d.slot);  // forwarded messages still go in
+  REQUIRE(f.core.passivate(d.slot, 0s));
+  CHECK_FALSE(f.core.running_slot("a", true));
+}
+
 TEST_CASE("region_core: the buffer is bounded", "[unit][sharding][region]") {
   auto s = settings();
   s.buffer_size = 2;

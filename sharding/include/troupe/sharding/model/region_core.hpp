@@ -216,6 +216,10 @@ class region_core {
   /// another region (not from a local sender). Allocation-free when the entity runs here
   /// or the home is cached.
   route_decision route(std::string_view entity, std::string_view shard, bool from_region);
+  /// The hot path, before the shard is even known: the slot of `entity` when it runs here
+  /// and its shard takes this sender's messages now (touched as `route` would); nullopt:
+  /// ask `route`.
+  std::optional<std::uint32_t> running_slot(std::string_view entity, bool from_region) noexcept;
   /// After `route` said buffer: keep `token` (false: the buffer is full, drop the message).
   bool buffer(std::string_view entity, std::string_view shard, std::uint64_t token, bool from_region);
 
