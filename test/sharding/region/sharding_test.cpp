@@ -539,4 +539,5 @@ TEST_CASE("sharding: bad input gets a clear error or a dead letter, never a cras
   // An odd entity id is still an entity (its actor name is encoded).
   region->tell(ts::envelope_for("a/b #c@d", seq_msg{0, 1}));
   await_condition(n.system, [&] { return j.delivered() == 1; }, 5s, "an odd id delivered");
+  CHECK(n.system.resolve("/system/sharding/counter/a%2Fb%20%23c%40d"));
 }

@@ -68,6 +68,8 @@ struct sharding_settings {
   static expected<sharding_settings, config_error> parse(const nlohmann::json& j);
   /// Like `parse`, from JSON text.
   static expected<sharding_settings, config_error> parse(const std::string& json_text);
+  /// Like `parse`, from JSON text (a string literal).
+  static expected<sharding_settings, config_error> parse(const char* json_text) { return parse(std::string(json_text)); }
 };
 
 }  // namespace troupe::sharding
