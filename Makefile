@@ -17,10 +17,11 @@ debug: deps
 	cmake --preset debug >/dev/null
 	cmake --build --preset debug -j $(JOBS)
 
-# The concurrent code (the actor runtime, the transport and the cluster daemon) runs under
-# both sanitizers.
+# The concurrent code (the actor runtime, the transport, the cluster daemon, sharding and
+# the singleton) runs under both sanitizers.
 SANITIZED_TESTS = troupe_actor_tests troupe_remote_tests troupe_cluster_daemon_tests \
-  troupe_cluster_management_tests
+  troupe_cluster_management_tests troupe_sharding_model_tests troupe_sharding_sim_tests \
+  troupe_sharding_tests
 
 asan: deps
 	cmake --preset asan >/dev/null
