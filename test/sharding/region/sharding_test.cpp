@@ -541,3 +541,28 @@ TEST_CASE("sharding: bad input gets a clear error or a dead letter, never a cras
   await_condition(n.system, [&] { return j.delivered() == 1; }, 5s, "an odd id delivered");
   CHECK(n.system.resolve("/system/sharding/counter/a%2Fb%20%23c%40d"));
 }
+
+TEST_CASE("sharding: with the external strategy shards live where they are assigned, and move when reassigned",
+          "[integration][sharding]") {
+  journal j;
+  auto settings = fast_sharding();
+  settings["allocation-strategy"] = "external";
+  auto nodes = start_nodes(j, 3, settings);
+  const std::string shard = troupe::sharding::model::default_shard_of("x", 20);
+  auto where_is_x = [&]() -> std::string {
+    auto e = nodes[0]->sharding().entity_ref("counter", "x");
+    auto r = e->ask<std::string>(where{}, 500ms).result();
+    return r ? r.value() : "";
+  };
+  // Unassigned, the shard waits; assigned to node 2, x runs there (assignments sent again
+  // until the coordinator, starting up, has one).
+  await_condition(nodes[0]->system, [&] {
+    nodes[0]->sharding().assign("counter", shard, nodes[2]->address);
+    return where_is_x() == model::to_string(nodes[2]->address);
+  }, 20s, "x on the node it is assigned to");
+  // Reassigned to node 1: the next rebalance round moves it there.
+  nodes[1]->sharding().assign("counter", shard, nodes[1]->address);
+  await_condition(nodes[0]->system, [&] { return where_is_x() == model::to_string(nodes[1]->address); }, 20s,
+                  "x moved to its new assignment");
+  CHECK_FALSE(j.twice);
+}
