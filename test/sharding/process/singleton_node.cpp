@@ -1,0 +1,195 @@
+// singleton_node: one cluster node running a singleton manager, for the singleton's
+// process fault tests (singleton_process_test.cpp starts five of them).
+//
+//   singleton_node --host 127.79.1.1 --port 2601 --seeds troupe://sfault@127.79.1.1:2601,...
+//                  [--stable-after-ms 2000]
+//
+// Cluster timing is five times Akka's (gossip and heartbeat every 200 ms, acceptable pause
+// 1 s), keep-majority after --stable-after-ms. It prints one JSON object per line on
+// stdout, each with the wall clock in ms ("ts"), so the lines of several nodes merge into
+// one timeline:
+//   {"event": "started", "node": "troupe://sfault@host:port", "uid": "..."}
+//   {"event": "member_up" | "unreachable_member" | ..., "member": {"node", "uid", "status", "up"}}
+//   {"event": "singleton started" | "singleton stopped", "node": ...}
+//   {"event": "stopped", "reason": ...}                      (the actor system has ended)
+// SIGTERM or SIGINT leaves gracefully. Bad options exit with 2.
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include <troupe/actor.hpp>
+#include <troupe/cluster/cluster.hpp>
+#include <troupe/sharding/singleton.hpp>
+
+namespace tc = troupe::cluster;
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+namespace {
+
+std::atomic<int> signal_received{0};
+extern "C" void on_signal(int sig) { signal_received = sig; }
+
+/// Writes whole JSON lines, stamped with the wall clock, from any thread.
+class printer {
+ public:
+  void say(json j) {
+    j["ts"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+    std::lock_guard lock(mutex_);
+    std::cout << j.dump() << std::endl;
+  }
+
+ private:
+  std::mutex mutex_;
+};
+
+/// The singleton: says when it starts and stops.
+class announcing_singleton final : public troupe::actor {
+ public:
+  announcing_singleton(std::shared_ptr<printer> out, std::string node) : out_(std::move(out)), node_(std::move(node)) {}
+  void pre_start() override { out_->say({{"event", "singleton started"}, {"node", node_}}); }
+  void post_stop() override { out_->say({{"event", "singleton stopped"}, {"node", node_}}); }
+  troupe::behavior make_behavior() override {
+    return {[this](const std::string&) { return node_; }};
+  }
+
+ private:
+  std::shared_ptr<printer> out_;
+  std::string node_;
+};
+
+struct options {
+  std::string host;
+  int port = 0;
+  std::string seeds;
+  int stable_after_ms = 2000;
+};
+
+std::optional<options> parse(int argc, char** argv, std::string& error) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (i + 1 >= argc) {
+      error = std::string(a) + " needs a value";
+      return std::nullopt;
+    }
+    const std::string v = argv[++i];
+    try {
+      if (a == "--host") o.host = v;
+      else if (a == "--port") o.port = std::stoi(v);
+      else if (a == "--seeds") o.seeds = v;
+      else if (a == "--stable-after-ms") o.stable_after_ms = std::stoi(v);
+      else {
+        error = "unknown option " + std::string(a);
+        return std::nullopt;
+      }
+    } catch (const std::exception&) {
+      error = std::string(a) + ": not a number: " + v;
+      return std::nullopt;
+    }
+  }
+  if (o.host.empty() || o.port <= 0 || o.port > 65535 || o.seeds.empty()) {
+    error = "--host, --port (1..65535) and --seeds are required";
+    return std::nullopt;
+  }
+  return o;
+}
+
+json member_json(const tc::model::member& m) {
+  return {{"node", tc::model::to_string(m.address())},
+          {"uid", std::to_string(m.unique_address().uid)},
+          {"status", std::string(tc::model::to_string(m.status()))},
+          {"up", m.up_number()}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string error;
+  const auto opts = parse(argc, argv, error);
+  if (!opts) {
+    std::cerr << "singleton_node: " << error << '\n';
+    return 2;
+  }
+  json seeds = json::array();
+  for (std::size_t start = 0; start <= opts->seeds.size();) {
+    const std::size_t comma = std::min(opts->seeds.find(',', start), opts->seeds.size());
+    if (comma > start) seeds.push_back(opts->seeds.substr(start, comma - start));
+    start = comma + 1;
+  }
+  auto settings = tc::cluster_settings::parse(json{
+      {"system", "sfault"},
+      {"remote", {{"host", opts->host}, {"port", opts->port}, {"cookie", "troupe-singleton-fault-test"}}},
+      {"seed-nodes", seeds},
+      {"gossip-interval-ms", 200},
+      {"heartbeat-interval-ms", 200},
+      {"leader-actions-interval-ms", 200},
+      {"unreachable-nodes-reaper-interval-ms", 200},
+      {"seed-node-timeout-ms", 1000},
+      {"failure-detector",
+       {{"acceptable-heartbeat-pause-ms", 1000}, {"expected-response-after-ms", 200}, {"min-std-deviation-ms", 50}}},
+      {"downing", {{"strategy", "keep-majority"}, {"stable-after-ms", opts->stable_after_ms}}},
+  });
+  if (!settings) {
+    std::cerr << "singleton_node: " << settings.error().what() << '\n';
+    return 2;
+  }
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+
+  troupe::actor_system_settings system_settings;
+  system_settings.log_min_level = troupe::log_level::warning;
+  troupe::actor_system system("sfault", system_settings);
+  auto out = std::make_shared<printer>();
+  auto& cluster = tc::cluster::get(system);
+  cluster.add_listener([out](const tc::cluster_event& e) {
+    const std::string line = tc::to_string(e);
+    json j{{"event", line.substr(0, line.find(' '))}};
+    std::visit(
+        [&](const auto& ev) {
+          using T = std::decay_t<decltype(ev)>;
+          if constexpr (std::is_same_v<T, tc::leader_changed>)
+            j["leader"] = ev.leader ? tc::model::to_string(*ev.leader) : "";
+          else if constexpr (std::is_same_v<T, tc::role_leader_changed>)
+            j["role"] = ev.role;
+          else
+            j["member"] = member_json(ev.member);
+        },
+        e);
+    out->say(std::move(j));
+  });
+  auto started = cluster.start(*settings);
+  if (!started) {
+    std::cerr << "singleton_node: " << started.error() << '\n';
+    return 2;
+  }
+  const std::string self = tc::model::to_string(*started);
+  out->say({{"event", "started"}, {"node", self}, {"uid", std::to_string(cluster.self_unique_address().uid)}});
+
+  troupe::sharding::singleton_settings ss;
+  ss.hand_over_retry_interval = 200ms;
+  system.spawn(troupe::sharding::singleton_manager::props(troupe::props::of<announcing_singleton>(out, self), ss),
+               "consumer");
+
+  // Until a signal (then leave gracefully) or the cluster ends this node.
+  while (!system.is_terminated()) {
+    if (signal_received != 0) {
+      system.coordinated_shutdown().run("signal " + std::to_string(signal_received.load()));
+      break;
+    }
+    system.await_termination(100ms);
+  }
+  system.await_termination(30s);
+  out->say({{"event", "stopped"}, {"reason", system.coordinated_shutdown().reason().value_or("")}});
+  return 0;
+}
