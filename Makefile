@@ -21,7 +21,7 @@ debug: deps
 # the singleton) runs under both sanitizers.
 SANITIZED_TESTS = troupe_actor_tests troupe_remote_tests troupe_cluster_daemon_tests \
   troupe_cluster_management_tests troupe_sharding_model_tests troupe_sharding_sim_tests \
-  troupe_sharding_tests
+  troupe_sharding_tests troupe_sharding_singleton_tests
 
 asan: deps
 	cmake --preset asan >/dev/null
