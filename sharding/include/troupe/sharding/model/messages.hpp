@@ -41,7 +41,7 @@ namespace troupe::sharding::model {
 
 /// One coordinator instance: where it runs and an incarnation drawn when it started.
 struct coordinator_id {
-  region_id node;
+  region_id node{};
   std::uint64_t incarnation = 0;
   friend auto operator<=>(const coordinator_id&, const coordinator_id&) = default;
   friend bool operator==(const coordinator_id&, const coordinator_id&) = default;
@@ -49,8 +49,8 @@ struct coordinator_id {
 
 /// A shard and the region that hosts it.
 struct shard_location {
-  shard_id shard;
-  region_id region;
+  shard_id shard{};
+  region_id region{};
   friend bool operator==(const shard_location&, const shard_location&) = default;
 };
 
@@ -60,60 +60,60 @@ struct shard_location {
 /// new coordinator. It carries what the region knows, from which a coordinator that has
 /// just moved rebuilds the allocation table (`coordinator_core`, recovery).
 struct register_region {
-  region_id region;
+  region_id region{};
   bool proxy = false;                        ///< routes only, hosts nothing
-  std::vector<shard_id> hosted;              ///< shards it hosts now (sorted)
-  std::vector<shard_location> known_homes;   ///< homes of other shards it has cached
+  std::vector<shard_id> hosted{};              ///< shards it hosts now (sorted)
+  std::vector<shard_location> known_homes{};   ///< homes of other shards it has cached
   std::uint64_t regions_version = 0;         ///< version of `known_regions`
-  std::vector<region_id> known_regions;      ///< the region set as the last coordinator told it
+  std::vector<region_id> known_regions{};      ///< the region set as the last coordinator told it
   friend bool operator==(const register_region&, const register_region&) = default;
 };
 
 /// "Where does `shard` live?" (Akka's GetShardHome).
 struct get_shard_home {
-  region_id region;
-  shard_id shard;
+  region_id region{};
+  shard_id shard{};
   friend bool operator==(const get_shard_home&, const get_shard_home&) = default;
 };
 
 /// "I host `shard` now": the answer to `host_shard` (ShardStarted).
 struct shard_started {
-  region_id region;
-  shard_id shard;
+  region_id region{};
+  shard_id shard{};
   friend bool operator==(const shard_started&, const shard_started&) = default;
 };
 
 /// "I buffer `shard` and have sent my marker to its owner" (BeginHandOffAck).
 struct begin_handoff_ack {
-  region_id region;
-  shard_id shard;
+  region_id region{};
+  shard_id shard{};
   friend bool operator==(const begin_handoff_ack&, const begin_handoff_ack&) = default;
 };
 
 /// "`shard` has stopped here" (ShardStopped): the owner's answer to `handoff`.
 struct shard_stopped {
-  region_id region;
-  shard_id shard;
+  region_id region{};
+  shard_id shard{};
   friend bool operator==(const shard_stopped&, const shard_stopped&) = default;
 };
 
 /// "Take my shards away, I am leaving" (GracefulShutdownReq); answered with
 /// `graceful_shutdown_ack` once the region holds none.
 struct graceful_shutdown_request {
-  region_id region;
+  region_id region{};
   friend bool operator==(const graceful_shutdown_request&, const graceful_shutdown_request&) = default;
 };
 
 /// "I have stopped" (RegionStopped): the region is gone although its node is still a member.
 struct region_stopped {
-  region_id region;
+  region_id region{};
   friend bool operator==(const region_stopped&, const region_stopped&) = default;
 };
 
 /// For the external strategy: `shard` should live on `region` (nullopt: no preference).
 struct assign_shard {
-  shard_id shard;
-  std::optional<region_id> region;
+  shard_id shard{};
+  std::optional<region_id> region{};
   friend bool operator==(const assign_shard&, const assign_shard&) = default;
 };
 
@@ -125,70 +125,70 @@ using coordinator_input = std::variant<register_region, get_shard_home, shard_st
 
 /// "You are registered with me" (RegisterAck).
 struct register_ack {
-  coordinator_id coordinator;
-  region_id to;  ///< the region incarnation it is for (set by the coordinator core)
+  coordinator_id coordinator{};
+  region_id to{};  ///< the region incarnation it is for (set by the coordinator core)
   friend bool operator==(const register_ack&, const register_ack&) = default;
 };
 
 /// "I do not know you; register" (sent to a region whose request reached a coordinator it
 /// has not registered with, for example one restarted on the same node).
 struct please_register {
-  coordinator_id coordinator;
-  region_id to;  ///< the region incarnation it is for (set by the coordinator core)
+  coordinator_id coordinator{};
+  region_id to{};  ///< the region incarnation it is for (set by the coordinator core)
   friend bool operator==(const please_register&, const please_register&) = default;
 };
 
 /// Every region and proxy the coordinator knows, sent to all of them when the set changes.
 struct region_set {
-  coordinator_id coordinator;
+  coordinator_id coordinator{};
   std::uint64_t version = 0;       ///< increases with every change, across coordinator moves
-  std::vector<region_id> regions;  ///< regions and proxies, sorted
-  region_id to;  ///< the region incarnation it is for (set by the coordinator core)
+  std::vector<region_id> regions{};  ///< regions and proxies, sorted
+  region_id to{};  ///< the region incarnation it is for (set by the coordinator core)
   friend bool operator==(const region_set&, const region_set&) = default;
 };
 
 /// "`shard` lives at `region`" (ShardHome), to regions that asked or wait for it.
 struct shard_home {
-  coordinator_id coordinator;
-  shard_id shard;
-  region_id region;
-  region_id to;  ///< the region incarnation it is for (set by the coordinator core)
+  coordinator_id coordinator{};
+  shard_id shard{};
+  region_id region{};
+  region_id to{};  ///< the region incarnation it is for (set by the coordinator core)
   friend bool operator==(const shard_home&, const shard_home&) = default;
 };
 
 /// "Host `shard`" (HostShard); answered by `shard_started`, resent until then.
 struct host_shard {
-  coordinator_id coordinator;
-  shard_id shard;
-  region_id to;  ///< the region incarnation it is for (set by the coordinator core)
+  coordinator_id coordinator{};
+  shard_id shard{};
+  region_id to{};  ///< the region incarnation it is for (set by the coordinator core)
   friend bool operator==(const host_shard&, const host_shard&) = default;
 };
 
 /// "`shard` is moving: buffer it and send `owner` your marker" (BeginHandOff).
 struct begin_handoff {
-  coordinator_id coordinator;
-  shard_id shard;
-  region_id owner;        ///< the shard's home until the hand-off ends
+  coordinator_id coordinator{};
+  shard_id shard{};
+  region_id owner{};        ///< the shard's home until the hand-off ends
   std::uint64_t id = 0;   ///< this hand-off, unique per coordinator
-  region_id to;  ///< the region incarnation it is for (set by the coordinator core)
+  region_id to{};  ///< the region incarnation it is for (set by the coordinator core)
   friend bool operator==(const begin_handoff&, const begin_handoff&) = default;
 };
 
 /// "Stop `shard` once you have the markers of `flush_from`" (HandOff), to its owner.
 struct handoff {
-  coordinator_id coordinator;
-  shard_id shard;
+  coordinator_id coordinator{};
+  shard_id shard{};
   std::uint64_t id = 0;               ///< the hand-off `begin_handoff` announced
-  std::vector<region_id> flush_from;  ///< regions whose marker the owner waits for (sorted)
-  region_id to;  ///< the region incarnation it is for (set by the coordinator core)
+  std::vector<region_id> flush_from{};  ///< regions whose marker the owner waits for (sorted)
+  region_id to{};  ///< the region incarnation it is for (set by the coordinator core)
   friend bool operator==(const handoff&, const handoff&) = default;
 };
 
 /// "You host no shard any more: you may stop" (the answer to `graceful_shutdown_request`
 /// once every shard of the region is handed off).
 struct graceful_shutdown_ack {
-  coordinator_id coordinator;
-  region_id to;  ///< the region incarnation it is for (set by the coordinator core)
+  coordinator_id coordinator{};
+  region_id to{};  ///< the region incarnation it is for (set by the coordinator core)
   friend bool operator==(const graceful_shutdown_ack&, const graceful_shutdown_ack&) = default;
 };
 
@@ -202,11 +202,11 @@ using coordinator_output_message = std::variant<register_ack, please_register, r
 /// `begin_handoff`, behind everything `from` forwarded to it). It names the hand-off, so a
 /// late marker of an earlier one is never counted for the next.
 struct handoff_marker {
-  region_id from;
-  shard_id shard;
-  coordinator_id coordinator;  ///< whose hand-off
+  region_id from{};
+  shard_id shard{};
+  coordinator_id coordinator{};  ///< whose hand-off
   std::uint64_t id = 0;        ///< which hand-off
-  region_id to;                ///< the owner incarnation it is for
+  region_id to{};              ///< the owner incarnation it is for
   friend bool operator==(const handoff_marker&, const handoff_marker&) = default;
 };
 
