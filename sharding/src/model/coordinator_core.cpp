@@ -331,10 +331,7 @@ void coordinator_core::on_shard_stopped(const shard_stopped& m, nanoseconds now)
   if (it == handoffs_.end() || it->second.owner != m.region) return;  // a second claim's stop, or stale
   handoffs_.erase(it);
   hosting_.erase(m.shard);
-  if (table_.deallocate(m.shard)) {
-    active_dirty_ = true;
-    changed_regions();
-  }
+  if (table_.deallocate(m.shard)) active_dirty_ = true;  // the region set is as it was
   ++stats_.handoffs_completed;
   ack_shutdown_if_done(m.region);
   // Allocated anew at once when someone waits for it; otherwise on its next request.
