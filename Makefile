@@ -31,10 +31,10 @@ tsan: deps
 	cmake --preset tsan >/dev/null
 	cmake --build --preset tsan -j $(JOBS) --target $(SANITIZED_TESTS)
 
-# The main demo: three cluster nodes on 127.0.0.1:2551..2553 (samples/hello_cluster);
-# Ctrl-C leaves gracefully and stops them.
+# The main demo: three greeter hosts on 127.0.0.1:2551..2553 and a client on 2560
+# (samples/hello_sharding); Ctrl-C leaves gracefully and stops them.
 demo: release
-	./samples/hello_cluster/run-demo.sh build/release/samples/hello_cluster/hello_cluster
+	./samples/hello_sharding/run-demo.sh build/release/samples/hello_sharding/hello_sharding
 
 # Every test of the optimised build, the actor runtime and the transport under TSan and
 # ASan+UBSan, then each wire-protocol fuzzer briefly.
