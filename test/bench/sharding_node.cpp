@@ -12,8 +12,10 @@
 // region's; default: no role, hosting on every node).
 //
 // Commands, one per line on stdin; the client runs in this node and sends through its region:
-//   ask FROM TO RESEND_MS   ask every entity e<FROM> .. e<TO-1> at once (a `probe`), again
-//                           every RESEND_MS until it answers; when all have answered prints
+//   ask FROM TO RESEND_MS   ask every entity e<FROM> .. e<TO-1> (a `probe`), again every
+//                           RESEND_MS until it answers, at most `asks_per_tick` asks every
+//                           50 ms (so that no outbound queue of 3,072 messages overflows, and
+//                           the client does not starve its node); when all have answered prints
 //                           {"event": "asked", "count", "sent", "first_ts", "last_ts",
 //                           "moved": answers from another node than this entity's previous
 //                           answer, "first_moved_ts", "by_node": {node: entities}}
@@ -145,35 +147,46 @@ class client final : public troupe::actor {
 
   // ---- ask ----
 
+  /// Asks sent per 50 ms tick at most (40,000 a second), first asks and resends alike.
+  static constexpr std::int64_t asks_per_tick = 2000;
+
   void start_ask(const ask_cmd& c) {
     ask_ = c;
     const auto n = static_cast<std::size_t>(c.to - c.from);
     if (home_.size() < static_cast<std::size_t>(c.to)) home_.resize(static_cast<std::size_t>(c.to));
     sent_at_.assign(n, clock::time_point{});
+    never_sent_.assign(n, true);
     answered_.assign(n, false);
     left_ = static_cast<std::int64_t>(n);
     asks_sent_ = moved_ = 0;
     first_ts_ = last_ts_ = first_moved_ts_ = 0;
     by_node_.clear();
     asking_ = true;
-    const auto now = clock::now();
-    for (std::int64_t i = c.from; i < c.to; ++i) send_ask(i, now);
+    cursor_ = 0;
+    send_due();
     timers().start_periodic_timer("resend", resend_tick{}, std::chrono::milliseconds(50));
   }
 
-  void send_ask(std::int64_t i, clock::time_point now) {
-    sent_at_[static_cast<std::size_t>(i - ask_.from)] = now;
-    ++asks_sent_;
-    region_.tell(probe{entity(i), 0}, self());
+  /// Sends up to asks_per_tick of the asks that are due (never sent, or unanswered for
+  /// the resend interval), going round the range from where the last tick stopped.
+  void send_due() {
+    const auto now = clock::now();
+    const auto n = static_cast<std::int64_t>(answered_.size());
+    std::int64_t sent = 0;
+    for (std::int64_t seen = 0; seen < n && sent < asks_per_tick; ++seen) {
+      const auto k = static_cast<std::size_t>(cursor_);
+      cursor_ = (cursor_ + 1) % n;
+      if (answered_[k] || (!never_sent_[k] && now - sent_at_[k] < ask_.resend)) continue;
+      never_sent_[k] = false;
+      sent_at_[k] = now;
+      ++asks_sent_;
+      ++sent;
+      region_.tell(probe{entity(ask_.from + static_cast<std::int64_t>(k)), 0}, self());
+    }
   }
 
   void resend() {
-    if (!asking_) return;
-    const auto now = clock::now();
-    for (std::int64_t i = ask_.from; i < ask_.to; ++i) {
-      const auto k = static_cast<std::size_t>(i - ask_.from);
-      if (!answered_[k] && now - sent_at_[k] >= ask_.resend) send_ask(i, now);
-    }
+    if (asking_) send_due();
   }
 
   void on_ask_answer(const probe_answer& a) {
@@ -266,7 +279,9 @@ class client final : public troupe::actor {
   bool asking_ = false;
   std::vector<std::string> home_;  ///< by entity index: the node of its last answer
   std::vector<clock::time_point> sent_at_;
+  std::vector<bool> never_sent_;
   std::vector<bool> answered_;
+  std::int64_t cursor_ = 0;
   std::int64_t left_ = 0, asks_sent_ = 0, moved_ = 0;
   std::int64_t first_ts_ = 0, last_ts_ = 0, first_moved_ts_ = 0;
   std::map<std::string, std::int64_t> by_node_;
