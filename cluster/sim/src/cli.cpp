@@ -1,9 +1,5 @@
-// troupe-sim: runs one scenario of the deterministic cluster simulator.
-//
-//   troupe-sim --nodes 1000 --seeds 3 --scenario crash-one --seed 7 --json
-//
-// Exit status: 0 when the scenario met its expectations and no invariant broke, 1 when
-// not (the seed and step are printed on stderr), 2 for a bad command line.
+#include "troupe/cluster/sim/cli.hpp"
+
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -13,11 +9,9 @@
 #include "troupe/cluster/sim/report.hpp"
 #include "troupe/cluster/sim/scenarios.hpp"
 
-namespace {
+namespace troupe::cluster::sim {
 
-using namespace troupe::cluster::sim;
-
-constexpr const char* usage =
+const char* const cli_usage =
     "usage: troupe-sim [--nodes N] [--seeds S] [--scenario NAME] [--seed SEED] [--json]\n"
     "                  [--duration SECONDS] [--extra SECONDS] [--freeze SECONDS]\n"
     "                  [--restarts N] [--churn-interval SECONDS] [--overlapping-crashes]\n"
@@ -29,13 +23,16 @@ constexpr const char* usage =
     "scenarios: join, crash-one, freeze-one, partition-K (e.g. partition-2), partition-2-3,\n"
     "           one-way, churn, rolling-restart\n";
 
+namespace {
+
 std::chrono::nanoseconds secs(double s) {
   return std::chrono::nanoseconds{static_cast<std::int64_t>(s * 1e9)};
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run_cli(int argc, char** argv) {
+  const char* const usage = cli_usage;
   scenario_options o;
   bool json = false;
   try {
@@ -94,3 +91,5 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace troupe::cluster::sim

@@ -1,6 +1,9 @@
 #include "troupe/sharding/sim/shard_sim.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cassert>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
@@ -67,6 +70,14 @@ std::string describe(const model::coordinator_output_message& m) {
       m);
 }
 
+// Names by variant index, for protocol_messages_by_kind.
+constexpr std::array<std::string_view, std::variant_size_v<model::coordinator_input>> input_kinds{
+    "register_region", "get_shard_home",           "shard_started", "begin_handoff_ack",
+    "shard_stopped",   "graceful_shutdown_request", "region_stopped", "assign_shard"};
+constexpr std::array<std::string_view, std::variant_size_v<model::coordinator_output_message>> output_kinds{
+    "register_ack", "please_register", "region_set", "shard_home",
+    "host_shard",   "begin_handoff",   "handoff",    "graceful_shutdown_ack"};
+
 }  // namespace
 
 struct shard_sim::node {
@@ -80,7 +91,7 @@ struct shard_sim::node {
     bool stopping = false;
   };
   region_id id;
-  std::uint16_t index = 0;
+  std::uint32_t index = 0;
   bool proxy = false;
   bool running = true;   ///< false once crashed or gone after leaving
   bool member = true;    ///< false once removed from the cluster
@@ -90,32 +101,62 @@ struct shard_sim::node {
   std::uint64_t next_token = 1;
   std::unordered_map<std::uint64_t, held> tokens;
   std::map<std::uint32_t, entity> entities;  ///< by slot
+  std::set<model::shard_id> last_local;      ///< the core's local shards at the last check
 };
 
-shard_sim::shard_sim(shard_sim_settings settings) : settings_(std::move(settings)), rng_(settings_.seed) {}
+shard_sim::shard_sim(shard_sim_settings settings)
+    : settings_(std::move(settings)),
+      rng_(settings_.seed),
+      to_coordinator_by_kind_(input_kinds.size()),
+      from_coordinator_by_kind_(output_kinds.size()) {}
 shard_sim::~shard_sim() = default;
 
 // ---------------------------------------------------------------------------------------
 // Events and the network
 
-void shard_sim::schedule(nanoseconds at, std::function<void()> fn) {
-  events_.emplace(std::make_pair(std::max(at, now_), next_event_++), std::move(fn));
+namespace {
+
+// The heap's order: the earliest event on top, ties in scheduling order.
+template <class Event>
+bool later(const Event& a, const Event& b) {
+  return a.at != b.at ? a.at > b.at : a.seq > b.seq;
 }
 
-void shard_sim::send(const region_id& from, const region_id& to, std::function<void(node&)> deliver, bool protocol) {
-  node* src = find(from);
-  node* dst = find(to);
-  if (!src || !dst || !src->running) return;
+}  // namespace
+
+void shard_sim::schedule(nanoseconds at, std::function<void()> fn) {
+  events_.push_back({std::max(at, now_), next_event_++, std::move(fn)});
+  std::push_heap(events_.begin(), events_.end(), later<event>);
+}
+
+// Runs the earliest event if it is due by `until`; false if none is.
+bool shard_sim::run_next(nanoseconds until) {
+  if (events_.empty() || events_.front().at > until) return false;
+  std::pop_heap(events_.begin(), events_.end(), later<event>);
+  event e = std::move(events_.back());
+  events_.pop_back();
+  now_ = e.at;
+  ++events_run_;
+  e.fn();
+  return true;
+}
+
+// To the incarnation that runs at `to`'s address now (its core refuses what was meant for
+// an earlier one), over the FIFO channel of the two nodes; lost if either does not run.
+template <class Deliver>
+void shard_sim::send(const node& from, const region_id& to, Deliver&& deliver, bool protocol) {
+  node* dst = at_address(to);
+  if (!dst || !from.running) return;
   if (protocol) ++protocol_messages_;
   // One FIFO channel per ordered pair of nodes, as the transport's lane.
   nanoseconds delay = settings_.latency;
   if (settings_.jitter.count() > 0)
     delay += nanoseconds{std::uniform_int_distribution<std::int64_t>(0, settings_.jitter.count())(rng_)};
-  auto& tail = channel_tail_[{src->index, dst->index}];
+  auto& tail = channel_tail_[(std::uint64_t{from.index} << 32) | dst->index];
   const nanoseconds at = std::max(now_ + delay, tail + 1ns);
   tail = at;
-  const std::uint16_t target = dst->index;
-  schedule(at, [this, target, deliver = std::move(deliver)] {
+  const std::uint32_t target = dst->index;
+  schedule(at, [this, target, deliver = std::forward<Deliver>(deliver)] {
     node& n = *nodes_[target];
     if (!n.running) return;  // lost with the node
     deliver(n);
@@ -123,40 +164,32 @@ void shard_sim::send(const region_id& from, const region_id& to, std::function<v
 }
 
 void shard_sim::run_until(nanoseconds until) {
-  while (!events_.empty() && events_.begin()->first.first <= until) {
-    auto it = events_.begin();
-    now_ = it->first.first;
-    auto fn = std::move(it->second);
-    events_.erase(it);
-    fn();
+  while (run_next(until)) {
   }
   now_ = std::max(now_, until);
 }
 
 bool shard_sim::run_until(const std::function<bool()>& done, nanoseconds deadline) {
   if (done()) return true;
-  while (!events_.empty() && events_.begin()->first.first <= deadline) {
-    auto it = events_.begin();
-    now_ = it->first.first;
-    auto fn = std::move(it->second);
-    events_.erase(it);
-    fn();
+  while (run_next(deadline))
     if (done()) return true;
-  }
   now_ = std::max(now_, deadline);
   return done();
 }
 
 shard_sim::node* shard_sim::find(const region_id& r) {
-  for (auto& n : nodes_)
-    if (n->id == r) return n.get();
-  return nullptr;
+  const auto it = by_id_.find(r);
+  return it == by_id_.end() ? nullptr : nodes_[it->second].get();
 }
 
 const shard_sim::node* shard_sim::find(const region_id& r) const {
-  for (const auto& n : nodes_)
-    if (n->id == r) return n.get();
-  return nullptr;
+  const auto it = by_id_.find(r);
+  return it == by_id_.end() ? nullptr : nodes_[it->second].get();
+}
+
+shard_sim::node* shard_sim::at_address(const region_id& r) {
+  const auto it = by_address_.find(r.address);
+  return it == by_address_.end() ? nullptr : nodes_[it->second].get();
 }
 
 model::shard_id shard_sim::shard_of(const std::string& entity) const {
@@ -166,63 +199,89 @@ model::shard_id shard_sim::shard_of(const std::string& entity) const {
 // ---------------------------------------------------------------------------------------
 // Nodes
 
-region_id shard_sim::start_node(bool proxy) {
+shard_sim::node& shard_sim::add_node(const cluster::model::address& at, bool proxy) {
   auto n = std::make_unique<node>();
-  n->index = static_cast<std::uint16_t>(nodes_.size());
-  n->id = region_id{{"sim", "10.0." + std::to_string(n->index / 250) + "." + std::to_string(n->index % 250 + 1), 2552},
-                    rng_() | 1};
+  n->index = static_cast<std::uint32_t>(nodes_.size());
+  n->id = region_id{at, rng_() | 1};
   n->proxy = proxy;
   auto rs = settings_.region;
   rs.proxy = proxy;
   n->core = std::make_unique<model::region_core>(rs, n->id);
   node& ref = *n;
   nodes_.push_back(std::move(n));
-  start_ticks(ref);
+  by_id_[ref.id] = ref.index;
+  by_address_[ref.id.address] = ref.index;
+  return ref;
+}
+
+region_id shard_sim::start_node(bool proxy) {
+  const auto i = nodes_.size();
+  node& n = add_node({"sim", "10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1), 2552}, proxy);
+  start_ticks(n);
   update_views();
-  return ref.id;
+  return n.id;
+}
+
+region_id shard_sim::restart_node(const region_id& old) {
+  node* o = find(old);
+  assert(o && !o->running);
+  if (o->member) {
+    o->member = false;
+    if (coordinator_ && coordinator_node_ == o->id) coordinator_.reset();
+  }
+  node& n = add_node(o->id.address, o->proxy);
+  start_ticks(n);
+  update_views();
+  return n.id;
 }
 
 void shard_sim::start_ticks(node& n) {
-  const std::uint16_t i = n.index;
   const auto retry = settings_.region.retry_interval;
   // Periodic timers start at a random phase, as real ones do.
-  auto periodic = std::make_shared<std::function<void(model::region_tick, nanoseconds)>>();
-  *periodic = [this, i, periodic](model::region_tick t, nanoseconds every) {
-    node& m = *nodes_[i];
-    if (!m.running || m.leaving) return;
-    const auto before = m.core->local_shard_ids();
-    m.core->on_tick(t, now_);
-    carry_out(m);
-    check(m, before);
-    schedule(now_ + every, [periodic, t, every] { (*periodic)(t, every); });
-  };
   const auto phase = [&](nanoseconds every) {
     return nanoseconds{std::uniform_int_distribution<std::int64_t>(1, every.count())(rng_)};
   };
-  schedule(now_ + phase(retry), [periodic, retry] { (*periodic)(model::region_tick::retry, retry); });
+  region_timer(n.index, model::region_tick::retry, retry, phase(retry));
   if (settings_.region.idle_timeout) {
     const auto half = *settings_.region.idle_timeout / 2;
-    schedule(now_ + phase(half), [periodic, half] { (*periodic)(model::region_tick::passivation, half); });
+    region_timer(n.index, model::region_tick::passivation, half, phase(half));
   }
+}
+
+// One periodic timer of node i's region: each firing schedules the next, until the node
+// stops. The event holds only values, so nothing outlives the simulation.
+void shard_sim::region_timer(std::uint32_t i, model::region_tick t, nanoseconds every, nanoseconds in) {
+  schedule(now_ + in, [this, i, t, every] {
+    node& m = *nodes_[i];
+    if (!m.running || m.leaving) return;
+    m.core->on_tick(t, now_);
+    carry_out(m);
+    check(m);
+    region_timer(i, t, every, every);
+  });
 }
 
 void shard_sim::leave(const region_id& r) {
   node* n = find(r);
   if (!n || !n->running || n->leaving) return;
-  const auto before = n->core->local_shard_ids();
   n->core->begin_shutdown(now_);
   carry_out(*n);
-  check(*n, before);
+  check(*n);
 }
 
 void shard_sim::crash(const region_id& r) {
   node* n = find(r);
   if (!n || !n->running) return;
   n->running = false;
-  for (auto it = local_at_.begin(); it != local_at_.end();)
-    it = it->second == r ? local_at_.erase(it) : std::next(it);
+  if (!n->last_local.empty()) {
+    for (const auto& s : n->last_local)
+      if (const auto it = local_at_.find(s); it != local_at_.end() && it->second == r) local_at_.erase(it);
+    n->last_local.clear();
+    ++placement_changes_;
+    last_placement_change_ = now_;
+  }
   if (coordinator_ && coordinator_node_ == r) coordinator_.reset();
-  const std::uint16_t i = n->index;
+  const std::uint32_t i = n->index;
   schedule(now_ + std::min(settings_.failure_detection, nanoseconds{5s}), [this, i] {
     nodes_[i]->unreachable = true;
     update_views();
@@ -252,7 +311,6 @@ void shard_sim::process(node& n, const std::string& entity, std::uint32_t sender
     ++dead_letters_;
     return;
   }
-  const auto before = n.core->local_shard_ids();
   const auto shard = shard_of(entity);
   const auto d = n.core->route(entity, shard, from_region);
   if (settings_.trace) {
@@ -280,7 +338,7 @@ void shard_sim::process(node& n, const std::string& entity, std::uint32_t sender
       break;
     case model::route_kind::forward: {
       const auto to = n.core->region_at(d.region);
-      send(n.id, to, [this, entity, sender, seq](node& m) { process(m, entity, sender, seq, true); }, false);
+      send(n, to, [this, entity, sender, seq](node& m) { process(m, entity, sender, seq, true); }, false);
       break;
     }
     case model::route_kind::buffer: {
@@ -294,7 +352,7 @@ void shard_sim::process(node& n, const std::string& entity, std::uint32_t sender
     }
   }
   carry_out(n);
-  check(n, before);
+  check(n);
 }
 
 void shard_sim::carry_out(node& n) {
@@ -312,7 +370,7 @@ void shard_sim::carry_out(node& n) {
               if (it == n.entities.end()) return;
               if (it->second.stopping && !x.force) return;
               it->second.stopping = true;
-              const std::uint16_t i = n.index;
+              const std::uint32_t i = n.index;
               const std::uint32_t slot = x.slot;
               const std::string id = it->second.id;
               schedule(now_ + settings_.entity_stop_delay, [this, i, slot, id] {
@@ -321,10 +379,9 @@ void shard_sim::carry_out(node& n) {
                 const auto e2 = m.entities.find(slot);
                 if (e2 == m.entities.end() || e2->second.id != id || !e2->second.stopping) return;
                 m.entities.erase(e2);
-                const auto before = m.core->local_shard_ids();
                 m.core->entity_terminated(slot, now_);
                 carry_out(m);
-                check(m, before);
+                check(m);
               });
             } else if constexpr (std::is_same_v<T, model::deliver_buffered>) {
               auto h = n.tokens.extract(x.token);
@@ -346,54 +403,53 @@ void shard_sim::carry_out(node& n) {
                                 h.mapped().entity + " " + std::to_string(h.mapped().sender) + ":" +
                                 std::to_string(h.mapped().seq) + " to " + brief(to));
               auto m = h.mapped();
-              send(n.id, to, [this, m](node& dst) { process(dst, m.entity, m.sender, m.seq, true); }, false);
+              send(n, to, [this, m](node& dst) { process(dst, m.entity, m.sender, m.seq, true); }, false);
             } else if constexpr (std::is_same_v<T, model::drop_buffered>) {
               n.tokens.erase(x.token);
               ++dead_letters_;
             } else if constexpr (std::is_same_v<T, model::send_to_coordinator>) {
-              to_coordinator(n.id, x.node, std::move(x.message));
+              to_coordinator(n, x.node, std::move(x.message));
             } else if constexpr (std::is_same_v<T, model::send_marker>) {
               const auto to = n.core->region_at(x.region);
-              send(n.id, to,
-                   [this, marker = x.marker](node& dst) {
+              const auto sent = protocol_messages_;
+              send(n, to,
+                   [this, marker = std::move(x.marker)](node& dst) {
                      if (dst.leaving) return;
                      if (settings_.trace)
                        settings_.trace(std::to_string(now_.count() / 1'000'000) + " " + brief(dst.id) + " <- marker " +
                                        marker.shard + " #" + std::to_string(marker.id) + " from " + brief(marker.from));
-                     const auto before = dst.core->local_shard_ids();
                      dst.core->receive(marker, now_);
                      carry_out(dst);
-                     check(dst, before);
+                     check(dst);
                    },
                    true);
+              markers_sent_ += protocol_messages_ - sent;
             } else if constexpr (std::is_same_v<T, model::write_remembered>) {
-              const std::uint16_t i = n.index;
+              const std::uint32_t i = n.index;
               schedule(now_ + settings_.store_latency, [this, i, w = std::move(x)] {
                 auto& set = store_[w.shard];
                 set.insert(w.started.begin(), w.started.end());
                 for (const auto& e2 : w.stopped) set.erase(e2);
                 node& m = *nodes_[i];
                 if (!m.running) return;
-                const auto before = m.core->local_shard_ids();
                 m.core->remembered_written(w.request, now_);
                 carry_out(m);
-                check(m, before);
+                check(m);
               });
             } else if constexpr (std::is_same_v<T, model::load_remembered>) {
-              const std::uint16_t i = n.index;
+              const std::uint32_t i = n.index;
               schedule(now_ + settings_.store_latency, [this, i, s = x.shard] {
                 node& m = *nodes_[i];
                 if (!m.running) return;
                 const auto& set = store_[s];
-                const auto before = m.core->local_shard_ids();
                 m.core->remembered_loaded(s, std::vector<model::entity_id>(set.begin(), set.end()), now_);
                 carry_out(m);
-                check(m, before);
+                check(m);
               });
             } else if constexpr (std::is_same_v<T, model::shutdown_complete>) {
               n.leaving = true;
               update_views();
-              const std::uint16_t i = n.index;
+              const std::uint32_t i = n.index;
               schedule(now_ + settings_.leave_duration, [this, i] {
                 node& m = *nodes_[i];
                 m.running = false;
@@ -411,7 +467,9 @@ void shard_sim::carry_out(node& n) {
 // ---------------------------------------------------------------------------------------
 // The coordinator, where the singleton would run it
 
-void shard_sim::to_coordinator(const region_id& from, const region_id& coordinator_node, model::coordinator_input m) {
+void shard_sim::to_coordinator(const node& from, const region_id& coordinator_node, model::coordinator_input m) {
+  const auto kind = m.index();
+  const auto sent = protocol_messages_;
   send(from, coordinator_node,
        [this, m = std::move(m)](node& dst) {
          if (!coordinator_ || coordinator_node_ != dst.id) return;  // nothing lives at that path now
@@ -420,25 +478,69 @@ void shard_sim::to_coordinator(const region_id& from, const region_id& coordinat
          flush_coordinator();
        },
        true);
+  to_coordinator_by_kind_[kind] += protocol_messages_ - sent;
+}
+
+void shard_sim::check_table() {
+  if (!coordinator_) return;
+  ++table_checks_;
+  const auto& st = coordinator_->stats();
+  const auto& t = coordinator_->table();
+  checked_table_ = table_figures{coordinator_->self().incarnation, st.allocations, st.handoffs_completed, st.conflicts,
+                                 t.shard_count(), t.regions().size(), t.proxies().size()};
+  if (auto why = t.invariant_violation()) fail("coordinator table: " + *why);
 }
 
 void shard_sim::flush_coordinator() {
   if (!coordinator_) return;
   if (settings_.check_invariants) {
-    if (auto why = coordinator_->table().invariant_violation()) fail("coordinator table: " + *why);
+    if (settings_.table == table_check::every_step) {
+      check_table();
+    } else {
+      const auto& st = coordinator_->stats();
+      const auto& t = coordinator_->table();
+      const table_figures now{coordinator_->self().incarnation, st.allocations, st.handoffs_completed, st.conflicts,
+                              t.shard_count(), t.regions().size(), t.proxies().size()};
+      if (!checked_table_ || !(*checked_table_ == now)) check_table();
+    }
   }
+  const node* from = find(coordinator_node_);  // runs: the coordinator stops with its node
+  assert(from);
+  auto deliver = [this](node& dst, const model::coordinator_output_message& m) {
+    if (dst.leaving) return;
+    if (settings_.trace)
+      settings_.trace(std::to_string(now_.count() / 1'000'000) + " " + brief(dst.id) + " <- " + describe(m));
+    dst.core->receive(m, now_);
+    carry_out(dst);
+    check(dst);
+  };
+  // A region set goes to every region at once and names them all (O(regions) each): one
+  // copy travels, with `to` cleared, which the core reads as "for this incarnation". An
+  // incarnation it was not meant for gets it with its `to`, and refuses it.
+  std::shared_ptr<const model::coordinator_output_message> shared_set;
   for (auto& out : coordinator_->take_outbox()) {
-    send(coordinator_node_, out.to,
-         [this, m = std::move(out.message)](node& dst) {
-           if (dst.leaving) return;
-           if (settings_.trace)
-             settings_.trace(std::to_string(now_.count() / 1'000'000) + " " + brief(dst.id) + " <- " + describe(m));
-           const auto before = dst.core->local_shard_ids();
-           dst.core->receive(m, now_);
-           carry_out(dst);
-           check(dst, before);
-         },
-         true);
+    const auto kind = out.message.index();
+    const auto sent = protocol_messages_;
+    if (const auto* set = std::get_if<model::region_set>(&out.message)) {
+      const auto* last = shared_set ? std::get_if<model::region_set>(shared_set.get()) : nullptr;
+      if (!last || last->coordinator != set->coordinator || last->version != set->version ||
+          last->regions != set->regions) {
+        auto copy = *set;
+        copy.to = region_id{};
+        shared_set = std::make_shared<const model::coordinator_output_message>(std::move(copy));
+      }
+      send(*from, out.to,
+           [deliver, m = shared_set, to = set->to](node& dst) {
+             if (to == dst.id) return deliver(dst, *m);
+             auto addressed = std::get<model::region_set>(*m);
+             addressed.to = to;
+             deliver(dst, model::coordinator_output_message{std::move(addressed)});
+           },
+           true);
+    } else {
+      send(*from, out.to, [deliver, m = std::move(out.message)](node& dst) { deliver(dst, m); }, true);
+    }
+    from_coordinator_by_kind_[kind] += protocol_messages_ - sent;
   }
 }
 
@@ -463,10 +565,9 @@ void shard_sim::update_views() {
     }
   for (auto& n : nodes_) {
     if (!n->running) continue;
-    const auto before = n->core->local_shard_ids();
     n->core->set_coordinator(oldest, now_);
     carry_out(*n);
-    check(*n, before);
+    check(*n);
   }
 }
 
@@ -488,16 +589,21 @@ void shard_sim::place_coordinator() {
       settings_.coordinator, model::coordinator_id{oldest->id, ++coordinator_epoch_}, std::move(strategy), now_);
   // Its timers.
   const std::uint64_t epoch = coordinator_epoch_;
-  auto periodic = std::make_shared<std::function<void(model::coordinator_tick, nanoseconds)>>();
-  *periodic = [this, epoch, periodic](model::coordinator_tick t, nanoseconds every) {
+  coordinator_timer(epoch, model::coordinator_tick::rebalance, settings_.coordinator.rebalance_interval);
+  coordinator_timer(epoch, model::coordinator_tick::timers, 1s);
+}
+
+// One periodic timer of the coordinator of `epoch`; it ends when that coordinator does.
+void shard_sim::coordinator_timer(std::uint64_t epoch, model::coordinator_tick t, nanoseconds every) {
+  schedule(now_ + every, [this, epoch, t, every] {
     if (!coordinator_ || coordinator_->self().incarnation != epoch) return;
+    const auto started = coordinator_->stats().rebalances_started;
     coordinator_->on_tick(t, now_);
+    if (const auto more = coordinator_->stats().rebalances_started - started; more > 0)
+      rounds_.push_back({now_, static_cast<std::size_t>(more)});
     flush_coordinator();
-    schedule(now_ + every, [periodic, t, every] { (*periodic)(t, every); });
-  };
-  const auto rebalance = settings_.coordinator.rebalance_interval;
-  schedule(now_ + rebalance, [periodic, rebalance] { (*periodic)(model::coordinator_tick::rebalance, rebalance); });
-  schedule(now_ + 1s, [periodic] { (*periodic)(model::coordinator_tick::timers, 1s); });
+    coordinator_timer(epoch, t, every);
+  });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -507,16 +613,20 @@ void shard_sim::fail(const std::string& what) {
   if (!violation_) violation_ = "at " + std::to_string(now_.count() / 1'000'000) + " ms: " + what;
 }
 
-void shard_sim::check(node& n, const std::set<model::shard_id>& before) {
+// Compares the node's local shards with those at its last check: a shard that became local
+// here must not be local anywhere else.
+void shard_sim::check(node& n) {
   const auto& after = n.core->local_shard_ids();
-  if (before == after) return;
-  for (const auto& s : before)
+  if (after == n.last_local) return;
+  ++placement_changes_;
+  last_placement_change_ = now_;
+  for (const auto& s : n.last_local)
     if (!after.contains(s)) {
       const auto it = local_at_.find(s);
       if (it != local_at_.end() && it->second == n.id) local_at_.erase(it);
     }
   for (const auto& s : after) {
-    if (before.contains(s)) continue;
+    if (n.last_local.contains(s)) continue;
     const auto [it, added] = local_at_.try_emplace(s, n.id);
     if (!added && it->second != n.id && settings_.check_invariants)
       fail("shard " + s + " is local at " + cluster::model::to_string(n.id) + " while still local at " +
@@ -524,6 +634,7 @@ void shard_sim::check(node& n, const std::set<model::shard_id>& before) {
     it->second = n.id;
     if (!ever_hosted_.insert(s).second) ++moved_;
   }
+  n.last_local = after;
 }
 
 const model::region_core* shard_sim::region(const region_id& r) const {
@@ -542,6 +653,41 @@ std::vector<region_id> shard_sim::member_nodes() const {
   std::vector<region_id> out;
   for (const auto& n : nodes_)
     if (n->member) out.push_back(n->id);
+  return out;
+}
+
+bool shard_sim::is_member(const region_id& r) const {
+  const node* n = find(r);
+  return n && n->member;
+}
+
+std::optional<region_id> shard_sim::local_at(const model::shard_id& shard) const {
+  const auto it = local_at_.find(shard);
+  if (it == local_at_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<model::entity_id> shard_sim::entity_per_shard() const {
+  std::vector<model::entity_id> out(settings_.number_of_shards);
+  std::uint32_t found = 0;
+  for (std::uint64_t k = 0; found < settings_.number_of_shards; ++k) {
+    std::string e = "e" + std::to_string(k);
+    auto& slot = out[std::stoul(shard_of(e))];
+    if (slot.empty()) {
+      slot = std::move(e);
+      ++found;
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::uint64_t> shard_sim::protocol_messages_by_kind() const {
+  std::map<std::string, std::uint64_t> out;
+  for (std::size_t i = 0; i < input_kinds.size(); ++i)
+    if (to_coordinator_by_kind_[i] > 0) out[std::string{input_kinds[i]}] = to_coordinator_by_kind_[i];
+  for (std::size_t i = 0; i < output_kinds.size(); ++i)
+    if (from_coordinator_by_kind_[i] > 0) out[std::string{output_kinds[i]}] = from_coordinator_by_kind_[i];
+  if (markers_sent_ > 0) out["handoff_marker"] = markers_sent_;
   return out;
 }
 

@@ -182,7 +182,7 @@ TEST_CASE("shard_sim: after a crash its shards come back elsewhere once it is re
   }
 }
 
-TEST_CASE("shard_sim: the coordinator's node crashes; the next one recovers without a second home",
+TEST_CASE("shard_sim: the coordinator's node crashes, and the next one recovers without a second home",
           "[unit][sharding][sim]") {
   shard_sim sim{fast()};
   std::vector<model::region_id> nodes{sim.start_node(), sim.start_node(), sim.start_node(), sim.start_node()};

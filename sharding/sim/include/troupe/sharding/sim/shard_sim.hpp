@@ -20,8 +20,16 @@
 //   assert(!sim.violation());              // no shard hosted twice, ever
 //
 // Checked at every step (unless `check_invariants` is off): no shard is local at two
-// regions at once; the coordinator's table keeps its invariant; no message is delivered
-// to an entity after its stop message. The first violation is kept with the time.
+// regions at once; the coordinator's table keeps its invariant (after every coordinator
+// step, or with `table_check::on_change` after every step that changed it: see there); no
+// message is delivered to an entity after its stop message. The first violation is kept
+// with the time.
+//
+// Messages travel to an address, as the transport's do: a message for an incarnation that
+// has been restarted at the same address (`restart_node`) reaches the new one, whose core
+// refuses what was meant for the old. Costs per message are O(log) in the number of nodes
+// and pending events (nodes indexed by address and by uid, a binary heap of events), so
+// 1,000 nodes with 10,000 shards run in seconds (docs/simulation.md, "Sharding").
 //
 // Pure: links only the sharding model.
 #pragma once
@@ -36,6 +44,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "troupe/sharding/model/coordinator_core.hpp"
@@ -45,6 +54,17 @@ namespace troupe::sharding::sim {
 
 using std::chrono::nanoseconds;
 using model::region_id;
+
+/// When the coordinator's table invariant (`allocation_table::invariant_violation`, O(shards))
+/// is checked.
+enum class table_check : std::uint8_t {
+  every_step,  ///< after every coordinator step
+  /// After every coordinator step that changed the table's shard, region or proxy count or
+  /// the coordinator's allocation, hand-off or conflict counters (every table change the
+  /// current core makes moves one of them), and on `check_table`. For large runs: a
+  /// hand-off at 1,000 regions is ~1,000 acknowledgements that change nothing.
+  on_change,
+};
 
 /// What to simulate.
 struct shard_sim_settings {
@@ -62,6 +82,7 @@ struct shard_sim_settings {
   nanoseconds failure_detection = std::chrono::seconds{15};      ///< crash to removal everywhere
   nanoseconds leave_duration = std::chrono::seconds{2};          ///< shards handed off to removal
   bool check_invariants = true;                 ///< check after every event (see the file comment)
+  table_check table = table_check::every_step;  ///< when the coordinator's table is checked
   /// When set, one line per protocol message delivered and per entity start and stop.
   std::function<void(const std::string&)> trace;
 };
@@ -84,6 +105,12 @@ struct delivery_report {
   std::size_t dead_letters = 0; ///< dropped by a region (buffer full) or sent to a dead node
 };
 
+/// A rebalance tick of the coordinator that started hand-offs.
+struct rebalance_round {
+  nanoseconds at{0};       ///< when
+  std::size_t shards = 0;  ///< hand-offs it started
+};
+
 class shard_sim {
  public:
   explicit shard_sim(shard_sim_settings settings);
@@ -93,6 +120,11 @@ class shard_sim {
 
   /// Starts a node with a region (or a proxy), up at once; returns its region id.
   region_id start_node(bool proxy = false);
+  /// Starts a new incarnation (a new uid) of the node of `old` at the same address, up at
+  /// once, as a restarted process; returns its region id. `old` must not run any more
+  /// (left or crashed; asserted); if it is still a member it is removed now, as a join of
+  /// the new incarnation removes the old one.
+  region_id restart_node(const region_id& old);
   /// Graceful leave: its region hands off every shard and stops (messages through it are
   /// dead letters from then on), then the node is removed `leave_duration` later.
   void leave(const region_id& r);
@@ -119,10 +151,25 @@ class shard_sim {
   std::vector<region_id> running_nodes() const;
   /// Nodes that are members (running, or crashed and not yet removed), oldest first.
   std::vector<region_id> member_nodes() const;
+  /// True while `r` is a member (running, or crashed or left and not yet removed).
+  bool is_member(const region_id& r) const;
   /// Shards local at each running region, now.
   std::map<region_id, std::set<model::shard_id>> hosted() const;
   /// Times a shard became local at a region after having been local elsewhere before.
   std::uint64_t shards_moved() const noexcept { return moved_; }
+  /// The region where `shard` is local now, if any.
+  std::optional<region_id> local_at(const model::shard_id& shard) const;
+  /// Changes of the set of local shards at some region so far (each step that changed one).
+  std::uint64_t placement_changes() const noexcept { return placement_changes_; }
+  /// When the last such change happened.
+  nanoseconds last_placement_change() const noexcept { return last_placement_change_; }
+  /// Every rebalance tick that started hand-offs, in order (over all coordinators).
+  const std::vector<rebalance_round>& rebalance_rounds() const noexcept { return rounds_; }
+  /// Coordinators started so far (1 + the times it moved).
+  std::uint64_t coordinators_started() const noexcept { return coordinator_epoch_; }
+  /// An entity id of each shard, by shard number ("e<k>" for the lowest such k): telling
+  /// each one message allocates every shard.
+  std::vector<model::entity_id> entity_per_shard() const;
   /// Every delivery, by entity.
   const std::map<std::string, std::vector<delivery>>& deliveries() const noexcept { return deliveries_; }
   /// Loss, duplication and reordering of the clients' messages so far.
@@ -131,6 +178,15 @@ class shard_sim {
   const std::optional<std::string>& violation() const noexcept { return violation_; }
   /// Protocol messages sent so far (not counting the clients' messages).
   std::uint64_t protocol_messages() const noexcept { return protocol_messages_; }
+  /// The same by kind ("region_set", "begin_handoff_ack", "handoff_marker", ...), kinds
+  /// never sent left out.
+  std::map<std::string, std::uint64_t> protocol_messages_by_kind() const;
+  /// Events run so far.
+  std::uint64_t events_run() const noexcept { return events_run_; }
+  /// Full checks of the coordinator's table so far.
+  std::uint64_t table_checks() const noexcept { return table_checks_; }
+  /// Checks the coordinator's table now, whatever `table_check` says.
+  void check_table();
   /// The shard of `entity`.
   model::shard_id shard_of(const std::string& entity) const;
   /// The settings in force.
@@ -138,40 +194,67 @@ class shard_sim {
 
  private:
   struct node;
-  struct event;
-  struct payload;
+  /// One scheduled event; the heap runs them by (at, seq).
+  struct event {
+    nanoseconds at{0};
+    std::uint64_t seq = 0;
+    std::function<void()> fn;
+  };
+  /// The figures of the coordinator that `table_check::on_change` compares.
+  struct table_figures {
+    std::uint64_t coordinator = 0, allocations = 0, handoffs = 0, conflicts = 0;
+    std::size_t shards = 0, regions = 0, proxies = 0;
+    friend bool operator==(const table_figures&, const table_figures&) = default;
+  };
   void schedule(nanoseconds at, std::function<void()> fn);
-  void send(const region_id& from, const region_id& to, std::function<void(node&)> deliver, bool protocol);
+  bool run_next(nanoseconds until);
+  template <class Deliver>
+  void send(const node& from, const region_id& to, Deliver&& deliver, bool protocol);
   void process(node& n, const std::string& entity, std::uint32_t sender, std::uint64_t seq, bool from_region);
   void carry_out(node& n);
-  void to_coordinator(const region_id& from, const model::region_id& coordinator_node, model::coordinator_input m);
+  void to_coordinator(const node& from, const model::region_id& coordinator_node, model::coordinator_input m);
   void flush_coordinator();
   void update_views();
   void place_coordinator();
-  void check(node& n, const std::set<model::shard_id>& before);
+  node& add_node(const cluster::model::address& at, bool proxy);
+  void check(node& n);
   void fail(const std::string& what);
   node* find(const region_id& r);
   const node* find(const region_id& r) const;
+  node* at_address(const region_id& r);
   void start_ticks(node& n);
+  void region_timer(std::uint32_t i, model::region_tick t, nanoseconds every, nanoseconds in);
+  void coordinator_timer(std::uint64_t epoch, model::coordinator_tick t, nanoseconds every);
 
   shard_sim_settings settings_;
   std::mt19937_64 rng_;
   nanoseconds now_{0};
   std::uint64_t next_event_ = 0;
-  std::multimap<std::pair<nanoseconds, std::uint64_t>, std::function<void()>> events_;
+  std::vector<event> events_;                          ///< a binary heap, earliest on top
+  std::uint64_t events_run_ = 0;
   std::vector<std::unique_ptr<node>> nodes_;           ///< in start order: oldest first
-  std::map<std::pair<std::uint16_t, std::uint16_t>, nanoseconds> channel_tail_;
+  std::unordered_map<region_id, std::uint32_t> by_id_;                    ///< every incarnation
+  std::unordered_map<cluster::model::address, std::uint32_t> by_address_; ///< the latest one
+  std::unordered_map<std::uint64_t, nanoseconds> channel_tail_;           ///< by (from, to) index pair
   std::unique_ptr<model::coordinator_core> coordinator_;
   region_id coordinator_node_;
   std::uint64_t coordinator_epoch_ = 0;
+  std::optional<table_figures> checked_table_;  ///< at the last full check (on_change)
+  std::uint64_t table_checks_ = 0;
   std::map<model::shard_id, std::set<model::entity_id>> store_;   ///< remember-entities
-  std::map<model::shard_id, region_id> local_at_;                 ///< for the invariant
+  std::unordered_map<model::shard_id, region_id> local_at_;       ///< for the invariant
   std::set<model::shard_id> ever_hosted_;
   std::uint64_t moved_ = 0;
+  std::uint64_t placement_changes_ = 0;
+  nanoseconds last_placement_change_{0};
+  std::vector<rebalance_round> rounds_;
   std::map<std::string, std::vector<delivery>> deliveries_;
   std::map<std::pair<std::string, std::uint32_t>, std::set<std::uint64_t>> sent_;
   std::size_t dead_letters_ = 0;
   std::uint64_t protocol_messages_ = 0;
+  std::vector<std::uint64_t> to_coordinator_by_kind_;    ///< by coordinator_input index
+  std::vector<std::uint64_t> from_coordinator_by_kind_;  ///< by coordinator_output_message index
+  std::uint64_t markers_sent_ = 0;
   std::optional<std::string> violation_;
 };
 
