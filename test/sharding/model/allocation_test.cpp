@@ -361,7 +361,7 @@ TEST_CASE("consistent_hash_ring: owners follow the documented ring, found by bru
   }
 }
 
-TEST_CASE("consistent_hash_ring: one region with one point owns everything; no region, nothing",
+TEST_CASE("consistent_hash_ring: one region with one point owns everything, no region, nothing",
           "[unit][sharding][allocation][ring]") {
   auto s = consistent_hash_ring(1);
   CHECK_FALSE(s->allocate("1", region(1), allocation_view{}));
@@ -383,7 +383,7 @@ TEST_CASE("consistent_hash_ring: the answer depends on the shard and the regions
   }
 }
 
-TEST_CASE("consistent_hash_ring: two incarnations of one address; the lower uid owns their points",
+TEST_CASE("consistent_hash_ring: two incarnations of one address, the lower uid owns their points",
           "[unit][sharding][allocation][ring]") {
   allocation_view v{{{region(2551, 5), {}}, {region(2551, 9), {}}, {region(2552), {}}}};
   auto s = consistent_hash_ring(20);
@@ -634,7 +634,7 @@ TEST_CASE("external: rebalance moves shards away from regions they are not assig
   CHECK(wide->rebalance(v, {"4"}) == std::vector<shard_id>{"3", "5", "6"});
 }
 
-TEST_CASE("external: random assignments; moves go only to assignments, and settle there",
+TEST_CASE("external: random assignments, moves go only to assignments, and settle there",
           "[unit][sharding][allocation][external]") {
   const auto seed = Catch::rngSeed();
   CAPTURE(seed);

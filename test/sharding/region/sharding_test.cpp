@@ -389,7 +389,7 @@ TEST_CASE("sharding: entities passivate when idle and when over the active-entit
   CHECK(j.starts["e0"].size() == 2);
 }
 
-TEST_CASE("sharding: an entity may passivate itself; messages meanwhile start it again", "[integration][sharding]") {
+TEST_CASE("sharding: an entity may passivate itself, messages meanwhile start it again", "[integration][sharding]") {
   journal j;
   auto nodes = start_nodes(j, 1);
   auto& n = *nodes[0];
@@ -439,7 +439,7 @@ TEST_CASE("sharding: an isolated region's entities come back on the majority, ne
   CHECK_FALSE(j.twice);
 }
 
-TEST_CASE("sharding: the coordinator's node is lost; the next oldest takes over without a second home",
+TEST_CASE("sharding: the coordinator's node is lost, the next oldest takes over without a second home",
           "[integration][sharding]") {
   journal j;
   auto nodes = start_nodes(j, 3);
