@@ -63,6 +63,12 @@ struct greeting {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(greeting, text, node, count)
 
 /// Prints lines, whole, from any thread; in JSON mode each object gets the wall clock.
+/// The wall clock in ms: every process of a run reads the same one, so their lines merge.
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 class printer {
  public:
   explicit printer(bool json) : json_(json) {}
@@ -72,8 +78,7 @@ class printer {
     std::cout << text << std::endl;
   }
   void event(nlohmann::json j) {
-    j["ts"] = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-                  .count();
+    j["ts"] = wall_ms();
     line(j.dump());
   }
 
@@ -309,23 +314,42 @@ int main(int argc, char** argv) {
   ser.register_json<greeting>("hello.greeting");
   printer out(o->json);
 
+  // Member events are printed from the listener, added before the node starts joining so
+  // it sees every one (a node that joins fast gets its first gossip before start()
+  // returns). Until this node knows its own address they wait in `early`.
   auto& cluster = tc::cluster::get(system);
+  std::mutex self_mutex;
+  std::string self;
+  std::vector<std::pair<tc::cluster_event, std::int64_t>> early;
+  const auto print_member_event = [&out](const std::string& node, const tc::cluster_event& e, std::int64_t ts) {
+    if (out.json())
+      out.line(nlohmann::json{{"event", tc::to_string(e)}, {"node", node}, {"ts", ts}}.dump());
+    else
+      out.line("[" + node + "] " + tc::to_string(e));
+  };
+  cluster.add_listener([&](const tc::cluster_event& e) {
+    if (!std::holds_alternative<tc::member_up>(e) && !std::holds_alternative<tc::member_removed>(e) &&
+        !std::holds_alternative<tc::unreachable_member>(e) && !std::holds_alternative<tc::member_downed>(e))
+      return;
+    const auto ts = wall_ms();
+    std::lock_guard lock(self_mutex);
+    if (self.empty())
+      early.emplace_back(e, ts);
+    else
+      print_member_event(self, e, ts);
+  });
   auto started = cluster.start(*settings);
   if (!started) {
     std::cerr << "hello_sharding: " << started.error() << '\n';
     return 2;
   }
-  const std::string self = started->host + ":" + std::to_string(started->port);
+  {
+    std::lock_guard lock(self_mutex);
+    self = started->host + ":" + std::to_string(started->port);
+    for (const auto& [e, ts] : early) print_member_event(self, e, ts);
+    early.clear();
+  }
   if (settings->seed_nodes.empty()) cluster.join(*started);
-  cluster.add_listener([&](const tc::cluster_event& e) {
-    if (std::holds_alternative<tc::member_up>(e) || std::holds_alternative<tc::member_removed>(e) ||
-        std::holds_alternative<tc::unreachable_member>(e) || std::holds_alternative<tc::member_downed>(e)) {
-      if (out.json())
-        out.event({{"event", tc::to_string(e)}, {"node", self}});
-      else
-        out.line("[" + self + "] " + tc::to_string(e));
-    }
-  });
 
   // The greeter type: its message names the entity; 30 shards, ~10 per node of three.
   auto extractor = ts::message_extractor::hashing(sharding_settings->number_of_shards).route<say_hello>(&say_hello::name);
