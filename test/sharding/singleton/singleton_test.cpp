@@ -124,7 +124,8 @@ class recording_singleton final : public troupe::actor {
   recording_singleton(std::shared_ptr<instance_log> log, std::string node) : log_(std::move(log)), node_(std::move(node)) {}
   void pre_start() override {
     std::vector<model::unique_address> members;
-    for (const auto& m : cluster::get(system()).latest_gossip().members()) members.push_back(m.unique_address());
+    const auto gossip = cluster::get(system()).latest_gossip();  // the range below refers into it
+    for (const auto& m : gossip.members()) members.push_back(m.unique_address());
     log_->add(node_, true, std::move(members));
   }
   void post_stop() override { log_->add(node_, false); }
