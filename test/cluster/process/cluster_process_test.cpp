@@ -49,6 +49,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/fault_injection.hpp"
+#include "support/temp_files.hpp"
 
 #ifndef TROUPE_HELLO_CLUSTER_EXE
 #error "TROUPE_HELLO_CLUSTER_EXE must name the hello_cluster program"
@@ -93,32 +94,8 @@ json cluster_config(int test, const std::string& with_cookie = cookie) {
               {"downing", {{"strategy", "keep-majority"}, {"stable-after-ms", stable_after.count()}}}};
 }
 
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-/// A directory of its own under /tmp, removed with its files by the destructor.
-class temp_dir {
- public:
-  temp_dir() {
-    char name[] = "/tmp/troupe-cluster-fault-XXXXXX";
-    if (!mkdtemp(name)) throw std::runtime_error("mkdtemp failed");
-    path_ = name;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using troupe::test_support::read_file;
+using troupe::test_support::temp_dir;
 
 /// A member as the events name it: its address and its incarnation's uid.
 struct member_key {
@@ -449,7 +426,7 @@ class fleet {
 
  private:
   int test_;
-  temp_dir dir_;
+  temp_dir dir_{"troupe-cluster-fault"};
   std::unique_ptr<loopback_partition> partition_;
   std::vector<std::unique_ptr<cluster_node>> nodes_;
 };

@@ -57,6 +57,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/fault_injection.hpp"
+#include "support/temp_files.hpp"
 
 #ifndef TROUPE_HELLO_SHARDING_EXE
 #error "TROUPE_HELLO_SHARDING_EXE must name the hello_sharding program"
@@ -152,32 +153,8 @@ milliseconds failover_bound(bool coordinator_moved) {
   return derived + std::max(milliseconds(3000), derived / 2);
 }
 
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-/// A directory of its own under /tmp, removed with its files by the destructor.
-class temp_dir {
- public:
-  temp_dir() {
-    char name[] = "/tmp/troupe-sharding-fault-XXXXXX";
-    if (!mkdtemp(name)) throw std::runtime_error("mkdtemp failed");
-    path_ = name;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using troupe::test_support::read_file;
+using troupe::test_support::temp_dir;
 
 /// A hello_sharding child process (host or client): stdin /dev/null, stdout a pipe to us
 /// (its JSON lines), stderr a file. The destructor kills and reaps it.
@@ -578,7 +555,7 @@ class fleet {
   }
 
   int test_;
-  temp_dir dir_;
+  temp_dir dir_{"troupe-sharding-fault"};
   std::filesystem::path cluster_config_;
   std::filesystem::path sharding_config_;
   std::unique_ptr<loopback_partition> partition_;

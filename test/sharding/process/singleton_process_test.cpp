@@ -42,6 +42,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/fault_injection.hpp"
+#include "support/temp_files.hpp"
 
 #ifndef TROUPE_SINGLETON_NODE_EXE
 #error "TROUPE_SINGLETON_NODE_EXE must name the singleton_node program"
@@ -67,32 +68,8 @@ std::string host_of(int k) { return "127.79." + std::to_string(1 + getpid() % 25
 int port_of(int k) { return 2600 + k; }
 std::string address_of(int k) { return "troupe://sfault@" + host_of(k) + ":" + std::to_string(port_of(k)); }
 
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-/// A directory of its own under /tmp, removed with its files by the destructor.
-class temp_dir {
- public:
-  temp_dir() {
-    char name[] = "/tmp/troupe-singleton-fault-XXXXXX";
-    if (!mkdtemp(name)) throw std::runtime_error("mkdtemp failed");
-    path_ = name;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using troupe::test_support::read_file;
+using troupe::test_support::temp_dir;
 
 /// A singleton_node child: stdout a pipe to us (its JSON lines), stderr a file. The
 /// destructor kills and reaps it.
@@ -340,7 +317,7 @@ class fleet {
   }
 
  private:
-  temp_dir dir_;
+  temp_dir dir_{"troupe-singleton-fault"};
   std::unique_ptr<loopback_partition> partition_;
   std::vector<std::unique_ptr<node_process>> nodes_;
 };
