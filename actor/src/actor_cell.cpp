@@ -82,7 +82,8 @@ std::string_view compact_name::view() const noexcept {
 
 struct actor_cell::children_table {
   // Two parallel arrays (12 bytes a slot): the child, and its name's hash (bit 0: stopping,
-  // bit 1: the parent keeps a restart budget for it). A null cell is empty, a tombstone
+  // bit 1: it reports its end with child_terminated, because the parent keeps a restart
+  // budget for it or watches it; bit 2: the parent watches it). A null cell is empty, a tombstone
   // cell is a deleted slot.
   std::vector<actor_cell*> cells;
   std::vector<std::uint32_t> meta;
@@ -95,7 +96,8 @@ struct actor_cell::children_table {
   bool awaiting_reports = false;
 
   static actor_cell* tombstone() { return reinterpret_cast<actor_cell*>(&tombstone_storage); }
-  /// The name's hash, bits 0-1 clear (they hold the flags in `meta`). A generated name
+  static constexpr std::uint32_t flag_bits = 7u;
+  /// The name's hash, bits 0-2 clear (they hold the flags in `meta`). A generated name
   /// ("$" and a base-36 counter, see auto_name) hashes to its counter, so children spawned
   /// one after another sit side by side: a parent of many short-lived children works at
   /// the two ends of a window of slots instead of all over a large table.
@@ -106,11 +108,11 @@ struct actor_cell::children_table {
         const char ch = s[k];
         n = n * 36 + static_cast<std::uint32_t>(ch >= 'a' ? ch - 'a' : ch - '0' + 26);
       }
-      return n << 2;
+      return n << 3;
     }
-    return static_cast<std::uint32_t>(std::hash<std::string_view>{}(s)) & ~3u;
+    return static_cast<std::uint32_t>(std::hash<std::string_view>{}(s)) & ~flag_bits;
   }
-  static std::size_t slot(std::uint32_t h, std::size_t mask) { return (h >> 2) & mask; }
+  static std::size_t slot(std::uint32_t h, std::size_t mask) { return (h >> 3) & mask; }
   static bool live(actor_cell* c) { return c != nullptr && c != tombstone(); }
 
   /// Slot index of the child named `name`, or npos.
@@ -121,7 +123,7 @@ struct actor_cell::children_table {
     for (std::size_t i = slot(h, mask);; i = (i + 1) & mask) {
       actor_cell* c = cells[i];
       if (c == nullptr) return npos;
-      if (c != tombstone() && (meta[i] & ~3u) == h && c->name_view() == name) return i;
+      if (c != tombstone() && (meta[i] & ~flag_bits) == h && c->name_view() == name) return i;
     }
   }
   /// Slot index of child `c`, or npos; reads only the cells array (one cache miss less
@@ -136,8 +138,10 @@ struct actor_cell::children_table {
   }
   bool stopping(std::size_t i) const { return meta[i] & 1u; }
   void set_stopping(std::size_t i) { meta[i] |= 1u; }
-  bool supervised(std::size_t i) const { return meta[i] & 2u; }
-  void set_supervised(std::size_t i) { meta[i] |= 2u; }
+  bool reports_end(std::size_t i) const { return meta[i] & 2u; }
+  void set_reports_end(std::size_t i) { meta[i] |= 2u; }
+  bool watched(std::size_t i) const { return meta[i] & 4u; }
+  void set_watched(std::size_t i, bool on) { meta[i] = on ? (meta[i] | 4u) : (meta[i] & ~4u); }
 
   void rehash(std::size_t capacity) {
     std::vector<actor_cell*> old_cells(capacity, nullptr);
@@ -843,7 +847,7 @@ void actor_cell::on_failed(sys::failed& f) {
   bool budget_spent = false;
   if (d == directive::restart) {
     auto [it, fresh] = ext().budgets.try_emplace(child, strategy.max_restarts, strategy.within);
-    if (fresh) mark_supervised(child);  // so that its end is reported and the budget erased
+    if (fresh) report_end_of(child);  // so that the budget is erased when it ends
     budget_spent = !it->second.request_restart(core_->timers().now());
   }
   if (strategy.log_failures) {
@@ -909,7 +913,8 @@ void actor_cell::resume_children(const std::exception_ptr& cause, const actor_ce
 
 void actor_cell::on_child_terminated(const actor_ref& child) {
   auto* c = static_cast<actor_cell*>(child.get());
-  remove_child(c);
+  // A watched child's end comes this way instead of a death_watch_notification (see watch).
+  if (remove_child(c)) queue_terminated(child, true, false);
   if (ext_) ext_->budgets.erase(c);
   if (state_ == lifecycle::terminating) {
     if (!has_children()) finish_terminate();
@@ -1054,18 +1059,21 @@ void actor_cell::mark_stopping(actor_cell* c) {
   unlock_children();
 }
 
-void actor_cell::remove_child(actor_cell* c) {
+bool actor_cell::remove_child(actor_cell* c) {
   bool found = false;
+  bool watched = false;
   lock_children();
   if (children_) {
     const auto i = children_->find(c);
     if (i != children_table::npos) {
+      watched = children_->watched(i);
       children_->erase(i);
       found = true;
     }
   }
   unlock_children();
   if (found) c->release();  // the table's reference
+  return watched;
 }
 
 bool actor_cell::remove_stopped_child(actor_cell* c) {
@@ -1073,7 +1081,7 @@ bool actor_cell::remove_stopped_child(actor_cell* c) {
   lock_children();
   if (children_ && !children_->awaiting_reports) {
     const auto i = children_->find(c);
-    if (i != children_table::npos && !children_->supervised(i)) {
+    if (i != children_table::npos && !children_->reports_end(i)) {
       children_->erase(i);
       removed = true;
     }
@@ -1089,13 +1097,33 @@ void actor_cell::await_child_reports(bool on) {
   unlock_children();
 }
 
-void actor_cell::mark_supervised(actor_cell* c) {
+bool actor_cell::report_end_of(actor_cell* c, bool watch) {
+  bool found = false;
   lock_children();
   if (children_) {
     const auto i = children_->find(c);
-    if (i != children_table::npos) children_->set_supervised(i);
+    if (i != children_table::npos) {
+      children_->set_reports_end(i);
+      if (watch) children_->set_watched(i, true);
+      found = true;
+    }
   }
   unlock_children();
+  return found;
+}
+
+bool actor_cell::unwatch_child(actor_cell* c) {
+  bool was = false;
+  lock_children();
+  if (children_) {
+    const auto i = children_->find(c);
+    if (i != children_table::npos && children_->watched(i)) {
+      children_->set_watched(i, false);  // it still reports its end; nobody listens
+      was = true;
+    }
+  }
+  unlock_children();
+  return was;
 }
 
 // ---- context API ----
@@ -1119,17 +1147,28 @@ void actor_cell::stop_child(const actor_ref& child) {
 void actor_cell::stop_self() { enqueue_system(sys_envelope<sys::terminate>()); }
 
 void actor_cell::watch(const actor_ref& other) {
-  if (!other || other.get() == this) return;
-  if (ext().watching.insert(other).second) {
-    other.get()->enqueue_system(sys_envelope<sys::watch>(other, self_ref()));
+  ref_target* const target = other.get();
+  if (target == nullptr || target == this) return;
+  // A child tells its parent of its end anyway (child_terminated). Marked in the children
+  // table to do so, a watched child needs no record of its watcher and the parent no
+  // entry in its watch set: a shard region watching a million entities keeps 1 bit for
+  // each. A child no longer in the table has ended; it is watched the common way below,
+  // and the watch comes back as a death_watch_notification, as for any other actor.
+  if (auto* child = dynamic_cast<actor_cell*>(target); child && child->parent_ == this) {
+    if (ext_ && ext_->watching.count(other)) return;
+    if (report_end_of(child, true)) return;
   }
+  if (!ext().watching.insert(other).second) return;
+  target->enqueue_system(sys_envelope<sys::watch>(other, self_ref()));
 }
 
 void actor_cell::unwatch(const actor_ref& other) {
-  if (!other || !ext_) return;
-  ext_->terminated_queued.erase(other);
-  if (ext_->watching.erase(other)) {
-    other.get()->enqueue_system(sys_envelope<sys::unwatch>(other, self_ref()));
+  ref_target* const target = other.get();
+  if (target == nullptr) return;
+  if (ext_) ext_->terminated_queued.erase(other);
+  if (auto* child = dynamic_cast<actor_cell*>(target); child && child->parent_ == this && unwatch_child(child)) return;
+  if (ext_ && ext_->watching.erase(other)) {
+    target->enqueue_system(sys_envelope<sys::unwatch>(other, self_ref()));
   }
 }
 
@@ -1144,9 +1183,13 @@ void actor_cell::on_unwatch(sys::unwatch& w) {
 
 void actor_cell::on_death_notification(sys::death_watch_notification& n) {
   if (!ext_ || ext_->watching.erase(n.actor) == 0) return;
+  queue_terminated(n.actor, n.existence_confirmed, n.address_terminated);
+}
+
+void actor_cell::queue_terminated(const actor_ref& who, bool existence_confirmed, bool address_terminated) {
   if (state_ == lifecycle::terminating || state_ == lifecycle::terminated) return;
-  ext_->terminated_queued.insert(n.actor);
-  enqueue(new typed_envelope<terminated>(terminated{n.actor, n.existence_confirmed, n.address_terminated}));
+  ext().terminated_queued.insert(who);
+  enqueue(new typed_envelope<terminated>(terminated{who, existence_confirmed, address_terminated}));
 }
 
 void actor_cell::become(behavior b, bool discard_old) {

@@ -1,7 +1,10 @@
 // Death watch: terminated exactly once, for dead actors too, unwatch, and the death pact.
 #include <catch2/catch.hpp>
 
+#include <stdexcept>
 #include <string>
+#include <unordered_set>
+#include <vector>
 
 #include <troupe/actor/actor.hpp>
 #include <troupe/actor/actor_system.hpp>
@@ -279,4 +282,153 @@ TEST_CASE("a child's name is free when its parent gets its terminated (worker th
   test_probe probe(sys);
   sys.spawn<respawner>("parent", 2000, probe.ref());
   CHECK(probe.expect_msg<int>(10s) == 0);
+}
+
+// ---- A parent watching its own children (the children table carries the watch) ----
+
+namespace {
+
+struct spawn_child {
+  std::string name;
+};
+struct stop_child {
+  std::string name;
+};
+struct fail {};
+
+class failing_child : public troupe::actor {
+ public:
+  behavior make_behavior() override {
+    return {[](const ping&) { return std::string("pong"); }, [](const fail&) { throw std::runtime_error("asked to"); }};
+  }
+};
+
+/// Spawns children on request, watches and unwatches them, reports each `terminated`.
+/// With `careless`, it handles no terminated (a death pact would stop it).
+class parent_watcher : public troupe::actor {
+ public:
+  parent_watcher(actor_ref report_to, bool careless) : report_to_(std::move(report_to)), careless_(careless) {}
+  behavior make_behavior() override {
+    auto spawn_one = [this](const spawn_child& s) { return spawn<failing_child>(s.name); };
+    auto watch_one = [this](const watch_it& w) { watch(w.target); };
+    auto unwatch_one = [this](const unwatch_it& w) {
+      unwatch(w.target);
+      report_to_.tell(std::string("unwatched"));
+    };
+    auto stop_one = [this](const stop_child& s) {
+      if (auto c = child(s.name)) stop(c);
+    };
+    auto pong = [](const ping&) { return std::string("pong"); };
+    if (careless_) return {spawn_one, watch_one, unwatch_one, stop_one, pong};
+    return {spawn_one, watch_one, unwatch_one, stop_one, pong,
+            [this](const troupe::terminated& t) { report_to_.tell(saw_terminated{t}); }};
+  }
+
+ private:
+  actor_ref report_to_;
+  bool careless_;
+};
+
+}  // namespace
+
+TEST_CASE("a parent watching its child gets terminated exactly once, however often it watched", "[unit][watch]") {
+  troupe::actor_system sys("watch", quiet_manual());
+  test_probe probe(sys);
+  auto p = sys.spawn(props::of<parent_watcher>(probe.ref(), false), "p");
+  probe.send(p, spawn_child{"c"});
+  auto c = probe.expect_msg<actor_ref>(0ms);
+  p.tell(watch_it{c});
+  p.tell(watch_it{c});
+  p.tell(unwatch_it{c});
+  CHECK(probe.expect_msg<std::string>(0ms) == "unwatched");
+  p.tell(watch_it{c});
+  p.tell(watch_it{c});
+  sys.run_until_idle();
+  p.tell(stop_child{"c"});
+  c.tell(troupe::poison_pill{});
+
+  auto t = probe.expect_msg<saw_terminated>(0ms).t;
+  CHECK(t.actor == c);
+  CHECK(t.existence_confirmed);
+  CHECK_FALSE(t.address_terminated);
+  probe.expect_no_msg(0ms);
+  // The name is free once terminated arrived.
+  probe.send(p, spawn_child{"c"});
+  CHECK(probe.expect_msg<actor_ref>(0ms) != c);
+}
+
+TEST_CASE("unwatching a child suppresses its terminated", "[unit][watch]") {
+  troupe::actor_system sys("watch", quiet_manual());
+  test_probe probe(sys);
+  auto p = sys.spawn(props::of<parent_watcher>(probe.ref(), true), "p");
+  probe.send(p, spawn_child{"c"});
+  auto c = probe.expect_msg<actor_ref>(0ms);
+  p.tell(watch_it{c});
+  p.tell(unwatch_it{c});
+  CHECK(probe.expect_msg<std::string>(0ms) == "unwatched");
+  p.tell(stop_child{"c"});
+  sys.run_until_idle();
+  REQUIRE(c.is_terminated());
+  probe.send(p, ping{});
+  CHECK(probe.expect_msg<std::string>(0ms) == "pong");  // no death pact
+  CHECK_FALSE(p.is_terminated());
+}
+
+TEST_CASE("watching a child that has already stopped delivers terminated once", "[unit][watch]") {
+  troupe::actor_system sys("watch", quiet_manual());
+  test_probe probe(sys);
+  auto p = sys.spawn(props::of<parent_watcher>(probe.ref(), false), "p");
+  probe.send(p, spawn_child{"c"});
+  auto c = probe.expect_msg<actor_ref>(0ms);
+  p.tell(stop_child{"c"});
+  sys.run_until_idle();
+  REQUIRE(c.is_terminated());
+  p.tell(watch_it{c});
+  CHECK(probe.expect_msg<saw_terminated>(0ms).t.actor == c);
+  probe.expect_no_msg(0ms);
+}
+
+TEST_CASE("a watched child that fails and is restarted, then stops, is reported once", "[unit][watch]") {
+  troupe::actor_system sys("watch", quiet_manual());
+  test_probe probe(sys);
+  auto p = sys.spawn(props::of<parent_watcher>(probe.ref(), false), "p");
+  probe.send(p, spawn_child{"c"});
+  auto c = probe.expect_msg<actor_ref>(0ms);
+  p.tell(watch_it{c});
+  c.tell(fail{});  // the default strategy restarts it and keeps a restart budget for it
+  sys.run_until_idle();
+  probe.send(c, ping{});
+  CHECK(probe.expect_msg<std::string>(0ms) == "pong");
+  probe.expect_no_msg(0ms);  // a restart is not an end
+  p.tell(stop_child{"c"});
+  CHECK(probe.expect_msg<saw_terminated>(0ms).t.actor == c);
+  probe.expect_no_msg(0ms);
+}
+
+TEST_CASE("a parent watching many children on worker threads hears of each end once", "[integration][watch]") {
+  troupe::actor_system_settings s;
+  s.workers = 2;
+  s.log_min_level = troupe::log_level::off;
+  troupe::actor_system sys("watch", s);
+  test_probe probe(sys);
+  auto p = sys.spawn(props::of<parent_watcher>(probe.ref(), false), "p");
+  constexpr int children = 200;
+  std::vector<actor_ref> cs;
+  for (int i = 0; i < children; ++i) {
+    probe.send(p, spawn_child{"c" + std::to_string(i)});
+    cs.push_back(probe.expect_msg<actor_ref>());
+  }
+  for (int i = 0; i < children; ++i) {
+    p.tell(watch_it{cs[static_cast<std::size_t>(i)]});
+    // Half stop themselves, racing the watch; half are stopped by the parent after it.
+    if (i % 2 == 0) {
+      cs[static_cast<std::size_t>(i)].tell(troupe::poison_pill{});
+    } else {
+      p.tell(stop_child{"c" + std::to_string(i)});
+    }
+  }
+  std::unordered_set<actor_ref> seen;
+  for (int i = 0; i < children; ++i) CHECK(seen.insert(probe.expect_msg<saw_terminated>(5s).t.actor).second);
+  CHECK(seen.size() == static_cast<std::size_t>(children));
+  probe.expect_no_msg(50ms);
 }

@@ -130,7 +130,7 @@ class actor_cell final : public ref_target {
     std::vector<behavior> behavior_stack;
     std::optional<std::pair<behavior, bool>> pending_become;
     int pending_unbecome = 0;
-    std::deque<envelope*> stash;
+    std::vector<envelope*> stash;  // a deque would allocate 576 bytes on construction
     std::unordered_set<actor_ref> watching;
     std::unordered_set<actor_ref> terminated_queued;
     std::unordered_set<actor_ref> watched_by;
@@ -197,15 +197,21 @@ class actor_cell final : public ref_target {
   bool has_children() const;
   std::vector<child_entry> child_entries() const;
   void mark_stopping(actor_cell* c);
-  void remove_child(actor_cell* c);
+  /// Takes `c` out of the table; true when this cell watched it (see watch).
+  bool remove_child(actor_cell* c);
   /// Called by a stopping child `c`: takes it out of the table at once, unless this cell
-  /// waits for its children (stopping or restarting) or keeps a restart budget for it;
+  /// waits for its children (stopping or restarting) or asked it to report (report_end_of);
   /// false when the parent must be told with `child_terminated` instead.
   bool remove_stopped_child(actor_cell* c);
   /// From now on children report their end with `child_terminated` (own turn only).
   void await_child_reports(bool on);
-  /// Marks `c` as having a restart budget here, so its end is reported (own turn only).
-  void mark_supervised(actor_cell* c);
+  /// Marks the child `c` to report its end with `child_terminated` (it has a restart budget
+  /// here, or, with `watch`, is watched); false when it is no longer in the table (own turn only).
+  bool report_end_of(actor_cell* c, bool watch = false);
+  /// Clears the child's watched mark; false when it had none (own turn only).
+  bool unwatch_child(actor_cell* c);
+  /// Queues `terminated` for `who` (watched), unless this cell is stopping.
+  void queue_terminated(const actor_ref& who, bool existence_confirmed, bool address_terminated);
   void lock_children() const noexcept;
   void unlock_children() const noexcept;
 
