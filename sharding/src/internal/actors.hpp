@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "troupe/actor.hpp"
@@ -116,5 +117,7 @@ std::string node_uri(const cluster::model::address& a);
 /// The actor name of an entity: its id, with '%', '/', '#', '@', spaces, control characters
 /// and a leading '$' percent-encoded ("a/b" -> "a%2Fb").
 std::string entity_actor_name(const std::string& entity_id);
+/// The inverse of entity_actor_name.
+std::string entity_id_of_actor_name(std::string_view name);
 
 }  // namespace troupe::sharding::detail

@@ -236,7 +236,6 @@ class shard_region final : public actor {
       pending_failed_.push_back(slot);
       return;
     }
-    slot_of_[ref.get()] = slot;
     watch(ref);
   }
 
@@ -310,21 +309,27 @@ class shard_region final : public actor {
 
   // ---- entities ----
 
+  /// The slot of the entity actor `ref` (named after its id), if it is one of this region's.
+  std::optional<std::uint32_t> slot_of(const actor_ref& ref) const {
+    if (!ref) return std::nullopt;
+    const auto slot = core_->slot_of(entity_id_of_actor_name(ref.name()));
+    if (!slot || *slot >= entities_.size() || entities_[*slot] != ref) return std::nullopt;
+    return slot;
+  }
+
   void on_terminated(const terminated& t) {
-    const auto it = slot_of_.find(t.actor.get());
-    if (it == slot_of_.end()) return;
-    const std::uint32_t slot = it->second;
-    slot_of_.erase(it);
-    if (slot < entities_.size() && entities_[slot] == t.actor) entities_[slot] = actor_ref{};
-    core_->entity_terminated(slot, now());
+    const auto slot = slot_of(t.actor);
+    if (!slot) return;
+    entities_[*slot] = actor_ref{};
+    core_->entity_terminated(*slot, now());
     carry_out();
   }
 
   void on_passivate(passivate& p) {
-    const auto it = slot_of_.find(sender().get());
-    if (it == slot_of_.end()) return;  // not one of its entities
-    if (!core_->passivate(it->second, now())) return;
-    entities_[it->second].tell(p.stop_message ? std::move(p.stop_message) : stop_message());
+    const auto slot = slot_of(sender());
+    if (!slot) return;  // not one of its entities
+    if (!core_->passivate(*slot, now())) return;
+    entities_[*slot].tell(p.stop_message ? std::move(p.stop_message) : stop_message());
     carry_out();
   }
 
@@ -439,7 +444,6 @@ class shard_region final : public actor {
   std::unique_ptr<model::region_core> core_;
   remote::transport* transport_ = nullptr;
   std::vector<actor_ref> entities_;                              ///< by slot
-  std::unordered_map<const ref_target*, std::uint32_t> slot_of_;  ///< entity -> slot
   std::vector<std::uint32_t> pending_failed_;                    ///< slots whose entity did not start
   std::unordered_map<std::uint64_t, held_message> held_;         ///< by token
   std::uint64_t next_token_ = 1;

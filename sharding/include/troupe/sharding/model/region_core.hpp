@@ -270,13 +270,15 @@ class region_core {
   /// The ids of the local shards (hosted here, whatever their phase).
   const std::set<shard_id>& local_shard_ids() const noexcept { return local_; }
   /// Number of entities (running, starting or stopping) here.
-  std::size_t entity_count() const noexcept { return entities_.size(); }
+  std::size_t entity_count() const noexcept;
   /// Messages waiting.
   std::size_t buffered_count() const noexcept { return buffered_total_; }
   /// The home of `shard` as cached here (this region for a local one).
   std::optional<region_id> cached_home(std::string_view shard) const;
   /// The entity id in `slot`, if the slot is in use.
   const entity_id* entity_at(std::uint32_t slot) const;
+  /// The slot of `entity` while it has a record here (starting, running or stopping).
+  std::optional<std::uint32_t> slot_of(std::string_view entity) const noexcept;
   /// True once `begin_shutdown` ran and no local shard is left.
   bool shutdown_done() const noexcept { return shutdown_done_; }
   /// Counters.
@@ -297,7 +299,7 @@ class region_core {
     std::size_t operator()(std::string_view s) const noexcept;
   };
   using shard_map = std::unordered_map<shard_id, shard, string_hash, std::equal_to<>>;
-  using entity_map = std::unordered_map<entity_id, entity, string_hash, std::equal_to<>>;
+  class entity_table;
 
   bool accepts(const shard& sh, bool from_region) const noexcept;
   shard& shard_for(std::string_view s);
@@ -353,9 +355,7 @@ class region_core {
 
   shard_map shards_;
   std::set<shard_id> local_;  ///< shards whose `where` is local
-  entity_map entities_;
-  std::vector<entity*> slots_;  ///< by slot
-  std::vector<std::uint32_t> free_slots_;
+  std::unique_ptr<entity_table> entities_;  ///< the entity records by slot, indexed by id
   entity* lru_head_ = nullptr;  ///< most recently used running entity (with a limit only)
   entity* lru_tail_ = nullptr;
   std::size_t running_ = 0;     ///< entities running, not stopping
