@@ -547,7 +547,15 @@ TEST_CASE("sharding: bad input gets a clear error or a dead letter, never a cras
   // An odd entity id is still an entity (its actor name is encoded).
   region->tell(ts::envelope_for("a/b #c@d", seq_msg{0, 1}));
   await_condition(n.system, [&] { return j.delivered() == 1; }, 5s, "an odd id delivered");
-  CHECK(n.system.resolve("/system/sharding/counter/a%2Fb%20%23c%40d"));
+  auto odd = n.system.resolve("/system/sharding/counter/a%2Fb%20%23c%40d");
+  REQUIRE(odd);
+  // The region knows it by its encoded name: it passivates, and a message starts it again.
+  region->tell(ts::passivate{}, *odd);
+  await_condition(n.system, [&] { return odd->is_terminated(); }, 5s, "the odd entity passivated");
+  region->tell(ts::envelope_for("a/b #c@d", seq_msg{0, 2}));
+  await_condition(n.system, [&] { return j.delivered() == 2; }, 5s, "the odd entity started again");
+  std::lock_guard lock(j.mutex);
+  CHECK(j.starts["a/b #c@d"].size() == 2);
 }
 
 TEST_CASE("sharding: with the external strategy shards live where they are assigned, and move when reassigned",
