@@ -37,12 +37,6 @@ std::string describe(const std::exception_ptr& e) {
   }
 }
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
 template <class T, class... Args>
 envelope* sys_envelope(Args&&... args) {
   return new typed_envelope<T>(T{std::forward<Args>(args)...});
@@ -925,24 +919,9 @@ void actor_cell::on_child_terminated(const actor_ref& child) {
 
 // ---- children ----
 
-void actor_cell::lock_children() const noexcept {
-  // Held for a few hundred instructions at most, but on an oversubscribed machine the
-  // holder may be descheduled: after a short spin, give it the core.
-  int spins = 0;
-  while (children_lock_.exchange(true, std::memory_order_acquire)) {
-    while (children_lock_.load(std::memory_order_relaxed)) {
-      if (++spins < 64) {
-        cpu_relax();
-      } else {
-        std::this_thread::yield();
-      }
-    }
-  }
-}
+void actor_cell::lock_children() const noexcept { children_lock_.lock(); }
 
-void actor_cell::unlock_children() const noexcept {
-  children_lock_.store(false, std::memory_order_release);
-}
+void actor_cell::unlock_children() const noexcept { children_lock_.unlock(); }
 
 namespace {
 std::string auto_name(std::uint64_t n) {

@@ -19,14 +19,6 @@ constexpr unsigned global_poll_interval = 61;
 // Iterations an idle worker polls for work before parking (a few microseconds). Longer
 // spins took the core from the threads that make the work when cores are few.
 constexpr int spin_before_park = 100;
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#else
-  std::this_thread::yield();
-#endif
-}
 }  // namespace
 
 dispatcher* current_dispatcher() noexcept { return tls_worker.owner; }
@@ -58,7 +50,7 @@ void work_stealing_dispatcher::shutdown() {
 
 void work_stealing_dispatcher::push(worker& w, actor_cell* c) {
   {
-    std::lock_guard lock(w.mutex);
+    std::lock_guard lock(w.queue_lock);
     w.queue.push_back(c);
   }
   queued_.fetch_add(1, std::memory_order_seq_cst);
@@ -66,14 +58,14 @@ void work_stealing_dispatcher::push(worker& w, actor_cell* c) {
 
 void work_stealing_dispatcher::push_global(actor_cell* c) {
   {
-    std::lock_guard lock(global_mutex_);
+    std::lock_guard lock(global_lock_);
     global_.push_back(c);
   }
   queued_.fetch_add(1, std::memory_order_seq_cst);
 }
 
 actor_cell* work_stealing_dispatcher::pop(worker& w, bool front) {
-  std::lock_guard lock(w.mutex);
+  std::lock_guard lock(w.queue_lock);
   if (w.queue.empty()) return nullptr;
   actor_cell* c;
   if (front) {
@@ -116,7 +108,7 @@ actor_cell* work_stealing_dispatcher::find_work(worker& self, std::size_t index)
   // tree of actors spawning children stays small), thieves take the oldest (FIFO).
   if (actor_cell* c = pop(self, false)) return c;
   {
-    std::lock_guard lock(global_mutex_);
+    std::lock_guard lock(global_lock_);
     if (!global_.empty()) {
       actor_cell* c = global_.front();
       global_.pop_front();
@@ -164,7 +156,7 @@ void work_stealing_dispatcher::run(std::size_t index) {
   for (;;) {
     actor_cell* c = nullptr;
     if (++turns % global_poll_interval == 0) {
-      std::lock_guard lock(global_mutex_);
+      std::lock_guard lock(global_lock_);
       if (!global_.empty()) {
         c = global_.front();
         global_.pop_front();

@@ -24,6 +24,7 @@
 #include "troupe/actor/props.hpp"
 #include "troupe/actor/scheduler.hpp"
 #include "troupe/actor/system_messages.hpp"
+#include "internal/spin_lock.hpp"
 
 namespace troupe::detail {
 
@@ -218,7 +219,7 @@ class actor_cell final : public ref_target {
   // ---- fields (ordered for size: 176 bytes with the ref_target base) ----
   std::atomic<std::int32_t> user_count_{0};  // only for bounded mailboxes
   std::atomic<bool> terminated_{false};
-  mutable std::atomic<bool> children_lock_{false};
+  mutable spin_lock children_lock_;
   lifecycle state_ = lifecycle::creating;
   bool failed_ : 1 = false;
   bool create_pending_ : 1 = true;   // the instance is built at the start of the first turn

@@ -18,6 +18,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "internal/spin_lock.hpp"
+
 namespace troupe::detail {
 
 class actor_cell;
@@ -47,7 +49,7 @@ class work_stealing_dispatcher final : public dispatcher {
  private:
   struct worker {
     actor_cell* next = nullptr;  // owner thread only
-    std::mutex mutex;
+    spin_lock queue_lock;
     std::deque<actor_cell*> queue;
     std::thread thread;
   };
@@ -61,7 +63,7 @@ class work_stealing_dispatcher final : public dispatcher {
   bool park();
 
   std::vector<std::unique_ptr<worker>> workers_;
-  std::mutex global_mutex_;
+  spin_lock global_lock_;
   std::deque<actor_cell*> global_;
   std::atomic<std::int64_t> queued_{0};  // cells in stealable queues (global + per worker)
   std::atomic<int> sleepers_{0};
