@@ -9,10 +9,6 @@ namespace {
 
 thread_local const ref_codec* tls_codec = nullptr;
 
-std::string key_of(std::uint32_t id, std::string_view manifest) {
-  return std::to_string(id) + ":" + std::string(manifest);
-}
-
 using json = nlohmann::json;
 
 template <class T>
@@ -27,16 +23,26 @@ ref_codec_scope::~ref_codec_scope() { tls_codec = previous_; }
 const ref_codec* ref_codec_scope::current() noexcept { return tls_codec; }
 
 void serialization::add(type_id t, std::uint32_t id, std::string manifest, encode_fn enc, decode_fn dec) {
-  auto e = std::make_shared<const entry>(entry{t, id, manifest, std::move(enc), std::move(dec)});
+  auto e = std::make_unique<const entry>(entry{t, id, manifest, std::move(enc), std::move(dec)});
   std::unique_lock lock(mutex_);
-  auto key = key_of(id, manifest);
-  auto existing = by_key_.find(key);
-  if (existing != by_key_.end() && existing->second->type != t) {
+  if (const entry* existing = find(id, manifest); existing && existing->type != t) {
     throw std::invalid_argument("serializer " + std::to_string(id) + " manifest \"" + manifest +
-                                "\" is already registered for " + existing->second->type->name());
+                                "\" is already registered for " + existing->type->name());
   }
-  by_type_[t] = e;
-  by_key_[std::move(key)] = e;
+  const entry* added = e.get();
+  entries_.push_back(std::move(e));
+  by_type_[t] = added;
+  auto& same_manifest = by_manifest_[manifest];
+  std::erase_if(same_manifest, [&](const entry* x) { return x->id == id; });
+  same_manifest.push_back(added);
+}
+
+const serialization::entry* serialization::find(std::uint32_t id, std::string_view manifest) const {
+  const auto it = by_manifest_.find(manifest);
+  if (it == by_manifest_.end()) return nullptr;
+  for (const entry* e : it->second)
+    if (e->id == id) return e;
+  return nullptr;
 }
 
 bool serialization::is_registered(type_id t) const {
@@ -46,7 +52,7 @@ bool serialization::is_registered(type_id t) const {
 
 expected<serialized, std::string> serialization::encode(const message& m) const {
   if (!m) return unexpected<std::string>{"cannot serialize an empty message"};
-  std::shared_ptr<const entry> e;
+  const entry* e = nullptr;
   {
     std::shared_lock lock(mutex_);
     auto it = by_type_.find(m.type());
@@ -65,11 +71,10 @@ expected<serialized, std::string> serialization::encode(const message& m) const 
 
 expected<message, std::string> serialization::decode(std::uint32_t id, std::string_view manifest,
                                                      std::span<const std::uint8_t> payload) const {
-  std::shared_ptr<const entry> e;
+  const entry* e = nullptr;
   {
     std::shared_lock lock(mutex_);
-    auto it = by_key_.find(key_of(id, manifest));
-    if (it != by_key_.end()) e = it->second;
+    e = find(id, manifest);
   }
   if (!e) {
     return unexpected<std::string>{"no serializer " + std::to_string(id) + " with manifest \"" +

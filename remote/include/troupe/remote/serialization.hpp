@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <span>
@@ -118,10 +119,19 @@ class serialization {
     decode_fn decode;
   };
   void add(type_id t, std::uint32_t id, std::string manifest, encode_fn enc, decode_fn dec);
+  const entry* find(std::uint32_t id, std::string_view manifest) const;  // under mutex_
+  struct manifest_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
 
   mutable std::shared_mutex mutex_;
-  std::unordered_map<type_id, std::shared_ptr<const entry>> by_type_;
-  std::unordered_map<std::string, std::shared_ptr<const entry>> by_key_;  // "id:manifest"
+  // Every entry ever registered lives as long as the registry (one registered again
+  // replaces its predecessor in the maps only), so a lookup hands out a plain pointer: no
+  // reference count to bump on each message, no key string built for each lookup.
+  std::vector<std::unique_ptr<const entry>> entries_;
+  std::unordered_map<type_id, const entry*> by_type_;
+  std::unordered_map<std::string, std::vector<const entry*>, manifest_hash, std::equal_to<>> by_manifest_;
 };
 
 }  // namespace troupe::remote

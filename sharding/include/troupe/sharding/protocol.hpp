@@ -9,7 +9,10 @@
 // - the stats query and its answer.
 // `cluster_sharding::start` calls it. Each message is one CBOR map with named keys, read
 // tolerantly (unknown keys ignored; a missing or mistyped key refused with its path, e.g.
-// "sharding.host_shard: shard: missing"); a malformed message from a peer is logged by the
+// "sharding.host_shard: shard: missing"), except the two hot ones, forward and envelope,
+// which are flat (a version byte, then length-prefixed fields and the nested message;
+// layout in src/protocol/codec.cpp), refused with the field that is wrong
+// ("sharding.forward: entity: truncated"). A malformed message from a peer is logged by the
 // transport and goes to dead letters, never into a region or a coordinator.
 #pragma once
 
