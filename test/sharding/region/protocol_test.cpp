@@ -108,6 +108,42 @@ TEST_CASE("sharding protocol: a missing or mistyped field is an error naming the
   CHECK(r.error().find("shard: expected a text string") != std::string::npos);
 }
 
+TEST_CASE("sharding protocol: a damaged envelope is an error naming the field, and so is a later layout",
+          "[unit][sharding][protocol]") {
+  const registry s;
+  auto wire = s.encode(troupe::make_message(ts::sharding_envelope{"alice", troupe::make_message(std::string("hi"))}));
+  REQUIRE(wire);
+  const std::vector<std::uint8_t> good = wire.value().payload;
+  const auto decode = [&](std::vector<std::uint8_t> bytes) {
+    return s.decode(ts::serializer_id, "sharding.envelope", bytes);
+  };
+  REQUIRE(decode(good));
+  // Cut inside the entity id.
+  auto r = decode({good.begin(), good.begin() + 3});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().find("sharding.envelope: entity: truncated") != std::string::npos);
+  // Cut before the nested message's manifest.
+  r = decode({good.begin(), good.begin() + 1 + 1 + 5 + 1});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().find("payload.manifest: truncated") != std::string::npos);
+  // A layout this build does not know.
+  auto later = good;
+  later[0] = 2;
+  r = decode(later);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().find("version: unknown layout 2") != std::string::npos);
+  // A length that never ends.
+  r = decode({1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().find("entity: varint longer than 10 bytes") != std::string::npos);
+  // A nested manifest nobody registered.
+  auto unknown = good;
+  unknown[1 + 1 + 5 + 1 + 1] = 'x';  // the manifest "s" of the built-in string becomes "x"
+  r = decode(unknown);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().find("payload: no serializer") != std::string::npos);
+}
+
 TEST_CASE("sharding protocol: random bytes never crash a decoder", "[unit][sharding][protocol]") {
   const registry s;
   const std::vector<std::string> manifests{
