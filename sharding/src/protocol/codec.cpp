@@ -94,6 +94,7 @@ class flat_writer {
   void nested(const remote::serialization& s, const message& m) {
     auto w = s.encode(m);
     if (!w) throw std::runtime_error(w.error());
+    out_.reserve(out_.size() + 20 + w.value().manifest.size() + w.value().payload.size());
     varint(w.value().serializer);
     text(w.value().manifest);
     raw(w.value().payload);
@@ -155,57 +156,58 @@ class flat_reader {
   std::span<const std::uint8_t> in_;
 };
 
-void add_forward(remote::serialization& s) {
+/// Registers `T` in the flat form: `write(writer, m)` after the version byte, `read(reader, m)`.
+template <class T, class Write, class Read>
+void add_flat(remote::serialization& s, const char* manifest, Write write, Read read) {
   const remote::serialization* reg = &s;
-  s.register_custom<detail::region_forward>(
-      serializer_id, "sharding.forward",
-      [reg](const detail::region_forward& m) {
-        flat_writer w(64 + m.entity_id.size() + m.shard_id.size());
+  s.register_custom<T>(
+      serializer_id, manifest,
+      [reg, write](const T& m) {
+        flat_writer w(64);
         w.byte(flat_version);
-        w.region(m.to);
-        w.text(m.entity_id);
-        w.text(m.shard_id);
-        w.nested(*reg, m.payload);
+        write(*reg, w, m);
         return w.take();
       },
-      [reg](std::span<const std::uint8_t> wire) {
+      [reg, read, manifest](std::span<const std::uint8_t> wire) {
         try {
           flat_reader r(wire);
           r.version();
-          detail::region_forward m;
-          m.to = r.region("to");
-          m.entity_id = r.text("entity");
-          m.shard_id = r.text("shard");
-          m.payload = r.nested(*reg);
+          T m{};
+          read(*reg, r, m);
           return m;
         } catch (const decode_error& e) {
-          throw std::runtime_error(std::string("sharding.forward: ") + e.what());
+          throw std::runtime_error(std::string(manifest) + ": " + e.what());
         }
       });
 }
 
-void add_envelope(remote::serialization& s) {
-  const remote::serialization* reg = &s;
-  s.register_custom<sharding_envelope>(
-      serializer_id, "sharding.envelope",
-      [reg](const sharding_envelope& m) {
-        flat_writer w(32 + m.entity_id.size());
-        w.byte(flat_version);
+void add_forward(remote::serialization& s) {
+  add_flat<detail::region_forward>(
+      s, "sharding.forward",
+      [](const remote::serialization& reg, flat_writer& w, const detail::region_forward& m) {
+        w.region(m.to);
         w.text(m.entity_id);
-        w.nested(*reg, m.message);
-        return w.take();
+        w.text(m.shard_id);
+        w.nested(reg, m.payload);
       },
-      [reg](std::span<const std::uint8_t> wire) {
-        try {
-          flat_reader r(wire);
-          r.version();
-          sharding_envelope m;
-          m.entity_id = r.text("entity");
-          m.message = r.nested(*reg);
-          return m;
-        } catch (const decode_error& e) {
-          throw std::runtime_error(std::string("sharding.envelope: ") + e.what());
-        }
+      [](const remote::serialization& reg, flat_reader& r, detail::region_forward& m) {
+        m.to = r.region("to");
+        m.entity_id = r.text("entity");
+        m.shard_id = r.text("shard");
+        m.payload = r.nested(reg);
+      });
+}
+
+void add_envelope(remote::serialization& s) {
+  add_flat<sharding_envelope>(
+      s, "sharding.envelope",
+      [](const remote::serialization& reg, flat_writer& w, const sharding_envelope& m) {
+        w.text(m.entity_id);
+        w.nested(reg, m.message);
+      },
+      [](const remote::serialization& reg, flat_reader& r, sharding_envelope& m) {
+        m.entity_id = r.text("entity");
+        m.message = r.nested(reg);
       });
 }
 

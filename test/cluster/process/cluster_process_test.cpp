@@ -49,6 +49,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/fault_injection.hpp"
+#include "support/child_process.hpp"
 #include "support/temp_files.hpp"
 
 #ifndef TROUPE_HELLO_CLUSTER_EXE
@@ -94,7 +95,6 @@ json cluster_config(int test, const std::string& with_cookie = cookie) {
               {"downing", {{"strategy", "keep-majority"}, {"stable-after-ms", stable_after.count()}}}};
 }
 
-using troupe::test_support::read_file;
 using troupe::test_support::temp_dir;
 
 /// A member as the events name it: its address and its incarnation's uid.
@@ -139,54 +139,17 @@ struct node_view {
   }
 };
 
-/// A hello_cluster child process: stdin /dev/null, stdout a pipe to us (its JSON lines),
-/// stderr a file. The destructor kills and reaps it.
+/// A hello_cluster child process (test/support/child_process.hpp) and what it printed: its
+/// JSON lines, and its view of the cluster built from them.
 class cluster_node {
  public:
   cluster_node(std::string name, std::string host, std::uint16_t port, const std::filesystem::path& config,
                const std::filesystem::path& dir)
       : name_(std::move(name)),
         address_(std::string("troupe://") + system_name + "@" + host + ":" + std::to_string(port)),
-        stderr_path_(dir / (name_ + "-" + std::to_string(wall_ms()) + ".err")) {
-    // 1. Everything the child needs, prepared before fork (after it, only exec-safe calls).
-    const int err_fd = open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    int out[2];
-    if (err_fd < 0 || null_fd < 0 || pipe2(out, O_CLOEXEC) != 0) {
-      if (err_fd >= 0) close(err_fd);
-      if (null_fd >= 0) close(null_fd);
-      throw std::runtime_error("cannot prepare the pipes of " + name_);
-    }
-    const std::string exe = TROUPE_HELLO_CLUSTER_EXE;
-    const std::string port_text = std::to_string(port);
-    std::vector<std::string> args{exe, "--config", config.string(), "--host", host, "--port", port_text, "--json"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t parent = getpid();
-
-    // 2. Fork; the child dies with us (PR_SET_PDEATHSIG) if this test process is killed.
-    pid_ = fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(127);
-      dup2(null_fd, 0);
-      dup2(out[1], 1);
-      dup2(err_fd, 2);
-      execv(exe.c_str(), argv.data());
-      _exit(127);
-    }
-    close(err_fd);
-    close(null_fd);
-    close(out[1]);
-    stdout_ = out[0];
-    fcntl(stdout_, F_SETFL, fcntl(stdout_, F_GETFL) | O_NONBLOCK);
-  }
-
-  ~cluster_node() { kill_and_reap(); }
-  cluster_node(const cluster_node&) = delete;
-  cluster_node& operator=(const cluster_node&) = delete;
+        proc_({TROUPE_HELLO_CLUSTER_EXE, "--config", config.string(), "--host", host, "--port", std::to_string(port),
+               "--json"},
+              dir / (name_ + "-" + std::to_string(wall_ms()) + ".err"), [this](int code) { on_exit(code); }) {}
 
   const std::string& name() const { return name_; }
   const std::string& address() const { return address_; }
@@ -195,9 +158,9 @@ class cluster_node {
   member_key key() const { return {address_, uid_}; }
   const node_view& view() const { return view_; }
   const std::vector<json>& events() const { return events_; }
-  bool running() const { return pid_ > 0; }
-  std::optional<int> exit_code() const { return exit_code_; }
-  int stdout_fd() const { return stdout_; }
+  bool running() const { return proc_.running(); }
+  std::optional<int> exit_code() const { return proc_.exit_code(); }
+  int stdout_fd() const { return proc_.stdout_fd(); }
 
   /// The first line of `event` about `member` (any member when empty), or nullptr.
   const json* find(const std::string& event, const std::optional<member_key>& member = std::nullopt) const {
@@ -215,42 +178,17 @@ class cluster_node {
     return (*e)["ts"].get<std::int64_t>();
   }
 
-  /// Reads what the child printed so far (non-blocking) and reaps it once its stdout closed.
+  /// Reads what the child printed so far (non-blocking); reaps it once its stdout closed.
   void pump() {
-    if (stdout_ >= 0) {
-      std::array<char, 4096> chunk{};
-      for (;;) {
-        const ssize_t n = read(stdout_, chunk.data(), chunk.size());
-        if (n > 0) {
-          buffer_.append(chunk.data(), static_cast<std::size_t>(n));
-          continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n == 0) {
-          close(stdout_);
-          stdout_ = -1;
-        }
-        break;
-      }
-      for (auto nl = buffer_.find('\n'); nl != std::string::npos; nl = buffer_.find('\n')) {
-        add_line(buffer_.substr(0, nl));
-        buffer_.erase(0, nl + 1);
-      }
-    }
-    if (stdout_ < 0 && pid_ > 0) reap(WNOHANG);
+    for (const auto& line : proc_.read_lines()) add_line(line);
   }
 
   /// Sends `sig` (SIGSTOP, SIGCONT) to the running child.
-  void signal(int sig) {
-    REQUIRE(pid_ > 0);
-    REQUIRE(::kill(pid_, sig) == 0);
-  }
+  void signal(int sig) { REQUIRE(proc_.signal(sig)); }
 
   /// SIGKILL, and reaps it: its peers see FIN at once, then nothing.
   void kill_9() {
-    REQUIRE(pid_ > 0);
-    ::kill(pid_, SIGKILL);
-    reap(0);
+    REQUIRE(proc_.kill_9());
     pump();
   }
 
@@ -258,12 +196,12 @@ class cluster_node {
   std::string transcript() const {
     std::string out = "--- " + name_ + " " + address_ + " uid " + uid_ + "\n";
     for (const auto& l : lines_) out += l + "\n";
-    const std::string err = read_file(stderr_path_);
-    if (!err.empty()) out += "--- " + name_ + " stderr:\n" + err.substr(err.size() > 4000 ? err.size() - 4000 : 0);
+    const std::string err = proc_.stderr_tail();
+    if (!err.empty()) out += "--- " + name_ + " stderr:\n" + err;
     return out;
   }
   /// Its stderr so far.
-  std::string stderr_text() const { return read_file(stderr_path_); }
+  std::string stderr_text() const { return proc_.stderr_text(); }
 
  private:
   void add_line(const std::string& line) {
@@ -277,41 +215,21 @@ class cluster_node {
     events_.push_back(std::move(e));
   }
 
-  /// Reaps the child (blocking unless `flags` is WNOHANG); records its exit as an "exited" line.
-  void reap(int flags) {
-    int status = 0;
-    pid_t r;
-    do r = waitpid(pid_, &status, flags);
-    while (r < 0 && errno == EINTR);
-    if (r == 0) return;
-    pid_ = -1;
-    exit_code_ = r > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    json e{{"event", "exited"}, {"code", *exit_code_}, {"ts", wall_ms()}};
+  /// Its exit, recorded as an "exited" line.
+  void on_exit(int code) {
+    json e{{"event", "exited"}, {"code", code}, {"ts", wall_ms()}};
     lines_.push_back(e.dump());
     view_.apply(e);
     events_.push_back(std::move(e));
   }
 
-  void kill_and_reap() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);  // also ends a stopped child
-      reap(0);
-    }
-    if (stdout_ >= 0) close(stdout_);
-    stdout_ = -1;
-  }
-
   std::string name_;
   std::string address_;
-  std::filesystem::path stderr_path_;
-  pid_t pid_ = -1;
-  int stdout_ = -1;
-  std::string buffer_;
   std::string uid_;
   std::vector<std::string> lines_;
   std::vector<json> events_;
   node_view view_;
-  std::optional<int> exit_code_;
+  troupe::test_support::child_process proc_;  ///< last: destroyed (killed) first
 };
 
 /// The nodes of one test and its temporary files. Member order is destruction order in

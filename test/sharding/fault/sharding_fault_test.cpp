@@ -57,6 +57,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/fault_injection.hpp"
+#include "support/child_process.hpp"
 #include "support/temp_files.hpp"
 
 #ifndef TROUPE_HELLO_SHARDING_EXE
@@ -153,11 +154,10 @@ milliseconds failover_bound(bool coordinator_moved) {
   return derived + std::max(milliseconds(3000), derived / 2);
 }
 
-using troupe::test_support::read_file;
 using troupe::test_support::temp_dir;
 
-/// A hello_sharding child process (host or client): stdin /dev/null, stdout a pipe to us
-/// (its JSON lines), stderr a file. The destructor kills and reaps it.
+/// A hello_sharding child process, host or client (test/support/child_process.hpp), and
+/// the JSON lines it printed.
 class sharding_process {
  public:
   sharding_process(std::string name, std::string host, int port, bool client, const std::vector<std::string>& extra,
@@ -166,49 +166,7 @@ class sharding_process {
         host_(std::move(host)),
         port_(port),
         client_(client),
-        stderr_path_(dir / (name_ + ".err")) {
-    // 1. Everything the child needs, prepared before fork (after it, only exec-safe calls).
-    const int err_fd = open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    int out[2];
-    if (err_fd < 0 || null_fd < 0 || pipe2(out, O_CLOEXEC) != 0) {
-      if (err_fd >= 0) close(err_fd);
-      if (null_fd >= 0) close(null_fd);
-      throw std::runtime_error("cannot prepare the pipes of " + name_);
-    }
-    const std::string exe = TROUPE_HELLO_SHARDING_EXE;
-    std::vector<std::string> args{exe};
-    if (client_) args.push_back("client");
-    for (const auto& a : {std::string("--host"), host_, std::string("--port"), std::to_string(port_), std::string("--json")})
-      args.push_back(a);
-    args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t parent = getpid();
-
-    // 2. Fork; the child dies with us (PR_SET_PDEATHSIG) if this test process is killed.
-    pid_ = fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(127);
-      dup2(null_fd, 0);
-      dup2(out[1], 1);
-      dup2(err_fd, 2);
-      execv(exe.c_str(), argv.data());
-      _exit(127);
-    }
-    close(err_fd);
-    close(null_fd);
-    close(out[1]);
-    stdout_ = out[0];
-    fcntl(stdout_, F_SETFL, fcntl(stdout_, F_GETFL) | O_NONBLOCK);
-  }
-
-  ~sharding_process() { kill_and_reap(); }
-  sharding_process(const sharding_process&) = delete;
-  sharding_process& operator=(const sharding_process&) = delete;
+        proc_(args(host_, port_, client_, extra), dir / (name_ + ".err"), [this](int code) { on_exit(code); }) {}
 
   const std::string& name() const { return name_; }
   bool client() const { return client_; }
@@ -220,9 +178,9 @@ class sharding_process {
   }
   const std::string& host() const { return host_; }
   const std::vector<json>& events() const { return events_; }
-  bool running() const { return pid_ > 0; }
-  std::optional<int> exit_code() const { return exit_code_; }
-  int stdout_fd() const { return stdout_; }
+  bool running() const { return proc_.running(); }
+  std::optional<int> exit_code() const { return proc_.exit_code(); }
+  int stdout_fd() const { return proc_.stdout_fd(); }
   /// The wall clock at which it was seen dead (reaped), or `forever` while it runs.
   std::int64_t ended_at() const { return ended_at_; }
   /// The `ts` of its "stopped" line (its actor system has terminated), or `ended_at`.
@@ -240,38 +198,16 @@ class sharding_process {
     return std::nullopt;
   }
 
-  /// Reads what the child printed so far (non-blocking) and reaps it once its stdout closed.
+  /// Reads what the child printed so far (non-blocking); reaps it once its stdout closed.
   void pump() {
-    if (stdout_ >= 0) {
-      std::array<char, 8192> chunk{};
-      for (;;) {
-        const ssize_t n = read(stdout_, chunk.data(), chunk.size());
-        if (n > 0) {
-          buffer_.append(chunk.data(), static_cast<std::size_t>(n));
-          continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n == 0) {
-          close(stdout_);
-          stdout_ = -1;
-        }
-        break;
-      }
-      for (auto nl = buffer_.find('\n'); nl != std::string::npos; nl = buffer_.find('\n')) {
-        add_line(buffer_.substr(0, nl));
-        buffer_.erase(0, nl + 1);
-      }
-    }
-    if (stdout_ < 0 && pid_ > 0) reap(WNOHANG);
+    for (const auto& line : proc_.read_lines()) add_line(line);
   }
 
   /// SIGKILL, and reaps it: its peers see FIN at once, then nothing. Returns the wall
   /// clock just before the signal.
   std::int64_t kill_9() {
-    REQUIRE(pid_ > 0);
     const std::int64_t at = wall_ms();
-    ::kill(pid_, SIGKILL);
-    reap(0);
+    REQUIRE(proc_.kill_9());
     pump();
     return at;
   }
@@ -280,12 +216,22 @@ class sharding_process {
   std::string transcript() const {
     std::string out = "--- " + name_ + " " + node() + " uid " + uid_ + "\n";
     for (const auto& l : lines_) out += l + "\n";
-    const std::string err = read_file(stderr_path_);
-    if (!err.empty()) out += "--- " + name_ + " stderr:\n" + err.substr(err.size() > 4000 ? err.size() - 4000 : 0);
+    const std::string err = proc_.stderr_tail();
+    if (!err.empty()) out += "--- " + name_ + " stderr:\n" + err;
     return out;
   }
 
  private:
+  static std::vector<std::string> args(const std::string& host, int port, bool client,
+                                       const std::vector<std::string>& extra) {
+    std::vector<std::string> a{TROUPE_HELLO_SHARDING_EXE};
+    if (client) a.push_back("client");
+    for (const auto& x : {std::string("--host"), host, std::string("--port"), std::to_string(port), std::string("--json")})
+      a.push_back(x);
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
+
   void add_line(const std::string& line) {
     lines_.push_back(line);
     json e = json::parse(line, nullptr, false);
@@ -294,43 +240,23 @@ class sharding_process {
     events_.push_back(std::move(e));
   }
 
-  /// Reaps the child (blocking unless `flags` is WNOHANG); records its exit as an "exited" line.
-  void reap(int flags) {
-    int status = 0;
-    pid_t r;
-    do r = waitpid(pid_, &status, flags);
-    while (r < 0 && errno == EINTR);
-    if (r == 0) return;
-    pid_ = -1;
+  /// Its exit, recorded as an "exited" line.
+  void on_exit(int code) {
     ended_at_ = wall_ms();
-    exit_code_ = r > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    json e{{"event", "exited"}, {"code", *exit_code_}, {"ts", ended_at_}};
+    json e{{"event", "exited"}, {"code", code}, {"ts", ended_at_}};
     lines_.push_back(e.dump());
     events_.push_back(std::move(e));
-  }
-
-  void kill_and_reap() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      reap(0);
-    }
-    if (stdout_ >= 0) close(stdout_);
-    stdout_ = -1;
   }
 
   std::string name_;
   std::string host_;
   int port_;
   bool client_;
-  std::filesystem::path stderr_path_;
-  pid_t pid_ = -1;
-  int stdout_ = -1;
-  std::string buffer_;
   std::string uid_;
   std::vector<std::string> lines_;
   std::vector<json> events_;
-  std::optional<int> exit_code_;
   std::int64_t ended_at_ = forever;
+  troupe::test_support::child_process proc_;  ///< last: destroyed (killed) first
 };
 
 /// One pass of a client over name-1..name-<names>: its `answered` / `no_answer` lines.

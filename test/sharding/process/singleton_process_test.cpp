@@ -42,6 +42,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/fault_injection.hpp"
+#include "support/child_process.hpp"
 #include "support/temp_files.hpp"
 
 #ifndef TROUPE_SINGLETON_NODE_EXE
@@ -68,64 +69,22 @@ std::string host_of(int k) { return "127.79." + std::to_string(1 + getpid() % 25
 int port_of(int k) { return 2600 + k; }
 std::string address_of(int k) { return "troupe://sfault@" + host_of(k) + ":" + std::to_string(port_of(k)); }
 
-using troupe::test_support::read_file;
 using troupe::test_support::temp_dir;
 
-/// A singleton_node child: stdout a pipe to us (its JSON lines), stderr a file. The
-/// destructor kills and reaps it.
+/// A singleton_node child (test/support/child_process.hpp) and the JSON lines it printed.
 class node_process {
  public:
   node_process(int k, const std::string& seeds, const std::filesystem::path& dir)
-      : k_(k), address_(address_of(k)), stderr_path_(dir / ("node" + std::to_string(k) + ".err")) {
-    // 1. Everything the child needs, prepared before fork.
-    const int err_fd = open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    int out[2];
-    if (err_fd < 0 || null_fd < 0 || pipe2(out, O_CLOEXEC) != 0) {
-      if (err_fd >= 0) close(err_fd);
-      if (null_fd >= 0) close(null_fd);
-      throw std::runtime_error("cannot prepare the pipes of node " + std::to_string(k));
-    }
-    const std::string exe = TROUPE_SINGLETON_NODE_EXE;
-    std::vector<std::string> args{exe,     "--host",           host_of(k),
-                                  "--port", std::to_string(port_of(k)), "--seeds",
-                                  seeds,   "--stable-after-ms", std::to_string(stable_after_ms)};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t parent = getpid();
-    // 2. Fork; the child dies with us if this test process is killed.
-    pid_ = fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(127);
-      dup2(null_fd, 0);
-      dup2(out[1], 1);
-      dup2(err_fd, 2);
-      execv(exe.c_str(), argv.data());
-      _exit(127);
-    }
-    close(err_fd);
-    close(null_fd);
-    close(out[1]);
-    stdout_ = out[0];
-    fcntl(stdout_, F_SETFL, fcntl(stdout_, F_GETFL) | O_NONBLOCK);
-  }
-  ~node_process() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      reap(0);
-    }
-    if (stdout_ >= 0) close(stdout_);
-  }
-  node_process(const node_process&) = delete;
-  node_process& operator=(const node_process&) = delete;
+      : k_(k),
+        address_(address_of(k)),
+        proc_({TROUPE_SINGLETON_NODE_EXE, "--host", host_of(k), "--port", std::to_string(port_of(k)), "--seeds", seeds,
+               "--stable-after-ms", std::to_string(stable_after_ms)},
+              dir / ("node" + std::to_string(k) + ".err"), [this](int code) { on_exit(code); }) {}
 
   int k() const { return k_; }
   const std::string& address() const { return address_; }
-  bool running() const { return pid_ > 0; }
-  int stdout_fd() const { return stdout_; }
+  bool running() const { return proc_.running(); }
+  int stdout_fd() const { return proc_.stdout_fd(); }
   const std::vector<json>& events() const { return events_; }
   /// When it died (kill -9 or exit), by the test's wall clock.
   std::optional<std::int64_t> ended_at() const { return ended_at_; }
@@ -174,69 +133,39 @@ class node_process {
 
   /// Reads what it printed so far; reaps it once its stdout closed.
   void pump() {
-    if (stdout_ >= 0) {
-      std::array<char, 4096> chunk{};
-      for (;;) {
-        const ssize_t n = read(stdout_, chunk.data(), chunk.size());
-        if (n > 0) {
-          buffer_.append(chunk.data(), static_cast<std::size_t>(n));
-          continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n == 0) {
-          close(stdout_);
-          stdout_ = -1;
-        }
-        break;
-      }
-      for (auto nl = buffer_.find('\n'); nl != std::string::npos; nl = buffer_.find('\n')) {
-        const std::string line = buffer_.substr(0, nl);
-        buffer_.erase(0, nl + 1);
-        lines_.push_back(line);
-        json e = json::parse(line, nullptr, false);
-        if (!e.is_discarded() && e.is_object() && e.contains("ts")) events_.push_back(std::move(e));
-      }
+    for (const auto& line : proc_.read_lines()) {
+      lines_.push_back(line);
+      json e = json::parse(line, nullptr, false);
+      if (!e.is_discarded() && e.is_object() && e.contains("ts")) events_.push_back(std::move(e));
     }
-    if (stdout_ < 0 && pid_ > 0) reap(WNOHANG);
   }
 
   /// SIGKILL, and reaps it.
   void kill_9() {
-    REQUIRE(pid_ > 0);
-    ::kill(pid_, SIGKILL);
-    reap(0);
+    REQUIRE(proc_.kill_9());
     pump();
   }
 
   std::string transcript() const {
     std::string out = "--- node" + std::to_string(k_) + " " + address_ + "\n";
     for (const auto& l : lines_) out += l + "\n";
-    const std::string err = read_file(stderr_path_);
-    if (!err.empty()) out += "--- stderr:\n" + err.substr(err.size() > 4000 ? err.size() - 4000 : 0);
+    const std::string err = proc_.stderr_tail();
+    if (!err.empty()) out += "--- stderr:\n" + err;
     return out;
   }
 
  private:
-  void reap(int flags) {
-    int status = 0;
-    pid_t r;
-    do r = waitpid(pid_, &status, flags);
-    while (r < 0 && errno == EINTR);
-    if (r == 0) return;
-    pid_ = -1;
+  void on_exit(int code) {
     ended_at_ = wall_ms();
-    lines_.push_back("(ended, status " + std::to_string(status) + ")");
+    lines_.push_back("(ended, exit code " + std::to_string(code) + ")");
   }
 
   int k_;
   std::string address_;
-  std::filesystem::path stderr_path_;
-  pid_t pid_ = -1;
-  int stdout_ = -1;
-  std::string buffer_;
   std::vector<std::string> lines_;
   std::vector<json> events_;
   std::optional<std::int64_t> ended_at_;
+  troupe::test_support::child_process proc_;  ///< last: destroyed (killed) first
 };
 
 /// The nodes, the firewall chain and the files; destroyed in that order.
