@@ -110,7 +110,9 @@ class actor {
   /// Stops this actor after the current message.
   void stop_self();
 
-  /// Delivers `terminated` once when `other` stops (at once if it already has).
+  /// Delivers `terminated` once when `other` stops (at once if it already has). Watching
+  /// one's own child costs a bit in the children table; any other actor, a small record
+  /// on each side.
   void watch(const actor_ref& other);
   /// Cancels a watch; no `terminated` for `other` is delivered afterwards.
   void unwatch(const actor_ref& other);
