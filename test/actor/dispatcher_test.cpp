@@ -128,3 +128,68 @@ TEST_CASE("an unknown dispatcher name is rejected at spawn", "[unit][dispatcher]
   CHECK_THROWS_AS(sys.spawn(props::of<counter>().with_dispatcher("turbo"), "x"), std::invalid_argument);
   CHECK_FALSE(sys.resolve("/user/x").has_value());
 }
+
+namespace {
+
+struct volley {
+  actor_ref other;
+  actor_ref bystander;  ///< told once, from this worker (so it waits in the worker's own queue)
+};
+struct hit {};
+struct stop_volley {};
+
+/// Two of these send `hit` to each other for ever (each message makes the next), until
+/// told to stop: the pair that never gives its worker back to the queue by itself.
+class volleyer : public troupe::actor {
+ public:
+  behavior make_behavior() override {
+    return {
+        [this](const volley& v) {
+          other_ = v.other;
+          if (v.bystander) v.bystander.tell(std::string("ping"), self());
+          other_.tell(hit{}, self());
+        },
+        [this](const hit&) {
+          if (!stopped_) other_.tell(hit{}, self());
+        },
+        [this](const stop_volley&) { stopped_ = true; },
+        [](const std::string&) {},
+    };
+  }
+
+ private:
+  actor_ref other_;
+  bool stopped_ = false;
+};
+
+/// Reports the first message it gets to `report_to`.
+class bystander : public troupe::actor {
+ public:
+  explicit bystander(actor_ref report_to) : report_to_(std::move(report_to)) {}
+  behavior make_behavior() override {
+    return {[this](const std::string& s) { report_to_.tell(s); }};
+  }
+
+ private:
+  actor_ref report_to_;
+};
+
+}  // namespace
+
+TEST_CASE("an actor queued behind two actors messaging each other for ever still runs (one worker)",
+          "[integration][dispatcher]") {
+  troupe::actor_system_settings s;
+  s.workers = 1;
+  s.log_min_level = troupe::log_level::off;
+  troupe::actor_system sys("fair", s);
+  test_probe probe(sys);
+  auto a = sys.spawn<volleyer>("a");
+  auto b = sys.spawn<volleyer>("b");
+  auto c = sys.spawn<bystander>("c", probe.ref());
+  b.tell(volley{a, actor_ref{}});
+  a.tell(volley{b, c});
+  // c was scheduled from the worker, behind the volley; it must get a turn.
+  CHECK(probe.expect_msg<std::string>(5s) == "ping");
+  a.tell(stop_volley{});
+  b.tell(stop_volley{});
+}
