@@ -173,11 +173,15 @@ void work_stealing_dispatcher::run(std::size_t index) {
       c = self.next;
       self.next = nullptr;
       ++streak;
+    } else if (self.next) {
+      // Streak exhausted: give the queue a turn, oldest first. (Popping the newest, as
+      // find_work does, would take `next` straight back: two actors messaging each other
+      // for ever kept everything queued behind them waiting.)
+      push(self, self.next);
+      self.next = nullptr;
+      streak = 0;
+      c = pop(self, true);
     } else {
-      if (self.next) {  // streak exhausted: give the queue a turn
-        push(self, self.next);
-        self.next = nullptr;
-      }
       streak = 0;
       c = find_work(self, index);
     }

@@ -134,6 +134,7 @@ namespace {
 struct volley {
   actor_ref other;
   actor_ref bystander;  ///< told once, from this worker (so it waits in the worker's own queue)
+  bool serve = true;    ///< false: only learn the partner (and answer "ready")
 };
 struct hit {};
 struct stop_volley {};
@@ -146,8 +147,10 @@ class volleyer : public troupe::actor {
     return {
         [this](const volley& v) {
           other_ = v.other;
+          if (!v.serve) return std::string("ready");
           if (v.bystander) v.bystander.tell(std::string("ping"), self());
           other_.tell(hit{}, self());
+          return std::string("serving");
         },
         [this](const hit&) {
           if (!stopped_) other_.tell(hit{}, self());
@@ -186,9 +189,11 @@ TEST_CASE("an actor queued behind two actors messaging each other for ever still
   auto a = sys.spawn<volleyer>("a");
   auto b = sys.spawn<volleyer>("b");
   auto c = sys.spawn<bystander>("c", probe.ref());
-  b.tell(volley{a, actor_ref{}});
-  a.tell(volley{b, c});
-  // c was scheduled from the worker, behind the volley; it must get a turn.
+  probe.send(b, volley{a, actor_ref{}, false});
+  REQUIRE(probe.expect_msg<std::string>() == "ready");
+  probe.send(a, volley{b, c});
+  REQUIRE(probe.expect_msg<std::string>() == "serving");
+  // c was scheduled from the worker, then the volley began; c must still get a turn.
   CHECK(probe.expect_msg<std::string>(5s) == "ping");
   a.tell(stop_volley{});
   b.tell(stop_volley{});
