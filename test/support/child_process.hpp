@@ -7,6 +7,8 @@
 //   for (const auto& line : p.read_lines()) handle(line);   // complete lines since the last call
 //   p.kill_9();                                             // SIGKILL, then reaped
 //
+// pump_all, pump_until and pump_for read a group of such children (a test's fleet).
+//
 // Everything the child needs is prepared before fork; after it, the child makes only
 // async-signal-safe calls before exec.
 #pragma once
@@ -17,9 +19,13 @@
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -162,5 +168,38 @@ class child_process {
   std::string buffer_;
   std::optional<int> exit_code_;
 };
+
+/// Reads the output of every child in `children` (pointers to objects with `stdout_fd()`
+/// and `pump()`), first waiting up to `wait` until one of them has some.
+template <class Children>
+void pump_all(const Children& children, std::chrono::milliseconds wait) {
+  std::vector<pollfd> fds;
+  for (const auto& c : children)
+    if (c->stdout_fd() >= 0) fds.push_back({c->stdout_fd(), POLLIN, 0});
+  if (!fds.empty()) poll(fds.data(), fds.size(), static_cast<int>(wait.count()));
+  for (const auto& c : children) c->pump();
+}
+
+/// Calls `pump(50ms)` until `done()` holds: the milliseconds that took, or nullopt once
+/// `timeout` has passed.
+template <class Pump, class Done>
+std::optional<std::int64_t> pump_until(Pump&& pump, std::chrono::milliseconds timeout, Done&& done) {
+  using steady = std::chrono::steady_clock;
+  const auto start = steady::now();
+  for (;;) {
+    pump(std::chrono::milliseconds(50));
+    if (done()) return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start).count();
+    if (steady::now() >= start + timeout) return std::nullopt;
+  }
+}
+
+/// Calls `pump` for `duration` (a window in which the test watches what happens).
+template <class Pump>
+void pump_for(Pump&& pump, std::chrono::milliseconds duration) {
+  using namespace std::chrono;
+  const auto deadline = steady_clock::now() + duration;
+  while (steady_clock::now() < deadline)
+    pump(std::min(milliseconds(50), duration_cast<milliseconds>(deadline - steady_clock::now()) + milliseconds(1)));
+}
 
 }  // namespace troupe::test_support

@@ -270,34 +270,22 @@ class fleet {
   loopback_partition& partition() { return *partition_; }
 
   /// Reads every node's output, waiting up to `wait` for some.
-  void pump(milliseconds wait) {
-    std::vector<pollfd> fds;
-    for (const auto& n : nodes_)
-      if (n->stdout_fd() >= 0) fds.push_back({n->stdout_fd(), POLLIN, 0});
-    if (!fds.empty()) poll(fds.data(), fds.size(), static_cast<int>(wait.count()));
-    for (const auto& n : nodes_) n->pump();
-  }
+  void pump(milliseconds wait) { troupe::test_support::pump_all(nodes_, wait); }
 
   /// Reads the nodes' output until `pred` holds; fails the test with every node's
   /// transcript after `timeout`. Returns the milliseconds it waited.
   std::int64_t await(const std::string& what, milliseconds timeout, const std::function<bool()>& pred) {
-    const auto start = steady::now();
-    const auto deadline = start + timeout;
-    for (;;) {
-      pump(50ms);
-      if (pred()) return std::chrono::duration_cast<milliseconds>(steady::now() - start).count();
-      if (steady::now() >= deadline) {
-        INFO(transcript());
-        FAIL("timed out after " << timeout.count() << " ms waiting for " << what);
-      }
+    const auto waited = troupe::test_support::pump_until([this](milliseconds w) { pump(w); }, timeout, pred);
+    if (!waited) {
+      INFO(transcript());
+      FAIL("timed out after " << timeout.count() << " ms waiting for " << what);
     }
+    return *waited;
   }
 
   /// Reads the nodes' output for `duration`: a window in which nothing must happen.
   void observe(milliseconds duration) {
-    const auto deadline = steady::now() + duration;
-    while (steady::now() < deadline)
-      pump(std::min(50ms, std::chrono::duration_cast<milliseconds>(deadline - steady::now()) + 1ms));
+    troupe::test_support::pump_for([this](milliseconds w) { pump(w); }, duration);
   }
 
   /// Every node's lines and stderr.

@@ -341,32 +341,22 @@ class fleet {
   loopback_partition& partition() { return *partition_; }
 
   /// Reads every process's output, waiting up to `wait` for some.
-  void pump(milliseconds wait) {
-    std::vector<pollfd> fds;
-    for (const auto& p : procs_)
-      if (p->stdout_fd() >= 0) fds.push_back({p->stdout_fd(), POLLIN, 0});
-    if (!fds.empty()) poll(fds.data(), fds.size(), static_cast<int>(wait.count()));
-    for (const auto& p : procs_) p->pump();
-  }
+  void pump(milliseconds wait) { troupe::test_support::pump_all(procs_, wait); }
 
   /// Reads the output until `pred` holds; fails the test with every transcript after
   /// `timeout`. Returns the milliseconds it waited.
   std::int64_t await(const std::string& what, milliseconds timeout, const std::function<bool()>& pred) {
-    const auto start = steady::now();
-    for (;;) {
-      pump(50ms);
-      if (pred()) return since(start);
-      if (steady::now() >= start + timeout) {
-        INFO(transcript());
-        FAIL("timed out after " << timeout.count() << " ms waiting for " << what);
-      }
+    const auto waited = troupe::test_support::pump_until([this](milliseconds w) { pump(w); }, timeout, pred);
+    if (!waited) {
+      INFO(transcript());
+      FAIL("timed out after " << timeout.count() << " ms waiting for " << what);
     }
+    return *waited;
   }
 
   /// Reads the output for `duration`.
   void observe(milliseconds duration) {
-    const auto deadline = steady::now() + duration;
-    while (steady::now() < deadline) pump(std::min(50ms, std::chrono::duration_cast<milliseconds>(deadline - steady::now()) + 1ms));
+    troupe::test_support::pump_for([this](milliseconds w) { pump(w); }, duration);
   }
 
   /// Every process's lines and stderr.

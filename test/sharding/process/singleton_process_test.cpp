@@ -188,28 +188,18 @@ class fleet {
     nodes_.push_back(std::make_unique<node_process>(k, seeds, dir_.path()));
     return *nodes_.back();
   }
-  void pump(milliseconds wait) {
-    std::vector<pollfd> fds;
-    for (const auto& n : nodes_)
-      if (n->stdout_fd() >= 0) fds.push_back({n->stdout_fd(), POLLIN, 0});
-    if (!fds.empty()) poll(fds.data(), fds.size(), static_cast<int>(wait.count()));
-    for (const auto& n : nodes_) n->pump();
-  }
+  void pump(milliseconds wait) { troupe::test_support::pump_all(nodes_, wait); }
   /// Reads output until `pred` holds; fails with every transcript after `timeout`.
   std::int64_t await(const std::string& what, milliseconds timeout, const std::function<bool()>& pred) {
-    const auto start = steady::now();
-    for (;;) {
-      pump(50ms);
-      if (pred()) return std::chrono::duration_cast<milliseconds>(steady::now() - start).count();
-      if (steady::now() >= start + timeout) {
-        INFO(transcript());
-        FAIL("timed out after " << timeout.count() << " ms waiting for " << what);
-      }
+    const auto waited = troupe::test_support::pump_until([this](milliseconds w) { pump(w); }, timeout, pred);
+    if (!waited) {
+      INFO(transcript());
+      FAIL("timed out after " << timeout.count() << " ms waiting for " << what);
     }
+    return *waited;
   }
   void observe(milliseconds d) {
-    const auto end = steady::now() + d;
-    while (steady::now() < end) pump(50ms);
+    troupe::test_support::pump_for([this](milliseconds w) { pump(w); }, d);
   }
   std::string transcript() const {
     std::string out;
