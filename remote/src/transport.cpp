@@ -96,6 +96,7 @@ transport_stats transport::stats() const noexcept {
   s.connections_closed_bad_input = get(c.connections_closed_bad_input);
   s.system_messages_resent = get(c.system_messages_resent);
   s.max_heartbeat_gap_us = get(c.max_heartbeat_gap_us);
+  s.accept_failures = get(c.accept_failures);
   return s;
 }
 

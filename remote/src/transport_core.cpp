@@ -217,6 +217,7 @@ expected<address, std::string> transport_core::start() {
   work_.emplace(io_.get_executor());
   heartbeat_timer_ = std::make_unique<asio::steady_timer>(io_);
   resend_timer_ = std::make_unique<asio::steady_timer>(io_);
+  accept_timer_ = std::make_unique<asio::steady_timer>(io_);
   running_.store(true, std::memory_order_release);
   accept_next();
   on_heartbeat_tick();
@@ -268,6 +269,7 @@ void transport_core::shutdown() {
     if (acceptor_) acceptor_->close(ignored);
     heartbeat_timer_->cancel();
     resend_timer_->cancel();
+    accept_timer_->cancel();
     for (auto& a : all_associations()) {
       for (auto& l : a->lanes) {
         l.retry_timer->cancel();
@@ -536,17 +538,58 @@ void transport_core::send_control(association& a, const wire::control_message& m
 
 // ---- the I/O thread -------------------------------------------------------------------
 
+namespace {
+/// Errors that last as long as the process (or the machine) is short of descriptors or
+/// memory, while the connection that asked waits in the listen backlog.
+bool out_of_resources(const boost::system::error_code& ec) {
+  return ec == asio::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system ||
+         ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
+}
+constexpr std::chrono::milliseconds first_accept_pause{10};
+constexpr std::chrono::milliseconds longest_accept_pause{1000};
+}  // namespace
+
 void transport_core::accept_next() {
   acceptor_->async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
     if (!running_.load(std::memory_order_acquire) || ec == asio::error::operation_aborted) return;
     if (!ec) {
+      if (accept_pause_.count() != 0) {
+        TROUPE_LOG(log(), info) << "remoting: accepting connections again, after " << accepts_failed_in_row_
+                                << " failed attempts";
+        accept_pause_ = {};
+        accepts_failed_in_row_ = 0;
+      }
       auto c = std::make_shared<connection>(*this, std::move(socket));
       inbound_.insert(c);
       c->start_accept();
-    } else {
-      warn(std::string("accept failed: ") + ec.message());
+      accept_next();
+      return;
     }
-    accept_next();
+    stats.accept_failures.fetch_add(1, std::memory_order_relaxed);
+    if (!out_of_resources(ec)) {  // one connection's trouble (it was reset meanwhile, say)
+      warn(std::string("accept failed: ") + ec.message());
+      accept_next();
+      return;
+    }
+    // Out of descriptors, the next accept fails at once again: retrying at once spun a
+    // core for as long as it lasted. Pause instead, 10 ms doubling to a second, and say
+    // so once.
+    ++accepts_failed_in_row_;
+    if (accept_pause_.count() == 0) {
+      accept_pause_ = first_accept_pause;
+      TROUPE_LOG(log(), warning) << "remoting: cannot accept connections: " << ec.message()
+                                 << " (the limit of open files, ulimit -n, is too low for this node's "
+                                    "connections); retrying in "
+                                 << first_accept_pause.count() << " ms, then less often, up to every "
+                                 << longest_accept_pause.count() << " ms";
+    } else {
+      accept_pause_ = std::min(accept_pause_ * 2, longest_accept_pause);
+    }
+    accept_timer_->expires_after(accept_pause_);
+    accept_timer_->async_wait([this](const boost::system::error_code& e) {
+      if (e || !running_.load(std::memory_order_acquire)) return;
+      accept_next();
+    });
   });
 }
 

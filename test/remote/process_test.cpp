@@ -7,7 +7,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -124,6 +129,7 @@ class node_process {
   std::string uri(const std::string& path) const { return to_string(address_) + path; }
   /// Its transport's incarnation uid.
   std::uint64_t uid() const { return uid_; }
+  pid_t pid() const { return pid_; }
 
   /// SIGKILL, and reaps it: the peer sees FIN at once, then nothing.
   void kill_9() {
@@ -231,6 +237,47 @@ struct local_node {
 
   actor_system system;
   troupe::remote::address address;
+};
+
+/// Descriptors the process `pid` has open.
+int open_fds(pid_t pid) {
+  int n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) ++n;
+  return n;
+}
+
+/// CPU time (user and system) the process `pid` has used so far.
+std::chrono::milliseconds cpu_time(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  std::getline(f, text);  // one line
+  std::istringstream rest(text.substr(text.rfind(')') + 2));  // after "(comm) "
+  std::string field;
+  long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {  // fields 14 and 15 (proc(5)), in clock ticks
+    if (i == 14) utime = std::stoll(field);
+    if (i == 15) stime = std::stoll(field);
+  }
+  return std::chrono::milliseconds((utime + stime) * 1000 / sysconf(_SC_CLK_TCK));
+}
+
+/// A plain TCP connection to 127.0.0.1:`port` that says nothing (a peer that never
+/// handshakes); closed by the destructor.
+struct silent_connection {
+  explicit silent_connection(unsigned short port) : fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    // The kernel completes the connection into the listen backlog whether or not the
+    // node accepts it.
+    REQUIRE(fd >= 0);
+    REQUIRE(connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0);
+  }
+  ~silent_connection() { close(fd); }
+  silent_connection(const silent_connection&) = delete;
+  silent_connection& operator=(const silent_connection&) = delete;
+  int fd;
 };
 
 nlohmann::json settings_on(const std::string& host, nlohmann::json extra = nlohmann::json::object()) {
@@ -352,6 +399,46 @@ TEST_CASE("dialling the wrong system name is refused: nothing is delivered", "[f
   // The node still serves a client that dials it by its name.
   probe.send(*a.remoting().ref_for(b.uri("/user/echo")), std::string("right name"));
   CHECK(probe.expect_msg<std::string>(5s) == "right name");
+}
+
+TEST_CASE("a node out of file descriptors pauses accepting instead of spinning, and accepts again once some are free",
+          "[fault][remote][process]") {
+  local_node a("alpha", settings_on("127.0.0.1"));
+  // Silent connections are not closed for lack of a handshake while this test runs.
+  node_process b("beta", settings_on("127.0.0.1", {{"handshake-timeout-ms", 60000}}));
+  test_probe probe(a.system);
+
+  // The node may open a few more descriptors, no more: the silent connections take them.
+  rlimit lowered{};
+  REQUIRE(prlimit(b.pid(), RLIMIT_NOFILE, nullptr, &lowered) == 0);
+  lowered.rlim_cur = static_cast<rlim_t>(open_fds(b.pid()) + 6);
+  REQUIRE(prlimit(b.pid(), RLIMIT_NOFILE, &lowered, nullptr) == 0);
+  std::vector<std::unique_ptr<silent_connection>> silent;
+  for (int i = 0; i < 30; ++i) silent.push_back(std::make_unique<silent_connection>(b.address().port));
+  await_condition(a.system, [&] { return b.stats()["accept_failures"].get<std::uint64_t>() >= 1; }, 5s,
+                  "an accept refused for lack of descriptors");
+
+  // A second while connections wait in the backlog and no descriptor is free: the node
+  // tries again a handful of times (10 ms doubling to 1 s), not in a loop that takes a core.
+  const auto failures_before = b.stats()["accept_failures"].get<std::uint64_t>();
+  const auto cpu_before = cpu_time(b.pid());
+  const auto window_end = steady::now() + 1s;
+  while (steady::now() < window_end) probe.expect_no_msg(50ms);  // watching a window, not waiting for an effect
+  const auto failures = b.stats()["accept_failures"].get<std::uint64_t>() - failures_before;
+  const auto cpu = cpu_time(b.pid()) - cpu_before;
+  INFO("remote_node log:\n" << b.log());
+  CHECK(failures <= 10);
+  CHECK(cpu < 500ms);
+  const std::string log = b.log();
+  CHECK(log.find("cannot accept connections: Too many open files") != std::string::npos);
+  CHECK(log.find("cannot accept connections") == log.rfind("cannot accept connections"));  // said once
+
+  // Descriptors free again (the silent peers hang up): a real peer is accepted and served.
+  silent.clear();
+  probe.send(*a.remoting().ref_for(b.uri("/user/echo")), std::string("after the shortage"));
+  CHECK(probe.expect_msg<std::string>(10s) == "after the shortage");
+  await_condition(a.system, [&] { return b.log().find("accepting connections again") != std::string::npos; }, 5s,
+                  "the recovery logged");
 }
 
 TEST_CASE("a watch sent during an iptables partition is delivered after it heals", "[fault][remote][process]") {

@@ -6,7 +6,8 @@
 // Starts an actor system with the transport, spawns /user/echo and prints one line on
 // stdout: `<address> <uid>` (e.g. `troupe://beta@127.0.0.1:40123 8312...`). Then it obeys
 // one command per line on stdin, answering each with one line on stdout:
-//   stats       -> `stats {"messages_received": N, "connections_closed_bad_input": N, ...}`
+//   stats       -> `stats {"messages_received": N, "connections_closed_bad_input": N,
+//                          "accept_failures": N, ...}`
 //   stop-echo   -> `stopped` (after stopping /user/echo, so its watchers hear of it)
 // It exits 0 when stdin closes. Logs go to stderr.
 #include <iostream>
@@ -73,6 +74,7 @@ int main(int argc, char** argv) {
                              {"messages_sent", s.messages_sent},
                              {"connections_closed_bad_input", s.connections_closed_bad_input},
                              {"system_messages_resent", s.system_messages_resent},
+                             {"accept_failures", s.accept_failures},
                              {"connected_peers", remoting.connected_peer_count()}};
       std::cout << "stats " << j.dump() << std::endl;
     } else if (line == "stop-echo") {

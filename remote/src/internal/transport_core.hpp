@@ -197,7 +197,7 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
     std::atomic<std::uint64_t> messages_sent{0}, messages_received{0}, bytes_sent{0}, bytes_received{0},
         dropped_queue_full{0}, dropped_unserializable{0}, dropped_too_large{0}, dropped_quarantined{0},
         dropped_blackholed{0}, decode_failures{0}, connections_closed_bad_input{0}, system_messages_resent{0},
-        max_heartbeat_gap_us{0};
+        max_heartbeat_gap_us{0}, accept_failures{0};
     std::array<std::atomic<std::uint64_t>, lane_count> messages_sent_by_lane{};
   } stats;
   std::size_t connected_peer_count();
@@ -244,6 +244,9 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
   asio::ip::address bind_address_;
   std::unique_ptr<asio::steady_timer> heartbeat_timer_;
   std::unique_ptr<asio::steady_timer> resend_timer_;
+  std::unique_ptr<asio::steady_timer> accept_timer_;
+  std::chrono::milliseconds accept_pause_{0};  // I/O thread only; 0 while accepts succeed
+  std::uint64_t accepts_failed_in_row_ = 0;    // I/O thread only
   std::thread io_thread_;
 
   std::mutex associations_mutex_;

@@ -79,6 +79,9 @@ struct transport_stats {
   /// microseconds (how late the control lane ran; heartbeats flow while a remote actor is
   /// watched).
   std::uint64_t max_heartbeat_gap_us = 0;
+  /// Incoming connections the listening socket could not accept. Out of file descriptors
+  /// (or memory), accepting pauses, 10 ms doubling to 1 s, so this grows slowly.
+  std::uint64_t accept_failures = 0;
 };
 
 /// Published on the event stream when a node incarnation is quarantined.
