@@ -8,6 +8,9 @@ namespace {
 
 wire::node_address to_wire(const address& a) { return {a.system, a.host, a.port}; }
 
+constexpr std::size_t read_size_handshake = 2 * 1024;
+constexpr std::size_t read_size_established = 64 * 1024;
+
 std::size_t body_limit(const remote_settings& s, std::size_t lane) {
   return lane == static_cast<std::size_t>(wire::lane::large) ? s.max_large_frame_size : s.max_frame_size;
 }
@@ -21,14 +24,16 @@ connection::connection(transport_core& core, std::shared_ptr<association> a, std
       assoc_(std::move(a)),
       lane_(lane),
       handshake_timer_(core.io()),
-      decoder_(wire::max_handshake_body_size) {}
+      decoder_(wire::max_handshake_body_size),
+      read_buffer_(read_size_handshake) {}
 
 connection::connection(transport_core& core, tcp::socket socket)
     : core_(core),
       role_(role::inbound),
       socket_(std::move(socket)),
       handshake_timer_(core.io()),
-      decoder_(wire::max_handshake_body_size) {
+      decoder_(wire::max_handshake_body_size),
+      read_buffer_(read_size_handshake) {
   boost::system::error_code ec;
   const auto ep = socket_.remote_endpoint(ec);
   if (!ec) peer_text_ = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -120,6 +125,7 @@ void connection::start_accept() {
 
 void connection::read_more() {
   if (closed_) return;
+  if (established_ && read_buffer_.size() < read_size_established) read_buffer_.resize(read_size_established);
   auto on_read = [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
                             if (self->closed_) return;
                             if (ec) {

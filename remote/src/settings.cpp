@@ -115,7 +115,8 @@ expected<remote_settings, config_error> remote_settings::parse(const nlohmann::j
                                   "reconnect-backoff-max-ms", "system-message-resend-interval-ms",
                                   "give-up-system-message-after-ms", "watch-heartbeat-interval-ms",
                                   "watch-failure-threshold", "watch-acceptable-pause-ms", "tls",
-                                  "large-message-destinations", "control-message-destinations"};
+                                  "large-message-destinations", "control-message-destinations",
+                                  "max-pending-handshakes", "max-pending-handshakes-per-host"};
     for (auto it = j.begin(); it != j.end(); ++it) {
       bool ok = false;
       for (const char* k : known) ok = ok || it.key() == k;
@@ -130,6 +131,8 @@ expected<remote_settings, config_error> remote_settings::parse(const nlohmann::j
     read_int(j, "max-large-frame-size", s.max_large_frame_size, 1024, 1LL << 31);
     read_int(j, "outbound-queue-size", s.outbound_queue_size, 1, 1 << 24);
     read_ms(j, "handshake-timeout-ms", s.handshake_timeout, 1, 600'000);
+    read_int(j, "max-pending-handshakes", s.max_pending_handshakes, 1, 1 << 20);
+    read_int(j, "max-pending-handshakes-per-host", s.max_pending_handshakes_per_host, 1, 1 << 20);
     read_ms(j, "reconnect-backoff-min-ms", s.reconnect_backoff_min, 1, 600'000);
     read_ms(j, "reconnect-backoff-max-ms", s.reconnect_backoff_max, 1, 3'600'000);
     if (s.reconnect_backoff_max < s.reconnect_backoff_min) {

@@ -97,6 +97,7 @@ transport_stats transport::stats() const noexcept {
   s.system_messages_resent = get(c.system_messages_resent);
   s.max_heartbeat_gap_us = get(c.max_heartbeat_gap_us);
   s.accept_failures = get(c.accept_failures);
+  s.connections_refused = get(c.connections_refused);
   return s;
 }
 

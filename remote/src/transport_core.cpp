@@ -559,9 +559,19 @@ void transport_core::accept_next() {
         accept_pause_ = {};
         accepts_failed_in_row_ = 0;
       }
+      boost::system::error_code peer_error;
+      const auto peer = socket.remote_endpoint(peer_error);
+      if (peer_error) {  // reset before we got to it
+        accept_next();
+        return;
+      }
       auto c = std::make_shared<connection>(*this, std::move(socket));
-      inbound_.insert(c);
-      c->start_accept();
+      if (admit_pending(*c, peer.address())) {
+        inbound_.insert(c);
+        c->start_accept();
+      } else {
+        c->close("", false);
+      }
       accept_next();
       return;
     }
@@ -591,6 +601,32 @@ void transport_core::accept_next() {
       accept_next();
     });
   });
+}
+
+bool transport_core::admit_pending(const connection& c, const asio::ip::address& host) {
+  std::size_t& from_host = pending_by_host_[host];
+  const char* limit = pending_handshakes_.size() >= settings_.max_pending_handshakes ? "max-pending-handshakes"
+                      : from_host >= settings_.max_pending_handshakes_per_host   ? "max-pending-handshakes-per-host"
+                                                                                  : nullptr;
+  if (limit) {
+    if (from_host == 0) pending_by_host_.erase(host);
+    stats.connections_refused.fetch_add(1, std::memory_order_relaxed);
+    warn("refusing a connection from " + host.to_string() + ": " + std::to_string(pending_handshakes_.size()) +
+         " connections (" + std::to_string(from_host) + " from that host) have not finished their handshake (" +
+         limit + ")");
+    return false;
+  }
+  ++from_host;
+  pending_handshakes_.emplace(&c, host);
+  return true;
+}
+
+void transport_core::handshake_over(const connection& c) {
+  const auto it = pending_handshakes_.find(&c);
+  if (it == pending_handshakes_.end()) return;
+  const auto by_host = pending_by_host_.find(it->second);
+  if (by_host != pending_by_host_.end() && --by_host->second == 0) pending_by_host_.erase(by_host);
+  pending_handshakes_.erase(it);
 }
 
 void transport_core::kick_lane(association& a, std::size_t lane_index) {
@@ -704,6 +740,7 @@ void transport_core::on_outbound_closed(connection& c, association& a, std::size
 
 bool transport_core::on_inbound_established(connection& c, const wire::handshake_peer& peer,
                                             std::shared_ptr<association>& out) {
+  handshake_over(c);
   const address from{peer.node.address.system, peer.node.address.host, peer.node.address.port};
   auto a = association_for(from);
   std::uint64_t old_uid = 0;
@@ -733,6 +770,7 @@ bool transport_core::on_inbound_established(connection& c, const wire::handshake
 }
 
 void transport_core::on_inbound_closed(connection& c) {
+  handshake_over(c);
   for (auto it = inbound_.begin(); it != inbound_.end(); ++it) {
     if (it->get() == &c) {
       inbound_.erase(it);

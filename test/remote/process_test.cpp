@@ -261,17 +261,22 @@ std::chrono::milliseconds cpu_time(pid_t pid) {
   return std::chrono::milliseconds((utime + stime) * 1000 / sysconf(_SC_CLK_TCK));
 }
 
-/// A plain TCP connection to 127.0.0.1:`port` that says nothing (a peer that never
-/// handshakes); closed by the destructor.
+/// A plain TCP connection to 127.0.0.1:`port`, from `from` (a loopback address), that
+/// says nothing (a peer that never handshakes); closed by the destructor.
 struct silent_connection {
-  explicit silent_connection(unsigned short port) : fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+  explicit silent_connection(unsigned short port, const char* from = "127.0.0.1")
+      : fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    REQUIRE(fd >= 0);
+    sockaddr_in source{};
+    source.sin_family = AF_INET;
+    REQUIRE(inet_pton(AF_INET, from, &source.sin_addr) == 1);
+    REQUIRE(bind(fd, reinterpret_cast<const sockaddr*>(&source), sizeof source) == 0);
     sockaddr_in to{};
     to.sin_family = AF_INET;
     to.sin_port = htons(port);
     to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     // The kernel completes the connection into the listen backlog whether or not the
     // node accepts it.
-    REQUIRE(fd >= 0);
     REQUIRE(connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0);
   }
   ~silent_connection() { close(fd); }
@@ -439,6 +444,33 @@ TEST_CASE("a node out of file descriptors pauses accepting instead of spinning, 
   CHECK(probe.expect_msg<std::string>(10s) == "after the shortage");
   await_condition(a.system, [&] { return b.log().find("accepting connections again") != std::string::npos; }, 5s,
                   "the recovery logged");
+}
+
+TEST_CASE("connections that never handshake are capped per host and in all, and a peer gets in once they hang up",
+          "[fault][remote][process]") {
+  local_node a("alpha", settings_on("127.0.0.1"));
+  node_process b("beta", settings_on("127.0.0.1", {{"handshake-timeout-ms", 60000},
+                                                    {"max-pending-handshakes", 6},
+                                                    {"max-pending-handshakes-per-host", 4}}));
+  test_probe probe(a.system);
+  // From 127.0.0.2: four wait for their handshake, the fifth is refused (per host); from
+  // 127.0.0.3: two more fill the node's six, three are refused (in all).
+  std::vector<std::unique_ptr<silent_connection>> silent;
+  for (int i = 0; i < 5; ++i) silent.push_back(std::make_unique<silent_connection>(b.address().port, "127.0.0.2"));
+  await_condition(a.system, [&] { return b.stats()["connections_refused"].get<std::uint64_t>() >= 1; }, 5s,
+                  "the fifth connection from one host refused");
+  for (int i = 0; i < 5; ++i) silent.push_back(std::make_unique<silent_connection>(b.address().port, "127.0.0.3"));
+  await_condition(a.system, [&] { return b.stats()["connections_refused"].get<std::uint64_t>() >= 4; }, 5s,
+                  "connections beyond six in all refused");
+  INFO("remote_node log:\n" << b.log());
+  CHECK(b.stats()["connections_refused"].get<std::uint64_t>() == 4);
+  CHECK(b.log().find("(max-pending-handshakes-per-host)") != std::string::npos);
+  CHECK(b.log().find("(max-pending-handshakes)") != std::string::npos);
+
+  // Those that waited hang up: a real peer gets in and is served.
+  silent.clear();
+  probe.send(*a.remoting().ref_for(b.uri("/user/echo")), std::string("let in"));
+  CHECK(probe.expect_msg<std::string>(10s) == "let in");
 }
 
 TEST_CASE("a watch sent during an iptables partition is delivered after it heals", "[fault][remote][process]") {

@@ -75,6 +75,7 @@ int main(int argc, char** argv) {
                              {"connections_closed_bad_input", s.connections_closed_bad_input},
                              {"system_messages_resent", s.system_messages_resent},
                              {"accept_failures", s.accept_failures},
+                             {"connections_refused", s.connections_refused},
                              {"connected_peers", remoting.connected_peer_count()}};
       std::cout << "stats " << j.dump() << std::endl;
     } else if (line == "stop-echo") {

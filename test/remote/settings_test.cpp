@@ -11,13 +11,19 @@ TEST_CASE("remote settings take defaults and overrides", "[unit][remote-settings
   REQUIRE(d);
   CHECK(d->max_frame_size == 256 * 1024);
   CHECK(d->outbound_queue_size == 3072);
+  CHECK(d->max_pending_handshakes == 512);
+  CHECK(d->max_pending_handshakes_per_host == 128);
   auto s = remote_settings::parse(std::string(R"({"host": "127.0.0.2", "port": 0, "cookie": "x",
-                                                   "watch-failure-threshold": 12.5})"));
+                                                   "watch-failure-threshold": 12.5,
+                                                   "max-pending-handshakes": 64,
+                                                   "max-pending-handshakes-per-host": 8})"));
   REQUIRE(s);
   CHECK(s->host == "127.0.0.2");
   CHECK(s->port == 0);
   CHECK(s->cookie == "x");
   CHECK(s->watch_failure_threshold == 12.5);
+  CHECK(s->max_pending_handshakes == 64);
+  CHECK(s->max_pending_handshakes_per_host == 8);
 }
 
 TEST_CASE("bad remote settings name the key and the expected value", "[unit][remote-settings]") {
@@ -33,6 +39,7 @@ TEST_CASE("bad remote settings name the key and the expected value", "[unit][rem
   check(R"({"reconnect-backoff-min-ms": 500, "reconnect-backoff-max-ms": 100})", "reconnect-backoff-max-ms", ">=");
   check(R"({"tls": {"enabled": true}})", "tls", "certificate");
   check(R"({"watch-failure-threshold": -1})", "watch-failure-threshold", "> 0");
+  check(R"({"max-pending-handshakes-per-host": 0})", "max-pending-handshakes-per-host", "[1, 1048576]");
   check("{not json", "<json>", "not valid JSON");
 }
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/ssl.hpp>
 
@@ -76,7 +77,9 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::steady_timer handshake_timer_;
 
   wire::frame_decoder decoder_;
-  std::array<std::uint8_t, 64 * 1024> read_buffer_;
+  // Small until the handshake has passed (what a peer that never authenticates can make
+  // us hold), then read_size_established.
+  std::vector<std::uint8_t> read_buffer_;
 
   wire::byte_buffer own_pending_;  // our frames not yet written
   wire::byte_buffer writing_;      // the write in flight

@@ -197,7 +197,7 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
     std::atomic<std::uint64_t> messages_sent{0}, messages_received{0}, bytes_sent{0}, bytes_received{0},
         dropped_queue_full{0}, dropped_unserializable{0}, dropped_too_large{0}, dropped_quarantined{0},
         dropped_blackholed{0}, decode_failures{0}, connections_closed_bad_input{0}, system_messages_resent{0},
-        max_heartbeat_gap_us{0}, accept_failures{0};
+        max_heartbeat_gap_us{0}, accept_failures{0}, connections_refused{0};
     std::array<std::atomic<std::uint64_t>, lane_count> messages_sent_by_lane{};
   } stats;
   std::size_t connected_peer_count();
@@ -215,6 +215,10 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
   actor_ref local_recipient(association& a, std::string_view path, std::uint64_t uid);
   actor_ref sender_ref(association& a, const wire::sender_ref& s);
   void accept_next();
+  /// Whether a connection from `host` may wait for its handshake (max-pending-handshakes);
+  /// if so it is counted until `handshake_over`.
+  bool admit_pending(const connection& c, const asio::ip::address& host);
+  void handshake_over(const connection& c);
   void connect_lane(const std::shared_ptr<association>& a, std::size_t lane);
   void schedule_retry(const std::shared_ptr<association>& a, std::size_t lane);
   /// At most once per reconnect-backoff-max: dials the quarantined peer's control lane, so
@@ -252,6 +256,9 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
   std::mutex associations_mutex_;
   std::map<address, std::shared_ptr<association>> associations_;
   std::set<std::shared_ptr<connection>> inbound_;  // I/O thread only
+  // Inbound connections before their handshake, and how many per host (I/O thread only).
+  std::unordered_map<const connection*, asio::ip::address> pending_handshakes_;
+  std::map<asio::ip::address, std::size_t> pending_by_host_;
 
   std::mutex temp_mutex_;
   std::unordered_map<std::uint32_t, actor_ref> temp_refs_;  // by uid: asks and other non-actor refs

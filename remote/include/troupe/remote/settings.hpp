@@ -70,6 +70,12 @@ struct remote_settings {
   /// no user traffic delays them (the cluster daemons add their own); same patterns.
   std::vector<std::string> control_message_destinations;
   std::chrono::milliseconds handshake_timeout{5000};
+  /// Accepted connections that have not finished their handshake, at most (a connection
+  /// beyond either limit is closed at once and counted in `connections_refused`): in all,
+  /// and from one host (IP address). They bound what peers that connect and never
+  /// authenticate can hold, each until `handshake_timeout`.
+  std::size_t max_pending_handshakes = 512;
+  std::size_t max_pending_handshakes_per_host = 128;
   std::chrono::milliseconds reconnect_backoff_min{100};
   std::chrono::milliseconds reconnect_backoff_max{5000};
   std::chrono::milliseconds system_message_resend_interval{1000};

@@ -82,6 +82,9 @@ struct transport_stats {
   /// Incoming connections the listening socket could not accept. Out of file descriptors
   /// (or memory), accepting pauses, 10 ms doubling to 1 s, so this grows slowly.
   std::uint64_t accept_failures = 0;
+  /// Incoming connections closed at once because max-pending-handshakes (in all, or from
+  /// their host) had not finished their handshake.
+  std::uint64_t connections_refused = 0;
 };
 
 /// Published on the event stream when a node incarnation is quarantined.
