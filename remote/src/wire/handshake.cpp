@@ -17,8 +17,8 @@ using internal::map_reader;
 using internal::printable;
 
 constexpr std::uint64_t max_u32 = std::numeric_limits<std::uint32_t>::max();
-constexpr std::string_view server_label = "troupe-handshake/1 server";
-constexpr std::string_view client_label = "troupe-handshake/1 client";
+constexpr std::string_view server_label = "troupe-handshake/2 server";
+constexpr std::string_view client_label = "troupe-handshake/2 client";
 
 json binary(std::span<const std::uint8_t> b) {
   return json::binary(std::vector<std::uint8_t>(b.begin(), b.end()));
@@ -36,10 +36,6 @@ void put_label(byte_buffer& out, std::string_view label) {
 void put_sized(byte_buffer& out, std::span<const std::uint8_t> b) {
   put_be(out, b.size(), 4);
   out.insert(out.end(), b.begin(), b.end());
-}
-
-std::span<const std::uint8_t> as_bytes(std::string_view s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
 
 byte_buffer hmac_sha256(std::string_view key, const byte_buffer& data) {
@@ -152,8 +148,7 @@ byte_buffer encode(const challenge& m) {
   internal::append_cbor(out, json{{"version", m.protocol_version},
                                   {"system", m.system_name},
                                   {"uid", m.uid},
-                                  {"nonce", binary(m.server_nonce)},
-                                  {"proof", binary(m.server_proof)}});
+                                  {"nonce", binary(m.server_nonce)}});
   return out;
 }
 
@@ -163,9 +158,9 @@ byte_buffer encode(const proof& m) {
   return out;
 }
 
-byte_buffer encode(const accepted&) {
+byte_buffer encode(const accepted& m) {
   byte_buffer out;
-  internal::append_cbor(out, json::object());
+  internal::append_cbor(out, json{{"proof", binary(m.server_proof)}});
   return out;
 }
 
@@ -200,7 +195,6 @@ result<challenge> decode_challenge(std::span<const std::uint8_t> body) {
   c.system_name = r.text("system");
   c.uid = r.u64("uid");
   c.server_nonce = read_nonce(r, "nonce");
-  c.server_proof = read_proof(r, "proof");
   if (!r.ok()) return r.take_failure();
   return c;
 }
@@ -218,7 +212,11 @@ result<proof> decode_proof(std::span<const std::uint8_t> body) {
 result<accepted> decode_accepted(std::span<const std::uint8_t> body) {
   auto m = internal::parse_cbor_map(body, "accepted");
   if (!m) return failure{m.error()};
-  return accepted{};
+  map_reader r(*m, "accepted");
+  accepted a;
+  a.server_proof = read_proof(r, "proof");
+  if (!r.ok()) return r.take_failure();
+  return a;
 }
 
 result<rejected> decode_rejected(std::span<const std::uint8_t> body) {
@@ -231,24 +229,23 @@ result<rejected> decode_rejected(std::span<const std::uint8_t> body) {
   return j;
 }
 
-byte_buffer server_proof(std::string_view cookie, std::span<const std::uint8_t> hello_body,
-                         const challenge& c) {
-  byte_buffer data;
-  put_label(data, server_label);
-  put_sized(data, hello_body);
-  put_be(data, c.protocol_version, 4);
-  put_sized(data, as_bytes(c.system_name));
-  put_be(data, c.uid, 8);
-  data.insert(data.end(), c.server_nonce.begin(), c.server_nonce.end());
-  return hmac_sha256(cookie, data);
-}
-
 byte_buffer client_proof(std::string_view cookie, std::span<const std::uint8_t> hello_body,
                          std::span<const std::uint8_t> challenge_body) {
   byte_buffer data;
   put_label(data, client_label);
   put_sized(data, hello_body);
   put_sized(data, challenge_body);
+  return hmac_sha256(cookie, data);
+}
+
+byte_buffer server_proof(std::string_view cookie, std::span<const std::uint8_t> hello_body,
+                         std::span<const std::uint8_t> challenge_body,
+                         std::span<const std::uint8_t> client_proof) {
+  byte_buffer data;
+  put_label(data, server_label);
+  put_sized(data, hello_body);
+  put_sized(data, challenge_body);
+  put_sized(data, client_proof);
   return hmac_sha256(cookie, data);
 }
 
@@ -319,14 +316,13 @@ handshake_step server_handshake::on_hello(std::span<const std::uint8_t> body) {
     return reject("authentication mismatch: client " + client + " has a cookie, server " +
                   self + " has none");
 
-  // 4. Prove the cookie (bound to this hello and our nonce) and wait for the client's proof.
+  // 4. Our nonce, for the client to prove the cookie over; we prove nothing before it has.
   hello_body_.assign(body.begin(), body.end());
   challenge c;
   c.protocol_version = settings_.protocol_version;
   c.system_name = settings_.self.system;
   c.uid = settings_.self_uid;
   c.server_nonce = nonce_;
-  if (have_cookie) c.server_proof = server_proof(settings_.cookie, hello_body_, c);
   challenge_body_ = encode(c);
   peer_ = handshake_peer{unique_node_address{h->from, h->from_uid}, h->lane};
   state_ = state::expect_proof;
@@ -337,6 +333,7 @@ handshake_step server_handshake::on_proof(std::span<const std::uint8_t> body) {
   auto p = decode_proof(body);
   if (!p) return reject(p.error());
   const std::string client = printable(to_string(peer_.node));
+  accepted a;
   if (settings_.cookie.empty()) {
     if (!p->client_proof.empty())
       return reject("authentication mismatch: client " + client +
@@ -345,10 +342,13 @@ handshake_step server_handshake::on_proof(std::span<const std::uint8_t> body) {
                          client_proof(settings_.cookie, hello_body_, challenge_body_))) {
     return reject("client proof invalid for " + client +
                   ": wrong cookie, or a replayed or tampered handshake");
+  } else {
+    // The client has proved the cookie; now, and only now, prove it back.
+    a.server_proof = server_proof(settings_.cookie, hello_body_, challenge_body_, p->client_proof);
   }
   state_ = state::done;
   status_ = handshake_status::established;
-  return {status_, frame_of(frame_type::accepted, encode(accepted{})), {}};
+  return {status_, frame_of(frame_type::accepted, encode(a)), {}};
 }
 
 // --- Client --------------------------------------------------------------------------------
@@ -400,13 +400,7 @@ handshake_step client_handshake::on_frame(frame_type type, std::span<const std::
       if (type == frame_type::rejected) return fail(peer_rejection(body, "server"));
       return reject(unexpected(type, "challenge"));
     case state::expect_accepted:
-      if (type == frame_type::accepted) {
-        auto a = decode_accepted(body);
-        if (!a) return reject(a.error());
-        state_ = state::done;
-        status_ = handshake_status::established;
-        return {status_, {}, {}};
-      }
+      if (type == frame_type::accepted) return on_accepted(body);
       if (type == frame_type::rejected) return fail(peer_rejection(body, "server"));
       return reject(unexpected(type, "accepted"));
   }
@@ -431,25 +425,39 @@ handshake_step client_handshake::on_challenge(std::span<const std::uint8_t> body
                   printable(c->system_name) + "'");
   if (c->uid == 0) return reject("server " + server + " sent uid 0");
 
-  // 3. The server's proof, when we have a cookie; then ours, bound to its challenge.
+  // 3. Our proof, bound to both nonces; the server proves in `accepted`, after checking it.
+  challenge_body_.assign(body.begin(), body.end());
   proof p;
-  if (!settings_.cookie.empty()) {
-    if (c->server_proof.empty())
-      return reject("authentication required: the client has a cookie, server " + server +
-                    " has none");
-    if (!same_proof(c->server_proof, server_proof(settings_.cookie, hello_body_, *c)))
-      return reject("server proof invalid for " + server +
-                    ": wrong cookie, or a replayed or tampered handshake");
-    p.client_proof = client_proof(settings_.cookie, hello_body_, body);
-  } else if (!c->server_proof.empty()) {
-    return reject("authentication mismatch: server " + server +
-                  " sent a proof, the client has no cookie");
-  }
+  if (!settings_.cookie.empty()) p.client_proof = client_proof(settings_.cookie, hello_body_, body);
+  client_proof_ = p.client_proof;
   node_address server_address = settings_.remote;
   server_address.system = c->system_name;
   peer_ = handshake_peer{unique_node_address{std::move(server_address), c->uid}, settings_.lane};
   state_ = state::expect_accepted;
   return {status_, frame_of(frame_type::proof, encode(p)), {}};
+}
+
+handshake_step client_handshake::on_accepted(std::span<const std::uint8_t> body) {
+  auto a = decode_accepted(body);
+  if (!a) return reject(a.error());
+  const std::string server = to_string(settings_.remote);
+  if (!settings_.cookie.empty()) {
+    // A server without a cookie accepts with an empty proof; one with another cookie has
+    // rejected our proof already. Either way nothing unproved gets established.
+    if (a->server_proof.empty())
+      return reject("authentication required: the client has a cookie, server " + server +
+                    " has none");
+    if (!same_proof(a->server_proof,
+                    server_proof(settings_.cookie, hello_body_, challenge_body_, client_proof_)))
+      return reject("server proof invalid for " + server +
+                    ": wrong cookie, or a replayed or tampered handshake");
+  } else if (!a->server_proof.empty()) {
+    return reject("authentication mismatch: server " + server +
+                  " sent a proof, the client has no cookie");
+  }
+  state_ = state::done;
+  status_ = handshake_status::established;
+  return {status_, {}, {}};
 }
 
 }  // namespace troupe::remote::wire

@@ -136,11 +136,38 @@ TEST_CASE("a wrong cookie is refused, and both sides say why", "[unit][handshake
   const outcome o = run(c, s);
   CHECK(o.client == handshake_status::failed);
   CHECK(o.server == handshake_status::failed);
-  // The client checks first: it never sends a proof made with its cookie.
-  CHECK(o.client_sent == std::vector{frame_type::hello, frame_type::rejected});
-  CHECK_THAT(o.client_reason, Catch::StartsWith("rejected the server: server proof invalid"));
-  CHECK_THAT(o.server_reason, Catch::StartsWith("rejected by the client: server proof invalid"));
-  CHECK_THAT(o.server_reason, Catch::Contains("wrong cookie"));
+  // The server checks first, and a client that failed the check gets no proof back.
+  CHECK(o.client_sent == std::vector{frame_type::hello, frame_type::proof});
+  CHECK(o.server_sent == std::vector{frame_type::challenge, frame_type::rejected});
+  CHECK_THAT(o.server_reason, Catch::StartsWith("rejected the client: client proof invalid"));
+  CHECK_THAT(o.client_reason, Catch::StartsWith("rejected by the server: client proof invalid"));
+  CHECK_THAT(o.client_reason, Catch::Contains("wrong cookie"));
+}
+
+// Protocol 1 let anyone who could connect collect an HMAC of the cookie over data they
+// chose, and test guesses against it offline. Now the server's only answer before a good
+// proof is its nonce.
+TEST_CASE("a client that has not proved the cookie learns nothing derived from it", "[unit][handshake]") {
+  wire::server_handshake s(server_settings("s3cret"), make_nonce(2));
+  json h = hello_map();
+  h["auth"] = true;
+  const auto challenge_frames = frames_in(s.on_frame(frame_type::hello, json::to_cbor(h)).to_send);
+  REQUIRE(challenge_frames.size() == 1);
+  const json ch = json::from_cbor(challenge_frames[0].body);
+  CHECK(ch.size() == 4);
+  CHECK(ch.contains("version"));
+  CHECK(ch.contains("system"));
+  CHECK(ch.contains("uid"));
+  CHECK(ch.contains("nonce"));
+  // A guessed proof gets a rejection and nothing else.
+  const auto step = s.on_frame(frame_type::proof, wire::encode(wire::proof{byte_buffer(32, 0xAB)}));
+  CHECK(step.status == handshake_status::failed);
+  const auto answer = frames_in(step.to_send);
+  REQUIRE(answer.size() == 1);
+  CHECK(answer[0].type == frame_type::rejected);
+  const json rejection = json::from_cbor(answer[0].body);
+  CHECK(rejection.size() == 1);
+  CHECK(rejection.contains("reason"));
 }
 
 TEST_CASE("a node with a cookie refuses a peer without one, either way round", "[unit][handshake]") {
@@ -163,14 +190,14 @@ TEST_CASE("a node with a cookie refuses a peer without one, either way round", "
     CHECK_THAT(o.server_reason, Catch::Contains("authentication mismatch"));
     CHECK_THAT(o.client_reason, Catch::Contains("authentication mismatch"));
   }
-  SECTION("a man in the middle cannot strip the proof from the challenge") {
+  SECTION("a man in the middle cannot strip the proof from the acceptance") {
     wire::client_handshake c(client_settings("s3cret"), make_nonce(1));
     wire::server_handshake s(server_settings("s3cret"), make_nonce(2));
     const outcome o = run(c, s, {}, [](frame& f) {
-      if (f.type != frame_type::challenge) return;
-      auto ch = wire::decode_challenge(f.body);
-      ch->server_proof.clear();
-      f.body = wire::encode(*ch);
+      if (f.type != frame_type::accepted) return;
+      auto a = wire::decode_accepted(f.body);
+      a->server_proof.clear();
+      f.body = wire::encode(*a);
     });
     CHECK(o.client == handshake_status::failed);
     CHECK_THAT(o.client_reason, Catch::Contains("authentication required"));
@@ -211,29 +238,29 @@ TEST_CASE("a wrong system name is refused by whichever side sees it", "[unit][ha
 }
 
 TEST_CASE("a protocol version mismatch is refused with both versions named", "[unit][handshake]") {
-  SECTION("a newer client") {
+  SECTION("a client of protocol 1, where the server proved first") {
     auto cs = client_settings();
-    cs.protocol_version = 2;
+    cs.protocol_version = 1;
     wire::client_handshake c(cs, make_nonce(1));
     wire::server_handshake s(server_settings(), make_nonce(2));
     const outcome o = run(c, s);
     CHECK(o.server == handshake_status::failed);
     CHECK(o.client == handshake_status::failed);
     CHECK(o.server_reason ==
-          "rejected the client: protocol version mismatch: the client speaks 2, server "
-          "troupe://orders@127.0.0.2:2553 speaks 1");
+          "rejected the client: protocol version mismatch: the client speaks 1, server "
+          "troupe://orders@127.0.0.2:2553 speaks 2");
     CHECK_THAT(o.client_reason, Catch::StartsWith("rejected by the server: protocol version mismatch"));
   }
   SECTION("a newer server, whose challenge the client checks") {
     wire::client_handshake c(client_settings(), make_nonce(1));
     c.start();
     wire::challenge ch{.protocol_version = 7, .system_name = "orders", .uid = server_uid,
-                       .server_nonce = make_nonce(2), .server_proof = {}};
+                       .server_nonce = make_nonce(2)};
     const auto step = c.on_frame(frame_type::challenge, wire::encode(ch));
     CHECK(step.status == handshake_status::failed);
     CHECK(step.reason ==
           "rejected the server: protocol version mismatch: server troupe://orders@127.0.0.2:2553 "
-          "speaks 7, the client speaks 1");
+          "speaks 7, the client speaks 2");
     const auto sent = frames_in(step.to_send);
     REQUIRE(sent.size() == 1);
     CHECK(sent[0].type == frame_type::rejected);
@@ -291,9 +318,7 @@ TEST_CASE("unknown keys from a newer server are ignored", "[unit][handshake]") {
   wire::client_handshake c(client_settings(), make_nonce(1));
   const byte_buffer hello_body = frames_in(c.start().to_send).at(0).body;
 
-  wire::challenge ch{.system_name = "orders", .uid = server_uid, .server_nonce = make_nonce(2),
-                     .server_proof = {}};
-  ch.server_proof = wire::server_proof("s3cret", hello_body, ch);
+  wire::challenge ch{.system_name = "orders", .uid = server_uid, .server_nonce = make_nonce(2)};
   json j = json::from_cbor(wire::encode(ch));
   j["zz-from-the-future"] = {{"nested", json::array({1, "two", 3.5})}};
   j["compression"] = "zstd";
@@ -303,9 +328,12 @@ TEST_CASE("unknown keys from a newer server are ignored", "[unit][handshake]") {
   REQUIRE(step.status == handshake_status::in_progress);
   const auto sent = frames_in(step.to_send);
   REQUIRE(sent.size() == 1);
-  CHECK(wire::decode_proof(sent[0].body)->client_proof ==
-        wire::client_proof("s3cret", hello_body, challenge_body));
-  const auto done = c.on_frame(frame_type::accepted, json::to_cbor(json{{"welcome", true}}));
+  const byte_buffer proof = wire::client_proof("s3cret", hello_body, challenge_body);
+  CHECK(wire::decode_proof(sent[0].body)->client_proof == proof);
+  json a = json::from_cbor(
+      wire::encode(wire::accepted{wire::server_proof("s3cret", hello_body, challenge_body, proof)}));
+  a["welcome"] = true;
+  const auto done = c.on_frame(frame_type::accepted, json::to_cbor(a));
   CHECK(done.status == handshake_status::established);
   CHECK(c.peer().node.uid == server_uid);
 }
@@ -322,14 +350,16 @@ TEST_CASE("unknown keys from a newer client are ignored", "[unit][handshake]") {
   REQUIRE(challenge_frames.size() == 1);
   REQUIRE(challenge_frames[0].type == frame_type::challenge);
   const byte_buffer& challenge_body = challenge_frames[0].body;
-  const auto ch = wire::decode_challenge(challenge_body);
-  CHECK(ch->server_proof == wire::server_proof("s3cret", hello_body, *ch));
+  const byte_buffer proof = wire::client_proof("s3cret", hello_body, challenge_body);
 
-  json p = json::from_cbor(wire::encode(wire::proof{wire::client_proof("s3cret", hello_body, challenge_body)}));
+  json p = json::from_cbor(wire::encode(wire::proof{proof}));
   p["extra"] = 1;
   const auto step = s.on_frame(frame_type::proof, json::to_cbor(p));
   CHECK(step.status == handshake_status::established);
-  CHECK(frames_in(step.to_send).at(0).type == frame_type::accepted);
+  const auto answer = frames_in(step.to_send);
+  REQUIRE(answer.at(0).type == frame_type::accepted);
+  CHECK(wire::decode_accepted(answer[0].body)->server_proof ==
+        wire::server_proof("s3cret", hello_body, challenge_body, proof));
   CHECK(s.peer().node == wire::unique_node_address{client_node, client_uid});
 }
 
@@ -342,8 +372,9 @@ TEST_CASE("a key added by a man in the middle breaks the proofs", "[unit][handsh
     j["injected"] = 1;
     f.body = json::to_cbor(j);
   });
+  CHECK(o.server == handshake_status::failed);
   CHECK(o.client == handshake_status::failed);
-  CHECK_THAT(o.client_reason, Catch::Contains("server proof invalid"));
+  CHECK_THAT(o.server_reason, Catch::Contains("client proof invalid"));
 }
 
 TEST_CASE("a replayed proof is refused", "[unit][handshake]") {
@@ -385,10 +416,10 @@ TEST_CASE("a tampered proof or message is refused", "[unit][handshake]") {
     wire::client_handshake c(client_settings(), make_nonce(1));
     wire::server_handshake s(server_settings(), make_nonce(2));
     const outcome o = run(c, s, {}, [](frame& f) {
-      if (f.type != frame_type::challenge) return;
-      auto ch = wire::decode_challenge(f.body);
-      ch->server_proof[0] ^= 1;
-      f.body = wire::encode(*ch);
+      if (f.type != frame_type::accepted) return;
+      auto a = wire::decode_accepted(f.body);
+      a->server_proof[0] ^= 1;
+      f.body = wire::encode(*a);
     });
     CHECK(o.client == handshake_status::failed);
     CHECK_THAT(o.client_reason, Catch::Contains("server proof invalid"));
@@ -404,7 +435,7 @@ TEST_CASE("a tampered proof or message is refused", "[unit][handshake]") {
     });
     CHECK(o.client == handshake_status::failed);
     CHECK(o.server == handshake_status::failed);
-    CHECK_THAT(o.client_reason, Catch::Contains("server proof invalid"));
+    CHECK_THAT(o.server_reason, Catch::Contains("client proof invalid"));
   }
   SECTION("the server's uid rewritten on the way") {
     wire::client_handshake c(client_settings(), make_nonce(1));
@@ -416,17 +447,18 @@ TEST_CASE("a tampered proof or message is refused", "[unit][handshake]") {
       f.body = wire::encode(*ch);
     });
     CHECK(o.client == handshake_status::failed);
-    CHECK_THAT(o.client_reason, Catch::Contains("server proof invalid"));
+    CHECK(o.server == handshake_status::failed);
+    CHECK_THAT(o.server_reason, Catch::Contains("client proof invalid"));
   }
-  SECTION("the server's proof reflected back as the client's") {
+  SECTION("the client's proof reflected back as the server's, by a server without the cookie") {
     wire::client_handshake c(client_settings(), make_nonce(1));
-    wire::server_handshake s(server_settings(), make_nonce(2));
-    const byte_buffer hello_body = frames_in(c.start().to_send).at(0).body;
-    const auto challenge_frames = frames_in(s.on_frame(frame_type::hello, hello_body).to_send);
-    const auto ch = wire::decode_challenge(challenge_frames.at(0).body);
-    const auto step = s.on_frame(frame_type::proof, wire::encode(wire::proof{ch->server_proof}));
+    c.start();
+    const wire::challenge ch{.system_name = "orders", .uid = server_uid, .server_nonce = make_nonce(2)};
+    const auto proof_frames = frames_in(c.on_frame(frame_type::challenge, wire::encode(ch)).to_send);
+    const auto p = wire::decode_proof(proof_frames.at(0).body);
+    const auto step = c.on_frame(frame_type::accepted, wire::encode(wire::accepted{p->client_proof}));
     CHECK(step.status == handshake_status::failed);
-    CHECK_THAT(step.reason, Catch::Contains("client proof invalid"));
+    CHECK_THAT(step.reason, Catch::Contains("server proof invalid"));
   }
 }
 
@@ -439,14 +471,19 @@ TEST_CASE("the two proofs differ by role and by nonce", "[unit][handshake]") {
   ch.uid = server_uid;
   ch.server_nonce = make_nonce(2);
   const byte_buffer challenge_body = wire::encode(ch);
-  const auto sp = wire::server_proof("k", hello_body, ch);
+  const auto cp = wire::client_proof("k", hello_body, challenge_body);
+  const auto sp = wire::server_proof("k", hello_body, challenge_body, cp);
+  CHECK(cp.size() == wire::proof_size);
   CHECK(sp.size() == wire::proof_size);
-  CHECK(sp == wire::server_proof("k", hello_body, ch));
-  CHECK(sp != wire::client_proof("k", hello_body, challenge_body));
-  CHECK(sp != wire::server_proof("k2", hello_body, ch));
+  CHECK(sp == wire::server_proof("k", hello_body, challenge_body, cp));
+  CHECK(sp != cp);
+  CHECK(sp != wire::server_proof("k2", hello_body, challenge_body, cp));
+  CHECK(cp != wire::client_proof("k2", hello_body, challenge_body));
   ch.server_nonce = make_nonce(3);
-  CHECK(sp != wire::server_proof("k", hello_body, ch));
-  CHECK(wire::server_proof("", hello_body, ch).size() == wire::proof_size);
+  const byte_buffer other_challenge = wire::encode(ch);
+  CHECK(cp != wire::client_proof("k", hello_body, other_challenge));
+  CHECK(sp != wire::server_proof("k", hello_body, other_challenge, cp));
+  CHECK(wire::server_proof("", hello_body, challenge_body, {}).size() == wire::proof_size);
 }
 
 TEST_CASE("frames out of order or after the end fail the handshake", "[unit][handshake]") {
@@ -531,11 +568,13 @@ TEST_CASE("handshake messages survive encoding, field for field", "[unit][handsh
                       .client_nonce = make_nonce(9)};
   CHECK(*wire::decode_hello(wire::encode(h)) == h);
   const wire::challenge ch{.protocol_version = 1, .system_name = "t", .uid = 5,
-                           .server_nonce = make_nonce(4), .server_proof = byte_buffer(32, 7)};
+                           .server_nonce = make_nonce(4)};
   CHECK(*wire::decode_challenge(wire::encode(ch)) == ch);
   const wire::proof p{byte_buffer(32, 1)};
   CHECK(*wire::decode_proof(wire::encode(p)) == p);
-  CHECK(wire::decode_accepted(wire::encode(wire::accepted{})).has_value());
+  const wire::accepted a{byte_buffer(32, 7)};
+  CHECK(*wire::decode_accepted(wire::encode(a)) == a);
+  CHECK(*wire::decode_accepted(wire::encode(wire::accepted{})) == wire::accepted{});
   const wire::rejected r{"no"};
   CHECK(*wire::decode_rejected(wire::encode(r)) == r);
   // A proof of another size is malformed.

@@ -7,9 +7,10 @@
 //
 //   client                                            server
 //     hello{version, system, from, uid, lane, auth, nonce} ->
-//                    <- challenge{version, system, uid, nonce, proof}
-//     proof{proof} ->                                     (or rejected{reason})
-//                                          <- accepted{}  (or rejected{reason})
+//                               <- challenge{version, system, uid, nonce}
+//     proof{client proof} ->                              (or rejected{reason})
+//                              <- accepted{server proof}  (or rejected{reason})
+//   the client checks the server's proof before it calls the connection established.
 //
 //   wire::server_handshake hs({.self = me, .self_uid = uid, .cookie = cookie}, nonce);
 //   decoder.set_max_body_size(wire::max_handshake_body_size);
@@ -25,22 +26,28 @@
 // - system name: hello.system is the system the client dialled and must be the server's
 //   own; challenge.system must be the system the client expects (`remote.system`);
 // - uids are never 0;
-// - authentication, when a cookie is set: the server proves first, the client checks that
-//   proof and proves in turn. Proofs are HMAC-SHA256 keyed with the cookie (RFC 2104):
-//     server_proof = HMAC(cookie, "troupe-handshake/1 server" 0x00 | be32 len | hello body
-//                         | be32 version | be32 len | server system | be64 server uid
-//                         | server nonce)
-//     client_proof = HMAC(cookie, "troupe-handshake/1 client" 0x00 | be32 len | hello body
+// - authentication, when a cookie is set: the CLIENT proves first, over both nonces; the
+//   server checks that proof and only then proves in turn. Proofs are HMAC-SHA256 keyed
+//   with the cookie (RFC 2104):
+//     client_proof = HMAC(cookie, "troupe-handshake/2 client" 0x00 | be32 len | hello body
 //                         | be32 len | challenge body)
+//     server_proof = HMAC(cookie, "troupe-handshake/2 server" 0x00 | be32 len | hello body
+//                         | be32 len | challenge body | client proof)
 //   Both nonces, both roles and every field of hello and challenge (as the bytes sent) are
 //   bound, so a proof replayed from another connection, reflected to its sender or sent
 //   with a tampered message fails. Proofs are compared in constant time.
+//   Why the client goes first: whoever proves first hands its peer an HMAC of the cookie
+//   that the peer can test guesses against offline. Protocol 1 had the server prove first,
+//   so anyone who could open a TCP connection to a node got one; now a node proves only to
+//   a peer that has proved the cookie already, and the client proves only to the address
+//   it chose to dial (the data it signs includes its own fresh nonce, never data the peer
+//   chose alone). What remains is a peer that a node dials, that is, one that took over a
+//   member's address: against it, only a long random cookie (or TLS) helps.
 // - no cookie on either side means no authentication (proofs are empty byte strings). A
 //   node with a cookie refuses a peer without one (hello.auth says whether the client has
 //   one), and the reverse, so configuring a cookie cannot be downgraded away.
 // The cookie authenticates the handshake, not the bytes after it: a network that can
-// rewrite TCP streams needs TLS as well. Choose a long random cookie; a short one can be
-// guessed offline from one recorded handshake.
+// rewrite TCP streams needs TLS as well.
 //
 // Messages are CBOR maps (schema-tolerant: unknown keys are ignored, a missing or mistyped
 // required key is a malformed message with a reason naming it), so a newer node can add
@@ -48,10 +55,9 @@
 //   hello      {"version": u32, "system": text, "from": {"system","host","port"},
 //               "uid": u64, "lane": 0 control | 1 ordinary | 2 large, "auth": bool,
 //               "nonce": bytes(32)}
-//   challenge  {"version": u32, "system": text, "uid": u64, "nonce": bytes(32),
-//               "proof": bytes(32, or 0 without cookie)}
+//   challenge  {"version": u32, "system": text, "uid": u64, "nonce": bytes(32)}
 //   proof      {"proof": bytes(32, or 0 without cookie)}
-//   accepted   {}
+//   accepted   {"proof": bytes(32, or 0 without cookie)}
 //   rejected   {"reason": text}
 // Peer-supplied text that goes into a reason is cut to 200 bytes and made printable.
 //
@@ -70,8 +76,9 @@
 
 namespace troupe::remote::wire {
 
-/// The protocol version this code speaks; both sides must speak the same.
-inline constexpr std::uint32_t protocol_version = 1;
+/// The protocol version this code speaks; both sides must speak the same. Version 2: the
+/// client proves the cookie first (version 1 had the server prove first).
+inline constexpr std::uint32_t protocol_version = 2;
 /// Bytes in a nonce.
 inline constexpr std::size_t nonce_size = 32;
 /// Bytes in an HMAC-SHA256 proof.
@@ -108,7 +115,6 @@ struct challenge {
   std::string system_name;  ///< the server's own system name
   std::uint64_t uid = 0;    ///< the server's uid
   nonce server_nonce{};
-  byte_buffer server_proof;  ///< `proof_size` bytes, or empty without a cookie
 
   friend bool operator==(const challenge&, const challenge&) = default;
 };
@@ -120,8 +126,10 @@ struct proof {
   friend bool operator==(const proof&, const proof&) = default;
 };
 
-/// Server -> client: the connection is established.
+/// Server -> client: the connection is established, once the client has checked the proof.
 struct accepted {
+  byte_buffer server_proof;  ///< `proof_size` bytes, or empty without a cookie
+
   friend bool operator==(const accepted&, const accepted&) = default;
 };
 
@@ -147,10 +155,11 @@ result<accepted> decode_accepted(std::span<const std::uint8_t> body);
 result<rejected> decode_rejected(std::span<const std::uint8_t> body);
 
 /// The two proofs (see the file comment); exposed for tests and tools.
-byte_buffer server_proof(std::string_view cookie, std::span<const std::uint8_t> hello_body,
-                         const challenge& c);
 byte_buffer client_proof(std::string_view cookie, std::span<const std::uint8_t> hello_body,
                          std::span<const std::uint8_t> challenge_body);
+byte_buffer server_proof(std::string_view cookie, std::span<const std::uint8_t> hello_body,
+                         std::span<const std::uint8_t> challenge_body,
+                         std::span<const std::uint8_t> client_proof);
 
 /// Where a handshake stands.
 enum class handshake_status : std::uint8_t {
@@ -192,7 +201,8 @@ struct client_handshake_settings {
   std::uint32_t protocol_version = wire::protocol_version;
 };
 
-/// The accepting side of one connection: hello -> challenge, proof -> accepted.
+/// The accepting side of one connection: hello -> challenge, proof -> accepted (with the
+/// server's proof).
 class server_handshake {
  public:
   /// `server_nonce` must be fresh for this connection.
@@ -229,7 +239,7 @@ class server_handshake {
 };
 
 /// The connecting side of one connection: start -> hello, challenge -> proof,
-/// accepted -> established.
+/// accepted (with a good server proof) -> established.
 class client_handshake {
  public:
   /// `client_nonce` must be fresh for this connection.
@@ -252,6 +262,7 @@ class client_handshake {
  private:
   enum class state : std::uint8_t { start, expect_challenge, expect_accepted, done };
   handshake_step on_challenge(std::span<const std::uint8_t> body);
+  handshake_step on_accepted(std::span<const std::uint8_t> body);
   handshake_step reject(std::string reason);
   handshake_step fail(std::string reason);
 
@@ -260,6 +271,8 @@ class client_handshake {
   state state_ = state::start;
   handshake_status status_ = handshake_status::in_progress;
   byte_buffer hello_body_;
+  byte_buffer challenge_body_;
+  byte_buffer client_proof_;
   handshake_peer peer_;
   std::string reason_;
 };
