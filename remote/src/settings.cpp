@@ -116,7 +116,7 @@ expected<remote_settings, config_error> remote_settings::parse(const nlohmann::j
                                   "give-up-system-message-after-ms", "watch-heartbeat-interval-ms",
                                   "watch-failure-threshold", "watch-acceptable-pause-ms", "tls",
                                   "large-message-destinations", "control-message-destinations",
-                                  "max-pending-handshakes", "max-pending-handshakes-per-host"};
+                                  "max-pending-handshakes", "max-pending-handshakes-per-host", "insecure"};
     for (auto it = j.begin(); it != j.end(); ++it) {
       bool ok = false;
       for (const char* k : known) ok = ok || it.key() == k;
@@ -127,6 +127,14 @@ expected<remote_settings, config_error> remote_settings::parse(const nlohmann::j
     if (s.host.empty()) throw config_error("host", "expected a host name or IP address, got \"\"");
     read_int(j, "port", s.port, 0, 65535);
     read_string(j, "cookie", s.cookie);
+    if (auto it = j.find("insecure"); it != j.end()) {
+      if (!it->is_boolean()) throw config_error("insecure", "expected true or false, got " + it->dump());
+      s.insecure = it->get<bool>();
+      if (s.insecure && !s.cookie.empty()) {
+        throw config_error("insecure", "expected false or absent when a cookie is set: a node either "
+                                       "authenticates its peers or does not");
+      }
+    }
     read_int(j, "max-frame-size", s.max_frame_size, 1024, 1LL << 30);
     read_int(j, "max-large-frame-size", s.max_large_frame_size, 1024, 1LL << 31);
     read_int(j, "outbound-queue-size", s.outbound_queue_size, 1, 1 << 24);

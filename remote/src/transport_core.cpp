@@ -15,6 +15,8 @@ namespace {
 constexpr std::size_t control_lane = static_cast<std::size_t>(wire::lane::control);
 constexpr std::size_t ordinary_lane = static_cast<std::size_t>(wire::lane::ordinary);
 constexpr std::size_t large_lane = static_cast<std::size_t>(wire::lane::large);
+// Below this, a cookie is short enough to guess offline from one recorded handshake.
+constexpr std::size_t min_strong_cookie_size = 16;
 
 std::uint64_t random_uid() {
   std::uint64_t v = 0;
@@ -162,6 +164,14 @@ wire::nonce transport_core::fresh_nonce() {
 }
 
 expected<address, std::string> transport_core::start() {
+  // Authentication is not optional by accident: a node without a cookie (and without TLS,
+  // whose certificates authenticate peers) lets anyone who reaches its port join the
+  // cluster, send to any actor and have members removed.
+  if (settings_.cookie.empty() && !settings_.tls.enabled && !settings_.insecure) {
+    return unexpected<std::string>{
+        "cookie: expected a shared secret (32 or more random characters, the same on every node), "
+        "or tls.enabled, or \"insecure\": true to run without authentication"};
+  }
   if (settings_.tls.enabled) {
     // Mutual authentication: each side presents its certificate and checks the other's
     // against the configured CA (no host name check: nodes are addressed by IP).
@@ -233,6 +243,17 @@ expected<address, std::string> transport_core::start() {
     }
   });
   TROUPE_LOG(log(), info) << "remoting listening on " << self_uri_ << " (uid " << uid_ << ")";
+  if (settings_.insecure) {
+    TROUPE_LOG(log(), warning)
+        << "remoting on " << self_uri_ << " runs WITHOUT AUTHENTICATION (\"insecure\": true): anyone "
+        << "who can connect to port " << self_.port << " can join, send to any actor and have "
+        << "members removed. Set a cookie outside tests and demos on one machine.";
+  } else if (!settings_.cookie.empty() && settings_.cookie.size() < min_strong_cookie_size) {
+    TROUPE_LOG(log(), warning)
+        << "remote cookie has " << settings_.cookie.size() << " characters: a host that takes over a "
+        << "member's address could guess it offline from one handshake; use "
+        << min_strong_cookie_size << " or more random characters (32 recommended)";
+  }
   return self_;
 }
 

@@ -1,6 +1,7 @@
 // remote_ping: two processes play ping-pong over the troupe transport and the pinger
 // prints the rate and the latency.
 //
+//   export TROUPE_COOKIE=<the same 32 random characters in both terminals>
 //   remote_ping pong --port 2553                                  # terminal 1
 //   remote_ping ping --peer troupe://pong@127.0.0.1:2553 --count 20000   # terminal 2
 //
@@ -16,6 +17,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <cstdlib>
 #include <future>
 #include <iostream>
 #include <optional>
@@ -144,9 +146,11 @@ class pinger final : public troupe::actor {
 
 constexpr std::string_view usage =
     "usage:\n"
-    "  remote_ping pong [--host H] [--port P] [--cookie C]\n"
-    "  remote_ping ping --peer troupe://pong@HOST:PORT [--host H] [--count N] [--window W]\n"
-    "                   [--timeout-ms T] [--cookie C]\n"
+    "  remote_ping pong (--cookie C | --insecure) [--host H] [--port P]\n"
+    "  remote_ping ping (--cookie C | --insecure) --peer troupe://pong@HOST:PORT [--host H]\n"
+    "                   [--count N] [--window W] [--timeout-ms T]\n"
+    "--cookie: the shared secret, the same on both sides (or TROUPE_COOKIE in the environment);\n"
+    "--insecure: no authentication, for one machine only.\n"
     "defaults: --host 127.0.0.1, --port 2553 (pong) or 0 (ping), --count 10000, --window 100,\n"
     "          --timeout-ms 5000 (how long to wait for the peer, and for any answer)\n";
 
@@ -156,6 +160,7 @@ struct options {
   std::optional<std::uint16_t> port;
   std::string peer;
   std::string cookie;
+  bool insecure = false;
   std::uint64_t count = 10000;
   std::uint64_t window = 100;
   std::uint64_t timeout_ms = 5000;
@@ -177,8 +182,13 @@ troupe::expected<options, std::string> parse_args(int argc, char** argv) {
   if (argc < 2) return unexpected<std::string>{"missing role: 'ping' or 'pong'"};
   o.role = argv[1];
   if (o.role != "ping" && o.role != "pong") return unexpected<std::string>{"unknown role '" + o.role + "'"};
+  if (const char* env = std::getenv("TROUPE_COOKIE")) o.cookie = env;
   for (int i = 2; i < argc; ++i) {
     const std::string_view flag = argv[i];
+    if (flag == "--insecure") {
+      o.insecure = true;
+      continue;
+    }
     if (i + 1 >= argc) return unexpected<std::string>{"option " + std::string(flag) + " needs a value"};
     const std::string_view value = argv[++i];
     const auto bad = [&](std::string_view what) {
@@ -208,6 +218,11 @@ troupe::expected<options, std::string> parse_args(int argc, char** argv) {
     }
   }
   if (o.role == "ping" && o.peer.empty()) return unexpected<std::string>{"ping needs --peer troupe://pong@host:port"};
+  if (o.cookie.empty() && !o.insecure) {
+    return unexpected<std::string>{"no cookie: pass --cookie C (the same on both sides) or set TROUPE_COOKIE; "
+                                   "--insecure runs without authentication"};
+  }
+  if (!o.cookie.empty() && o.insecure) return unexpected<std::string>{"--insecure and a cookie exclude each other"};
   if (!o.port) o.port = o.role == "pong" ? 2553 : 0;
   return o;
 }
@@ -219,7 +234,11 @@ troupe::expected<troupe::remote::address, std::string> start_transport(troupe::a
   remoting.serialization().register_json<ping_msg>("remote_ping.ping");
   remoting.serialization().register_json<pong_msg>("remote_ping.pong");
   nlohmann::json j{{"host", o.host}, {"port", *o.port}};
-  if (!o.cookie.empty()) j["cookie"] = o.cookie;
+  if (o.insecure) {
+    j["insecure"] = true;
+  } else {
+    j["cookie"] = o.cookie;
+  }
   auto settings = troupe::remote::remote_settings::parse(j);
   if (!settings) return troupe::unexpected<std::string>{settings.error().what()};
   return remoting.start(*settings);

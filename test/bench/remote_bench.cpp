@@ -64,9 +64,10 @@ troupe::actor_system_settings system_settings() {
 }
 
 /// Starts the transport on 127.0.0.1, any free port, with the default settings otherwise
-/// (outbound-queue-size 3072 per lane included).
-troupe::remote::address start_transport(troupe::actor_system& sys,
-                                        std::string settings = R"({"host": "127.0.0.1", "port": 0})") {
+/// (outbound-queue-size 3072 per lane included) and a cookie, as a deployment runs.
+troupe::remote::address start_transport(
+    troupe::actor_system& sys,
+    std::string settings = R"({"host": "127.0.0.1", "port": 0, "cookie": "remote-bench-cookie-5d1e8a"})") {
   auto& t = sys.extension<transport>();
   t.serialization().register_json<tput_ack>("bench.tput_ack");
   t.serialization().register_json<tput_done>("bench.tput_done");
@@ -210,7 +211,8 @@ std::vector<double> run_asio_echo(unsigned short port, sizes sz) {
 // ---- heartbeat_under_load ----
 
 /// Both sides take 16 MiB frames on the ordinary lane, so 10 MB messages travel there.
-constexpr const char* big_frames = R"({"host": "127.0.0.1", "port": 0, "max-frame-size": 16777216})";
+constexpr const char* big_frames =
+    R"({"host": "127.0.0.1", "port": 0, "cookie": "remote-bench-cookie-5d1e8a", "max-frame-size": 16777216})";
 constexpr std::size_t big_message = 10 * 1000 * 1000;
 constexpr auto heartbeat_load_time = std::chrono::seconds(8);
 

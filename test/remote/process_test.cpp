@@ -288,6 +288,7 @@ struct silent_connection {
 nlohmann::json settings_on(const std::string& host, nlohmann::json extra = nlohmann::json::object()) {
   extra["host"] = host;
   extra["port"] = 0;
+  if (!extra.contains("cookie")) extra["cookie"] = "process-test-cookie-3fa90b";
   return extra;
 }
 

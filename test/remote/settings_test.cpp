@@ -13,6 +13,9 @@ TEST_CASE("remote settings take defaults and overrides", "[unit][remote-settings
   CHECK(d->outbound_queue_size == 3072);
   CHECK(d->max_pending_handshakes == 512);
   CHECK(d->max_pending_handshakes_per_host == 128);
+  CHECK(d->cookie.empty());
+  CHECK_FALSE(d->insecure);
+  CHECK(remote_settings::parse(std::string(R"({"insecure": true})"))->insecure);
   auto s = remote_settings::parse(std::string(R"({"host": "127.0.0.2", "port": 0, "cookie": "x",
                                                    "watch-failure-threshold": 12.5,
                                                    "max-pending-handshakes": 64,
@@ -40,6 +43,8 @@ TEST_CASE("bad remote settings name the key and the expected value", "[unit][rem
   check(R"({"tls": {"enabled": true}})", "tls", "certificate");
   check(R"({"watch-failure-threshold": -1})", "watch-failure-threshold", "> 0");
   check(R"({"max-pending-handshakes-per-host": 0})", "max-pending-handshakes-per-host", "[1, 1048576]");
+  check(R"({"insecure": "yes"})", "insecure", "expected true or false");
+  check(R"({"insecure": true, "cookie": "s3cret"})", "insecure", "either authenticates its peers or does not");
   check("{not json", "<json>", "not valid JSON");
 }
 

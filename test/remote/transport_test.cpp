@@ -61,6 +61,7 @@ remote_settings local_settings(std::string extra_json = "{}") {
   auto j = nlohmann::json::parse(extra_json);
   j["host"] = "127.0.0.1";
   if (!j.contains("port")) j["port"] = 0;
+  if (!j.contains("cookie") && !j.contains("insecure")) j["cookie"] = "transport-test-cookie-7c41e9";
   return remote_settings::parse(j).value();
 }
 
@@ -259,6 +260,23 @@ TEST_CASE("garbage on a connection closes only that connection", "[fault][remote
   test_probe probe(a.system);
   probe.send(*a.remoting().ref_for(b.uri("/user/echo")), std::string("fine"));
   CHECK(probe.expect_msg<std::string>(5s) == "fine");
+}
+
+TEST_CASE("a transport without a cookie starts only when told it may run insecure", "[integration][remote]") {
+  actor_system system("lonely");
+  auto& t = system.extension<transport>();
+  auto refused = t.start(remote_settings::parse(std::string(R"({"host": "127.0.0.1", "port": 0})")).value());
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(refused.error(), Catch::StartsWith("cookie: expected a shared secret"));
+  CHECK_THAT(refused.error(), Catch::Contains("\"insecure\": true"));
+  CHECK_FALSE(t.is_running());
+
+  // Two insecure nodes talk without proofs.
+  node a("alpha", R"({"insecure": true})"), b("beta", R"({"insecure": true})");
+  b.system.spawn<echo>("echo");
+  test_probe probe(a.system);
+  probe.send(*a.remoting().ref_for(b.uri("/user/echo")), std::string("no secrets"));
+  CHECK(probe.expect_msg<std::string>(5s) == "no secrets");
 }
 
 TEST_CASE("a node with the wrong cookie cannot send a single message", "[fault][remote]") {

@@ -1,6 +1,6 @@
 // remote_settings: configuration of the transport, parsed from JSON and validated once.
 //
-//   {"host": "127.0.0.2", "port": 2552, "cookie": "s3cret",
+//   {"host": "127.0.0.2", "port": 2552, "cookie": "<32 or more random characters>",
 //    "max-frame-size": 262144, "outbound-queue-size": 3072,
 //    "large-message-destinations": ["/user/uploads/*"], "control-message-destinations": [],
 //    "tls": {"enabled": true, "certificate": "node.pem", "private-key": "node.key", "ca": "ca.pem"}}
@@ -59,7 +59,15 @@ struct tls_settings {
 struct remote_settings {
   std::string host = "127.0.0.1";  ///< advertised host, also bound for listening and connecting
   std::uint16_t port = 2552;       ///< 0: any free port (see transport::local_address)
-  std::string cookie;              ///< shared secret; empty: no authentication
+  /// Shared secret every node of the cluster holds; each connection's handshake proves it
+  /// (HMAC-SHA256 challenge-response, see wire/handshake.hpp). Use 32 or more random
+  /// characters. `transport::start` refuses an empty cookie unless TLS is enabled (the
+  /// certificates authenticate then) or `insecure` is set.
+  std::string cookie;
+  /// Run without any authentication: whoever can reach the port can join, send to any
+  /// actor and have members removed. For tests and demos on one machine; logged loudly.
+  /// A cookie and `insecure` together are a configuration error.
+  bool insecure = false;
   std::size_t max_frame_size = 256 * 1024;             ///< ordinary and control lanes
   std::size_t max_large_frame_size = 64 * 1024 * 1024;  ///< the large-message lane
   std::size_t outbound_queue_size = 3072;               ///< messages per lane and peer
