@@ -141,7 +141,7 @@ void handshakes() {
   hello h{.protocol_version = protocol_version, .system_name = "fuzz", .from = fuzz::client_node,
           .from_uid = fuzz::client_uid, .lane = lane::large, .authenticated = false,
           .client_nonce = fuzz::client_nonce()};
-  h.protocol_version = 2;
+  h.protocol_version = protocol_version + 1;
   write("handshake", "server_version_mismatch", cat({{0}, framed(frame_type::hello, encode(h))}));
   h.protocol_version = protocol_version;
   h.system_name = "other";
