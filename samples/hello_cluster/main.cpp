@@ -8,7 +8,8 @@
 // another file), applies TROUPE_HOST, TROUPE_PORT and TROUPE_SEEDS, then the options:
 //   --host H --port P        this node's address
 //   --seeds a,b              seed nodes: ports on the same host, or troupe:// URIs
-//   --management-port P      serve the HTTP management endpoints on P
+//   --management-port P      serve the HTTP management endpoints on P (read-only unless
+//                            the --config file sets management.allow-changes)
 //   --json                   one JSON object per line on stdout instead of prose
 //   --stats-interval-ms N    with --json, a "stats" line every N ms: bytes and messages
 //                            of the transport, gossips and heartbeats of the daemon

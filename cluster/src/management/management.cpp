@@ -1,11 +1,15 @@
-// management_server: the Boost.Beast glue around `route_management_request`. One I/O
-// thread runs the acceptor and one session per connection: read a request (with a
-// deadline and size limits), route it, apply the change it asks for, write the answer.
-// Nothing a client sends can throw out of a handler or hold a connection forever.
+// management_server: the Boost.Beast glue around `check_management_request_host` and
+// `route_management_request`. One I/O thread runs the acceptor and one session per
+// connection: read a request (with a deadline and size limits), check its Host and Origin,
+// route it, apply the change it asks for, write the answer. Nothing a client sends can
+// throw out of a handler or hold a connection forever, and no number of idle connections
+// keeps a health check out: at the cap, the one that has waited longest makes room.
 #include <array>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -33,13 +37,14 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 
-constexpr auto read_timeout = 5s;    // a whole request, first byte to last
+constexpr auto read_timeout = 5s;    // a whole request, from connecting or the previous answer
 constexpr auto write_timeout = 5s;   // a whole response
 constexpr auto drain_timeout = 1s;   // reading what is left after an error, before closing
 constexpr auto accept_retry_after = 100ms;  // after an accept error such as EMFILE
 constexpr std::size_t max_header_size = 8 * 1024;
 constexpr std::size_t max_drain_size = 1024 * 1024;
-constexpr std::size_t max_connections = 128;  // more are closed at once
+
+class session;
 
 /// State shared by the acceptor and the sessions; lives in `management_server::impl`.
 struct server_state {
@@ -47,14 +52,17 @@ struct server_state {
 
   cluster& node;
   const bool allow_changes;
-  // Open sessions (I/O thread only). Declared before `io`: sessions still queued in `io`
-  // are destroyed with it, and count themselves out then.
-  std::size_t connections = 0;
+  management_host_names names;  // set once bound, before serving
+  // Open sessions (I/O thread only); a closed one leaves at once, even while a handler of
+  // its still holds it. Declared before `io`: sessions still queued in `io` are destroyed
+  // with it, and leave then.
+  std::list<session*> sessions;
   asio::io_context io{1};
   tcp::acceptor acceptor{io};
   asio::steady_timer accept_retry{io};
 
   void accept();
+  void admit(tcp::socket socket);
   void run() noexcept;
 
   /// One gossip read once, so the member list, self and reachability agree.
@@ -77,16 +85,50 @@ struct server_state {
 class session : public std::enable_shared_from_this<session> {
  public:
   session(tcp::socket socket, server_state& server) : stream_(std::move(socket)), server_(server) {
-    ++server_.connections;
+    entry_ = server_.sessions.insert(server_.sessions.end(), this);
   }
-  ~session() { --server_.connections; }
+  ~session() { leave(); }
   session(const session&) = delete;
   session& operator=(const session&) = delete;
 
   void start() { read_request(); }
 
+  /// True if, at the cap, this one should be closed before `other`: first the connections
+  /// that wait for a request or drain after an error (nobody is waiting for an answer
+  /// there), then those being answered; among them the one in its phase the longest.
+  bool evict_before(const session& other) const {
+    const bool answering = phase_ == phase::writing;
+    const bool other_answering = other.phase_ == phase::writing;
+    if (answering != other_answering) return other_answering;
+    return since_ < other.since_;
+  }
+
+  /// Closes the connection and leaves the open sessions at once; a pending handler ends
+  /// with an error (or, if already queued, finds it closed) and lets go of this.
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.socket().close(ignored);
+    leave();
+  }
+
  private:
+  enum class phase : std::uint8_t { reading, writing, draining };
+
+  void enter(phase p) {
+    phase_ = p;
+    since_ = std::chrono::steady_clock::now();
+  }
+
+  /// Out of `server_.sessions`, once.
+  void leave() {
+    if (!open_) return;
+    open_ = false;
+    server_.sessions.erase(entry_);
+  }
+
   void read_request() {
+    enter(phase::reading);
     parser_.emplace();
     parser_->body_limit(management_max_body_size);
     parser_->header_limit(max_header_size);
@@ -96,6 +138,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void on_read(beast::error_code ec) {
+    if (!open_) return;  // closed to make room, after the request was read
     // 1. Errors: the client went away or stayed silent, or sent what is not HTTP.
     if (ec == http::error::body_limit) {
       return write_error(413, "Request body over " + std::to_string(management_max_body_size) + " bytes");
@@ -108,21 +151,41 @@ class session : public std::enable_shared_from_this<session> {
       return write_error(400, "Malformed request: " + ec.message());
     }
     if (ec) return close();  // timeout, reset, aborted
-    // 2. Route the request and apply the change it asks for.
+    // 2. Check that the request is meant for this server, route it and apply the change it
+    //    asks for. The check comes first, so it covers the routes of later layers too.
     const auto& req = parser_->get();
     management_response out;
+    bool misdirected = false;  // then the connection closes: its next request would be no better
     try {
       management_request request{std::string(req.method_string()), std::string(req.target()),
                                  std::string(req[http::field::content_type]), req.body()};
-      if (auto added = server_.node.route_added(request))
+      request.version = req.version();
+      request.host = header(req, http::field::host);
+      request.origin = header(req, http::field::origin);
+      if (auto refused = check_management_request_host(request, server_.names)) {
+        out = std::move(*refused);
+        misdirected = true;
+      } else if (auto added = server_.node.route_added(request)) {
         out = std::move(*added);
-      else
+      } else {
         out = route_management_request(request, [this] { return server_.snapshot(); }, server_.allow_changes);
+      }
       server_.apply(out.change);
     } catch (const std::exception& e) {
       out = management_response{500, message_json(std::string("Internal error: ") + e.what()), {}, {}};
     }
-    write(out.status, std::move(out.body), std::move(out.allow), req.version(), req.keep_alive(), false);
+    write(out.status, std::move(out.body), std::move(out.allow), req.version(), req.keep_alive() && !misdirected,
+          false);
+  }
+
+  /// Every value of `field` joined with ", "; nullopt if there is none.
+  static std::optional<std::string> header(const http::request<http::string_body>& req, http::field field) {
+    std::optional<std::string> out;
+    const auto [first, last] = req.equal_range(field);
+    for (auto it = first; it != last; ++it) {
+      out = out ? *out + ", " + std::string(it->value()) : std::string(it->value());
+    }
+    return out;
   }
 
   /// `{"message": text}`; invalid UTF-8 becomes U+FFFD.
@@ -135,6 +198,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void write(unsigned status, std::string body, std::string allow, unsigned version, bool keep_alive, bool drain) {
+    enter(phase::writing);
     response_ = {};
     response_.result(status);
     response_.version(version == 10 ? 10 : 11);
@@ -158,6 +222,7 @@ class session : public std::enable_shared_from_this<session> {
   /// After an error answer the client may still be sending: closing with unread data would
   /// reset the connection and could lose the answer, so read and discard (bounded) first.
   void start_drain() {
+    enter(phase::draining);
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream_.expires_after(drain_timeout);
@@ -173,14 +238,12 @@ class session : public std::enable_shared_from_this<session> {
                             });
   }
 
-  void close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.socket().close(ignored);
-  }
-
   beast::tcp_stream stream_;
   server_state& server_;
+  std::list<session*>::iterator entry_;  // in server_.sessions while open_
+  bool open_ = true;
+  phase phase_ = phase::reading;
+  std::chrono::steady_clock::time_point since_ = std::chrono::steady_clock::now();  // in phase_
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
@@ -198,13 +261,29 @@ void server_state::accept() {
       });
       return;
     }
-    try {  // past max_connections the socket is not taken, and closes as it goes out of scope
-      if (connections < max_connections) std::make_shared<session>(std::move(socket), *this)->start();
+    try {
+      admit(std::move(socket));
     } catch (const std::exception&) {
       // Out of memory for one more session: drop this connection, keep accepting.
     }
     accept();
   });
+}
+
+void server_state::admit(tcp::socket socket) {
+  // 1. At the cap, make room: refusing the newcomer would let idle keep-alive connections,
+  //    or silent ones, keep every health check out for as long as they last. The one that
+  //    has waited longest for a request goes; a client that sends its request at once (a
+  //    probe) is the newest, so it would take a cap's worth of newer connections to lose it.
+  if (sessions.size() >= management_max_connections) {
+    session* victim = nullptr;
+    for (session* s : sessions) {
+      if (victim == nullptr || s->evict_before(*victim)) victim = s;
+    }
+    if (victim != nullptr) victim->close();
+  }
+  // 2. Serve the newcomer.
+  std::make_shared<session>(std::move(socket), *this)->start();
 }
 
 void server_state::run() noexcept {
@@ -266,9 +345,11 @@ expected<std::uint16_t, std::string> management_server::start(const management_s
   if (ec) return failure{"management: cannot bind " + where + ": " + ec.message()};
   s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return failure{"management: cannot listen on " + where + ": " + ec.message()};
-  server->port = s.acceptor.local_endpoint(ec).port();
+  const tcp::endpoint bound = s.acceptor.local_endpoint(ec);
   if (ec) return failure{"management: no local address for " + where + ": " + ec.message()};
-  // 3. Serve from the I/O thread.
+  server->port = bound.port();
+  // 3. The names requests may give in Host and Origin, then serve from the I/O thread.
+  s.names = management_host_names::of_server(settings, bound.address().to_string(), server->port);
   s.accept();
   server->thread = std::thread([&s] { s.run(); });
   impl_ = std::move(server);

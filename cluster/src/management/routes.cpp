@@ -209,7 +209,8 @@ management_response route_member(const management_request& request, std::string_
     return method_not_allowed(method, path, "GET, PUT, DELETE");
   }
   if (method != "GET" && !allow_changes) {
-    return error(403, "Changes are disabled (management.allow-changes is false): " + method + " refused");
+    return error(403, method + " refused: changes are disabled, as management.allow-changes is false (the "
+                               "default); set it to true to let PUT and DELETE make members leave or down them");
   }
   // 2. The address.
   const auto text = percent_decode(raw, false);

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "troupe/actor/settings_reader.hpp"
+#include "troupe/cluster/management.hpp"
 
 namespace troupe::cluster {
 
@@ -161,12 +162,28 @@ void parse_downing(const object_reader& root, cluster_settings& s) {
 }
 
 void parse_management(const object_reader& root, cluster_settings& s) {
-  auto m = root.object("management", {"enabled", "host", "port", "allow-changes"});
+  auto m = root.object("management", {"enabled", "host", "port", "allow-changes", "allowed-hosts"});
   if (!m) return;
   m->boolean("enabled", s.management.enabled);
   m->string("host", s.management.host, false);
   m->integer("port", s.management.port, 0, 65535);
   m->boolean("allow-changes", s.management.allow_changes);
+  // The names checked against Host and Origin, in the syntax of those headers.
+  if (const json* hosts = m->find("allowed-hosts")) {
+    const std::string form = "\"host\" or \"host:port\" (a DNS name, an IPv4 address or an IPv6 one in "
+                             "brackets; a port in [1, 65535])";
+    if (!hosts->is_array()) {
+      throw config_error(m->key("allowed-hosts"), "expected an array of strings " + form + ", got " + hosts->dump());
+    }
+    for (std::size_t i = 0; i < hosts->size(); ++i) {
+      const json& h = (*hosts)[i];
+      if (!h.is_string() || !parse_management_host(h.get<std::string>())) {
+        throw config_error(m->key("allowed-hosts") + "[" + std::to_string(i) + "]",
+                           "expected a string " + form + ", got " + h.dump());
+      }
+      s.management.allowed_hosts.push_back(h.get<std::string>());
+    }
+  }
 }
 
 cluster_settings parse_or_throw(const json& j) {

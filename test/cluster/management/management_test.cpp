@@ -3,9 +3,13 @@
 // to by a small Beast client over loopback ([integration]).
 #include <catch2/catch.hpp>
 
+#include <poll.h>
+
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -28,12 +32,17 @@
 
 using namespace std::chrono_literals;
 using nlohmann::json;
+using troupe::cluster::check_management_request_host;
 using troupe::cluster::management_change;
+using troupe::cluster::management_host;
+using troupe::cluster::management_host_names;
+using troupe::cluster::management_max_connections;
 using troupe::cluster::management_request;
 using troupe::cluster::management_response;
 using troupe::cluster::management_server;
 using troupe::cluster::management_settings;
 using troupe::cluster::management_snapshot;
+using troupe::cluster::parse_management_host;
 using troupe::cluster::route_management_request;
 using troupe::testkit::await_condition;
 namespace model = troupe::cluster::model;
@@ -256,7 +265,8 @@ TEST_CASE("management: with allow_changes false, PUT and DELETE are 403, GET sti
     INFO(method);
     auto r = route(method, target, "operation=down");
     CHECK(r.status == 403);
-    CHECK_THAT(message_of(r), Catch::Contains("allow-changes"));
+    CHECK_THAT(message_of(r), Catch::StartsWith(std::string(method) + " refused") &&
+                                  Catch::Contains("management.allow-changes is false (the default)"));
     CHECK(r.change.op == management_change::operation::none);
   }
   CHECK(route.snapshots_taken == 0);
@@ -329,6 +339,186 @@ TEST_CASE("management: random requests always get a JSON answer and change nothi
   }
 }
 
+// ---- the Host and Origin check, against DNS rebinding ---------------------------------
+
+namespace {
+
+management_host host(std::string name, std::optional<std::uint16_t> port, bool ip) {
+  return management_host{std::move(name), port, ip};
+}
+
+/// The names of a server told to bind `bind`, which bound `bound`, on 8558.
+management_host_names names_of(const std::string& bind, const std::string& bound,
+                               std::vector<std::string> allowed_hosts = {}) {
+  management_settings s;
+  s.host = bind;
+  s.allowed_hosts = std::move(allowed_hosts);
+  return management_host_names::of_server(s, bound, 8558);
+}
+
+/// True if `names` accepts the Host header `text` (which must parse).
+bool accepts(const management_host_names& names, const std::string& text) {
+  const auto h = parse_management_host(text);
+  if (!h) FAIL("does not parse: " << text);
+  return names.allows(*h, 80);
+}
+
+/// A GET of /cluster/members with these headers (nullopt: absent).
+management_request get_with(std::optional<std::string> host_header, std::optional<std::string> origin = {},
+                            std::string method = "GET", unsigned version = 11) {
+  management_request r{std::move(method), "/cluster/members", {}, {}};
+  r.version = version;
+  r.host = std::move(host_header);
+  r.origin = std::move(origin);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("management: parse_management_host reads host, host:port and [ipv6]:port, nothing else",
+          "[unit][management]") {
+  CHECK(parse_management_host("localhost") == host("localhost", std::nullopt, false));
+  CHECK(parse_management_host("LocalHost.:8558") == host("localhost", 8558, false));
+  CHECK(parse_management_host("mgmt.example.com:443") == host("mgmt.example.com", 443, false));
+  CHECK(parse_management_host("127.0.0.1:8558") == host("127.0.0.1", 8558, true));
+  CHECK(parse_management_host("[::1]:8558") == host("::1", 8558, true));
+  CHECK(parse_management_host("[0:0:0:0:0:0:0:1]") == host("::1", std::nullopt, true));
+  CHECK(parse_management_host("[FD00::A]:1") == host("fd00::a", 1, true));
+  CHECK(parse_management_host("host:65535") == host("host", 65535, false));
+  for (const char* bad : {"", ":8558", "::1", "::1:8558", "[::1", "[::1]x", "[::1]:", "[]", "[127.0.0.1]",
+                          "[fe80::1%eth0]:8558", "[fe80::1%25eth0]", "host:", "host:0", "host:65536",
+                          "host:123456", "host:-1", "host:+80", "host:80:80", "host: 80", "a b", "user@host",
+                          "http://host", "host/path", ".", "*", "h\xffst", "localhost, evil.example"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_management_host(bad));
+  }
+}
+
+TEST_CASE("management: a server's names are its bind address on its port, localhost when loopback, any IP "
+          "when wildcard",
+          "[unit][management]") {
+  SECTION("loopback, by address or by name") {
+    for (const auto& names : {names_of("127.0.0.1", "127.0.0.1"), names_of("localhost", "127.0.0.1"),
+                              names_of("::1", "::1")}) {
+      for (const char* ok : {"127.0.0.1:8558", "localhost:8558", "LOCALHOST:8558", "localhost.:8558", "[::1]:8558"}) {
+        INFO(ok);
+        CHECK(accepts(names, ok));
+      }
+      for (const char* refused : {"localhost:8559", "localhost", "127.0.0.1", "evil.example:8558",
+                                  "10.0.0.1:8558", "127.0.0.2:8558", "localhost.evil.example:8558"}) {
+        INFO(refused);
+        CHECK_FALSE(accepts(names, refused));
+      }
+    }
+  }
+  SECTION("one interface: only its address") {
+    const auto names = names_of("10.1.2.3", "10.1.2.3");
+    CHECK(accepts(names, "10.1.2.3:8558"));
+    CHECK_FALSE(accepts(names, "localhost:8558"));
+    CHECK_FALSE(accepts(names, "10.1.2.4:8558"));
+    CHECK_FALSE(accepts(names, "10.1.2.3:80"));
+    const auto named = names_of("Node-1.Example.com", "10.1.2.3");
+    CHECK(accepts(named, "node-1.example.com:8558"));
+    CHECK(accepts(named, "10.1.2.3:8558"));
+  }
+  SECTION("wildcard: any IP address on the port, and localhost, but no other name") {
+    for (const auto& names : {names_of("0.0.0.0", "0.0.0.0"), names_of("::", "::")}) {
+      for (const char* ok : {"10.9.8.7:8558", "[fd00::1]:8558", "127.0.0.1:8558", "localhost:8558"}) {
+        INFO(ok);
+        CHECK(accepts(names, ok));
+      }
+      for (const char* refused : {"10.9.8.7:8559", "10.9.8.7", "mgmt.example.com:8558", "evil.example:8558"}) {
+        INFO(refused);
+        CHECK_FALSE(accepts(names, refused));
+      }
+    }
+  }
+  SECTION("allowed-hosts: a name without a port on any port, with a port on that one only") {
+    const auto names = names_of("127.0.0.1", "127.0.0.1", {"Mgmt.Example.com", "proxy.internal:443", "[fd00::1]:9000"});
+    CHECK(accepts(names, "mgmt.example.com"));
+    CHECK(accepts(names, "mgmt.example.com:1234"));
+    CHECK(accepts(names, "proxy.internal:443"));
+    CHECK_FALSE(accepts(names, "proxy.internal:8558"));
+    CHECK(accepts(names, "[fd00::1]:9000"));
+    CHECK_FALSE(accepts(names, "[fd00::1]:8558"));
+    CHECK(accepts(names, "localhost:8558"));  // the bound names stay
+  }
+}
+
+TEST_CASE("management: a Host that is not the server's is 421, a missing one on HTTP/1.1 or a malformed one 400",
+          "[unit][management]") {
+  const auto names = names_of("127.0.0.1", "127.0.0.1");
+  CHECK_FALSE(check_management_request_host(get_with("127.0.0.1:8558"), names));
+  CHECK_FALSE(check_management_request_host(get_with("localhost:8558", {}, "PUT"), names));
+
+  auto rebound = check_management_request_host(get_with("evil.example:8558", {}, "PUT"), names);
+  REQUIRE(rebound);
+  CHECK(rebound->status == 421);
+  CHECK(rebound->change.op == management_change::operation::none);
+  CHECK_THAT(message_of(*rebound), Catch::StartsWith("Host [evil.example:8558] is not a name of this server") &&
+                                       Catch::Contains("DNS rebinding") && Catch::Contains("management.allowed-hosts"));
+  CHECK(check_management_request_host(get_with("evil.example:8558", {}, "GET", 10), names)->status == 421);
+
+  auto missing = check_management_request_host(get_with(std::nullopt), names);
+  REQUIRE(missing);
+  CHECK(missing->status == 400);
+  CHECK_THAT(message_of(*missing), Catch::StartsWith("Missing Host header"));
+  // HTTP/1.0 did not require Host, and no browser sends a request without one.
+  CHECK_FALSE(check_management_request_host(get_with(std::nullopt, {}, "GET", 10), names));
+
+  for (const char* bad : {"", "a b", "127.0.0.1:8558, evil.example:8558", "127.0.0.1:http"}) {
+    INFO(bad);
+    auto r = check_management_request_host(get_with(bad), names);
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    CHECK_THAT(message_of(*r), Catch::StartsWith("Malformed Host header"));
+  }
+}
+
+TEST_CASE("management: an Origin that is not the server's is 403 for reads and changes alike", "[unit][management]") {
+  const auto names = names_of("127.0.0.1", "127.0.0.1", {"mgmt.example.com"});
+  for (const char* same : {"http://127.0.0.1:8558", "http://localhost:8558", "HTTP://LocalHost:8558",
+                           "http://[::1]:8558", "https://mgmt.example.com", "http://mgmt.example.com:8080"}) {
+    INFO(same);
+    CHECK_FALSE(check_management_request_host(get_with("127.0.0.1:8558", same, "PUT"), names));
+  }
+  for (const char* other : {"http://evil.example:8558", "http://evil.example", "null", "http://localhost",
+                            "http://localhost:8559", "file://", "ws://localhost:8558",
+                            "http://127.0.0.1:8558/", "http://user@127.0.0.1:8558", "127.0.0.1:8558", ""}) {
+    for (const char* method : {"GET", "PUT", "DELETE"}) {
+      INFO(other << " " << method);
+      auto r = check_management_request_host(get_with("127.0.0.1:8558", other, method), names);
+      REQUIRE(r);
+      CHECK(r->status == 403);
+      CHECK_THAT(message_of(*r), Catch::StartsWith("Origin [") && Catch::Contains("other sites"));
+    }
+  }
+}
+
+TEST_CASE("management: random Host and Origin headers always get nothing or a JSON refusal", "[unit][management]") {
+  const auto seed = std::random_device{}();
+  INFO("seed " << seed);
+  std::mt19937 rng(seed);
+  const std::string alphabet = "[]:.%@/ 0123456789abcdefABCDEF:localhost127.0.0.1http://https://null,\xff";
+  std::uniform_int_distribution<std::size_t> pick(0, alphabet.size() - 1);
+  std::uniform_int_distribution<int> length(0, 40);
+  const auto names = names_of("0.0.0.0", "0.0.0.0", {"mgmt.example.com"});
+  for (int i = 0; i < 3000; ++i) {
+    std::string h, o;
+    for (int n = length(rng); n > 0; --n) h += alphabet[pick(rng)];
+    for (int n = length(rng); n > 0; --n) o += alphabet[pick(rng)];
+    const std::optional<std::string> no_header;
+    auto request = get_with(i % 5 == 0 ? no_header : h, i % 2 == 0 ? no_header : o, "PUT", 10 + i % 2);
+    INFO("host " << h << " origin " << o);
+    std::optional<management_response> r;
+    REQUIRE_NOTHROW(r = check_management_request_host(request, names));
+    if (!r) continue;
+    REQUIRE((r->status == 400 || r->status == 403 || r->status == 421));
+    REQUIRE_NOTHROW(json::parse(r->body));
+    REQUIRE(r->change.op == management_change::operation::none);
+  }
+}
+
 // ---- the server, in front of a real one-node cluster ---------------------------------
 
 namespace {
@@ -346,20 +536,29 @@ struct http_reply {
   json parsed() const { return json::parse(body); }
 };
 
+/// Header fields to send, by name; a Host given here replaces the default one.
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
 tcp::socket connect_to(asio::io_context& io, std::uint16_t port) {
   tcp::socket socket(io);
   socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   return socket;
 }
 
-/// Sends one request on `socket` and reads the response.
+/// `Host: 127.0.0.1:<port>`, as curl sends it.
+std::string host_field(std::uint16_t port) { return "Host: 127.0.0.1:" + std::to_string(port) + "\r\n"; }
+
+/// Sends one request on `socket` (Host: 127.0.0.1:<port> unless `headers` say otherwise)
+/// and reads the response.
 http_reply exchange(tcp::socket& socket, const std::string& method, const std::string& target,
-                    const std::string& body = {}, const std::string& content_type = {}) {
+                    const std::string& body = {}, const std::string& content_type = {},
+                    const header_list& headers = {}) {
   http::request<http::string_body> req;
   req.method_string(method);
   req.target(target);
   req.version(11);
-  req.set(http::field::host, "127.0.0.1");
+  req.set(http::field::host, "127.0.0.1:" + std::to_string(socket.remote_endpoint().port()));
+  for (const auto& [name, value] : headers) req.set(name, value);
   if (!content_type.empty()) req.set(http::field::content_type, content_type);
   req.body() = body;
   req.prepare_payload();
@@ -373,10 +572,47 @@ http_reply exchange(tcp::socket& socket, const std::string& method, const std::s
 
 /// One request on a fresh connection.
 http_reply request(std::uint16_t port, const std::string& method, const std::string& target,
-                   const std::string& body = {}, const std::string& content_type = {}) {
+                   const std::string& body = {}, const std::string& content_type = {},
+                   const header_list& headers = {}) {
   asio::io_context io;
   auto socket = connect_to(io, port);
-  return exchange(socket, method, target, body, content_type);
+  return exchange(socket, method, target, body, content_type, headers);
+}
+
+/// A GET of `target` on a fresh connection: its status if answered within `deadline`, else
+/// 0 (refused, closed, or no answer in time). Never waits longer than `deadline`.
+unsigned get_within(std::uint16_t port, const std::string& target, std::chrono::milliseconds deadline) {
+  asio::io_context io;
+  beast::tcp_stream stream(io);
+  http::request<http::empty_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  unsigned status = 0;
+  stream.expires_after(deadline);  // for the connect, the write and the read together
+  stream.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), [&](beast::error_code ec) {
+    if (ec) return;
+    http::async_write(stream, req, [&](beast::error_code write_ec, std::size_t) {
+      if (write_ec) return;
+      http::async_read(stream, buffer, res, [&](beast::error_code read_ec, std::size_t) {
+        if (!read_ec) status = res.result_int();
+      });
+    });
+  });
+  io.run();
+  return status;
+}
+
+/// True if the server closes `socket` (end of stream or reset) before `deadline`; the
+/// socket must have nothing else to read.
+bool closed_by_server(tcp::socket& socket, std::chrono::steady_clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  pollfd readable{socket.native_handle(), POLLIN, 0};
+  if (::poll(&readable, 1, static_cast<int>(std::max<std::int64_t>(left.count(), 0))) <= 0) return false;
+  std::array<char, 64> chunk{};
+  boost::system::error_code ec;
+  socket.read_some(asio::buffer(chunk), ec);
+  return ec == asio::error::eof || ec == asio::error::connection_reset;
 }
 
 /// Writes `bytes` as they are and returns all the server sends until it closes.
@@ -401,8 +637,8 @@ unsigned status_of(const std::string& raw) {
   return static_cast<unsigned>(std::stoul(raw.substr(9, 3)));
 }
 
-/// Management on 127.0.0.1, any free port.
-management_settings any_port(bool allow_changes = true) {
+/// Management on 127.0.0.1, any free port; read-only unless `allow_changes`.
+management_settings any_port(bool allow_changes = false) {
   management_settings s;
   s.enabled = true;
   s.host = "127.0.0.1";
@@ -426,8 +662,9 @@ struct cluster_node {
     s.leader_actions_interval = 100ms;
     s.unreachable_nodes_reaper_interval = 100ms;
     s.heartbeat_interval = 100ms;
+    s.remote.cookie = "management-test-cookie-0123456789abcdef";
     auto started = cluster.start(s);
-    REQUIRE(started);
+    if (!started) FAIL("cluster::start: " << started.error());
   }
   ~cluster_node() {
     system.terminate();
@@ -520,7 +757,7 @@ TEST_CASE("management server: bad requests get 400, 404, 405 or 413 with a reaso
   cluster_node n;
   n.join_and_await_up();
   management_server server(n.cluster);
-  auto port = server.start(any_port());
+  auto port = server.start(any_port(true));
   REQUIRE(port);
   const std::string self = "/cluster/members/" + n.self_encoded();
 
@@ -544,20 +781,23 @@ TEST_CASE("management server: bad requests get 400, 404, 405 or 413 with a reaso
   }
   SECTION("a body over 64 KiB") {
     const std::string body = "operation=leave&pad=" + std::string(70 * 1024, 'x');
-    const std::string raw = raw_exchange(*port, "PUT " + self + " HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                                                "application/x-www-form-urlencoded\r\nContent-Length: " +
-                                                    std::to_string(body.size()) + "\r\n\r\n" + body);
+    const std::string raw = raw_exchange(*port, "PUT " + self + " HTTP/1.1\r\n" + host_field(*port) +
+                                                    "Content-Type: application/x-www-form-urlencoded\r\n"
+                                                    "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                                                    body);
     CHECK(status_of(raw) == 413);
     CHECK(n.self_status() == member_status::up);
   }
   SECTION("a chunked body over 64 KiB") {
-    std::string req = "PUT " + self + " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    std::string req = "PUT " + self + " HTTP/1.1\r\n" + host_field(*port) + "Transfer-Encoding: chunked\r\n\r\n";
     for (int i = 0; i < 20; ++i) req += "1000\r\n" + std::string(4096, 'x') + "\r\n";
     req += "0\r\n\r\n";
     CHECK(status_of(raw_exchange(*port, req)) == 413);
   }
   SECTION("a header over 8 KiB") {
-    const std::string raw = raw_exchange(*port, "GET /alive HTTP/1.1\r\nX-Pad: " + std::string(10000, 'x') + "\r\n\r\n");
+    const std::string raw =
+        raw_exchange(*port, "GET /alive HTTP/1.1\r\n" + host_field(*port) + "X-Pad: " + std::string(10000, 'x') +
+                                "\r\n\r\n");
     CHECK(status_of(raw) == 431);
   }
   SECTION("a client that hangs up mid-request") {
@@ -607,7 +847,7 @@ TEST_CASE("management server: a silent client neither blocks others nor stays fo
   asio::io_context io;
   auto silent = connect_to(io, *port);
   auto half = connect_to(io, *port);
-  asio::write(half, asio::buffer(std::string("GET /alive HTTP/1.1\r\nHost: x\r\n")));
+  asio::write(half, asio::buffer("GET /alive HTTP/1.1\r\n" + host_field(*port)));
   CHECK(request(*port, "GET", "/alive").status == 200);
 
   // The server closes both within its read timeout (5 s) without answering.
@@ -626,7 +866,7 @@ TEST_CASE("management server: PUT leave of self makes this node leave", "[integr
   cluster_node n;
   n.join_and_await_up();
   management_server server(n.cluster);
-  auto port = server.start(any_port());
+  auto port = server.start(any_port(true));
   REQUIRE(port);
   auto r = request(*port, "PUT", "/cluster/members/" + n.self_encoded(), "operation=leave",
                    "application/x-www-form-urlencoded");
@@ -642,7 +882,7 @@ TEST_CASE("management server: PUT down of self downs this node", "[integration][
   cluster_node n;
   n.join_and_await_up();
   management_server server(n.cluster);
-  auto port = server.start(any_port());
+  auto port = server.start(any_port(true));
   REQUIRE(port);
   auto r = request(*port, "PUT", "/cluster/members/" + n.self_uri() + "?operation=down");
   CHECK(r.status == 200);
@@ -651,20 +891,131 @@ TEST_CASE("management server: PUT down of self downs this node", "[integration][
   CHECK(request(*port, "GET", "/ready").status == 503);
 }
 
-TEST_CASE("management server: allow_changes false rejects PUT and DELETE with 403", "[integration][management]") {
+TEST_CASE("management server: read-only by default, PUT and DELETE get 403 naming management.allow-changes",
+          "[integration][management]") {
   cluster_node n;
   n.join_and_await_up();
   management_server server(n.cluster);
-  auto port = server.start(any_port(false));
+  management_settings defaults;
+  CHECK_FALSE(defaults.allow_changes);
+  defaults.port = 0;
+  auto port = server.start(defaults);
   REQUIRE(port);
   const std::string self = "/cluster/members/" + n.self_encoded();
   auto put = request(*port, "PUT", self, "operation=down", "application/x-www-form-urlencoded");
   CHECK(put.status == 403);
-  CHECK_THAT(put.parsed().at("message").get<std::string>(), Catch::Contains("allow-changes"));
+  CHECK_THAT(put.parsed().at("message").get<std::string>(),
+             Catch::Contains("management.allow-changes is false") && Catch::Contains("set it to true"));
+  CHECK(request(*port, "PUT", self + "?operation=leave").status == 403);
   CHECK(request(*port, "DELETE", self).status == 403);
   CHECK(request(*port, "GET", self).status == 200);
   CHECK(n.self_status() == member_status::up);
   CHECK_FALSE(n.cluster.is_terminated());
+}
+
+TEST_CASE("management server: only requests whose Host and Origin name it are served, against DNS rebinding",
+          "[integration][management]") {
+  cluster_node n;
+  n.join_and_await_up();
+  n.cluster.add_management_route("/cluster/extra/", [](const troupe::cluster::management_request&) {
+    return troupe::cluster::management_response{200, "{}", {}, {}};
+  });
+  management_server server(n.cluster);
+  auto settings = any_port(true);
+  settings.allowed_hosts = {"mgmt.example.com"};
+  auto port = server.start(settings);
+  REQUIRE(port);
+  const std::string at = ":" + std::to_string(*port);
+  const std::string self = "/cluster/members/" + n.self_encoded();
+
+  // 1. A page whose own name now points at 127.0.0.1 sends that name: nothing is served.
+  const header_list rebound{{"Host", "evil.example" + at}};
+  auto down = request(*port, "PUT", self + "?operation=down", {}, {}, rebound);
+  CHECK(down.status == 421);
+  CHECK_THAT(down.parsed().at("message").get<std::string>(), Catch::Contains("management.allowed-hosts"));
+  for (const char* target : {"/cluster/members", "/alive", "/ready", "/cluster/extra/x"}) {
+    INFO(target);
+    CHECK(request(*port, "GET", target, {}, {}, rebound).status == 421);
+  }
+
+  // 2. A page of another site: its Origin is refused, for reads and changes.
+  CHECK(request(*port, "GET", "/cluster/members", {}, {}, {{"Origin", "http://evil.example"}}).status == 403);
+  CHECK(request(*port, "PUT", self + "?operation=down", {}, {}, {{"Origin", "http://evil.example" + at}}).status ==
+        403);
+  CHECK(request(*port, "GET", "/cluster/extra/x", {}, {}, {{"Origin", "null"}}).status == 403);
+
+  // 3. Without Host: refused on HTTP/1.1, which requires it; served on HTTP/1.0.
+  const std::string missing = raw_exchange(*port, "GET /alive HTTP/1.1\r\n\r\n");
+  CHECK(status_of(missing) == 400);
+  CHECK_THAT(missing, Catch::Contains("Missing Host header"));
+  CHECK(status_of(raw_exchange(*port, "GET /alive HTTP/1.0\r\n\r\n")) == 200);
+  CHECK(status_of(raw_exchange(*port, "GET /alive HTTP/1.1\r\n" + host_field(*port) + "Host: evil.example" + at +
+                                          "\r\n\r\n")) == 400);
+  CHECK(n.self_status() == member_status::up);
+
+  // 4. The server's own names, and a same-origin page of the operator's.
+  for (const std::string& name : {"127.0.0.1" + at, "localhost" + at, "LocalHost" + at, "[::1]" + at,
+                                  std::string("mgmt.example.com"), std::string("mgmt.example.com:8443")}) {
+    INFO(name);
+    CHECK(request(*port, "GET", "/cluster/members", {}, {}, {{"Host", name}}).status == 200);
+  }
+  CHECK(request(*port, "GET", "/cluster/extra/x", {}, {}, {{"Host", "localhost" + at}}).status == 200);
+  auto leave = request(*port, "PUT", self + "?operation=leave", {}, {},
+                       {{"Host", "localhost" + at}, {"Origin", "http://localhost" + at}});
+  CHECK(leave.status == 200);
+  await_condition(n.system, [&] { return n.self_status() != member_status::up || n.cluster.is_terminated(); }, 10s,
+                  "self no longer up after leave");
+}
+
+TEST_CASE("management server: with the cap's worth of idle keep-alive connections open, /alive on a new one "
+          "answers 200",
+          "[integration][management]") {
+  cluster_node n;
+  management_server server(n.cluster);
+  auto port = server.start(any_port());
+  REQUIRE(port);
+  asio::io_context io;
+  std::vector<tcp::socket> idle;
+  for (std::size_t i = 0; i < management_max_connections; ++i) {
+    idle.push_back(connect_to(io, *port));
+    REQUIRE(exchange(idle.back(), "GET", "/alive").status == 200);  // served, then kept alive
+  }
+
+  CHECK(get_within(*port, "/alive", 2s) == 200);
+  CHECK(get_within(*port, "/ready", 2s) == 503);  // answered: not joined yet
+
+  // Room was made by closing the connection idle the longest; the newest is still served.
+  CHECK(closed_by_server(idle.front(), std::chrono::steady_clock::now() + 2s));
+  CHECK(exchange(idle.back(), "GET", "/alive").status == 200);
+}
+
+TEST_CASE("management server: with the cap's worth of idle and of silent or half-sent connections open, /alive on "
+          "a new one answers 200",
+          "[integration][management]") {
+  cluster_node n;
+  management_server server(n.cluster);
+  auto port = server.start(any_port());
+  REQUIRE(port);
+  asio::io_context io;
+  std::vector<tcp::socket> idle;
+  std::vector<tcp::socket> silent;
+  for (std::size_t i = 0; i < management_max_connections; ++i) {
+    idle.push_back(connect_to(io, *port));
+    REQUIRE(exchange(idle.back(), "GET", "/alive").status == 200);
+  }
+  for (std::size_t i = 0; i < management_max_connections; ++i) {
+    silent.push_back(connect_to(io, *port));
+    if (i % 2 == 1) asio::write(silent.back(), asio::buffer(std::string("GET /ali")));  // half a request line
+  }
+
+  CHECK(get_within(*port, "/alive", 2s) == 200);
+
+  // The server accepts in order, so every silent one was let in before the probe: to stay
+  // at the cap it closed the oldest, every idle one among them.
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  std::size_t closed = 0;
+  for (auto& s : idle) closed += closed_by_server(s, deadline) ? 1 : 0;
+  CHECK(closed == management_max_connections);
 }
 
 TEST_CASE("management server: a port in use is a clear error, stop is idempotent, restart works",
@@ -713,6 +1064,7 @@ TEST_CASE("management server: cluster::start serves the endpoints when managemen
   CHECK(request(*port, "GET", "/alive").status == 200);
   n.join_and_await_up();
   CHECK(request(*port, "GET", "/ready").status == 200);
+  CHECK(request(*port, "DELETE", "/cluster/members/" + n.self_encoded()).status == 403);  // read-only by default
 
   cluster_node off;
   CHECK_FALSE(off.cluster.management_port());

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <troupe/cluster/settings.hpp>
@@ -69,13 +70,15 @@ TEST_CASE("cluster settings default to Akka's", "[unit][cluster-settings]") {
   CHECK_FALSE(s->management.enabled);
   CHECK(s->management.host == "127.0.0.1");
   CHECK(s->management.port == 8558);
-  CHECK(s->management.allow_changes);
+  CHECK_FALSE(s->management.allow_changes);  // read-only unless asked: nothing authenticates it yet
+  CHECK(s->management.allowed_hosts.empty());
   CHECK(s->self_address() == address{"troupe", "127.0.0.1", s->remote.port});
 
   // A struct built in code has the same defaults as an empty file.
   const cluster_settings d;
   CHECK(d.gossip_interval == s->gossip_interval);
   CHECK(d.downing->stable_after == s->downing->stable_after);
+  CHECK(d.management.allow_changes == s->management.allow_changes);
 }
 
 TEST_CASE("a full example file parses into every field", "[unit][cluster-settings]") {
@@ -119,7 +122,21 @@ TEST_CASE("a full example file parses into every field", "[unit][cluster-setting
   CHECK(s->management.enabled);
   CHECK(s->management.host == "0.0.0.0");
   CHECK(s->management.port == 8559);
+  CHECK(s->management.allow_changes);
+  CHECK(s->management.allowed_hosts == std::vector<std::string>{"mgmt.example.com", "[fd00::1]:8559"});
+}
+
+TEST_CASE("the management block reads allow-changes and allowed-hosts as written", "[unit][cluster-settings]") {
+  auto s = cluster_settings::parse(std::string(
+      R"({"management": {"allow-changes": false, "allowed-hosts": ["localhost", "Proxy.Internal:443", "10.0.0.7:8558",
+                                                                   "[::1]", "[FD00::1]:9000"]}})"));
+  if (!s) FAIL(s.error().what());
   CHECK_FALSE(s->management.allow_changes);
+  CHECK(s->management.allowed_hosts ==
+        std::vector<std::string>{"localhost", "Proxy.Internal:443", "10.0.0.7:8558", "[::1]", "[FD00::1]:9000"});
+  auto empty = cluster_settings::parse(std::string(R"({"management": {"allowed-hosts": []}})"));
+  REQUIRE(empty);
+  CHECK(empty->management.allowed_hosts.empty());
 }
 
 TEST_CASE("downing strategies and their parameters", "[unit][cluster-settings]") {
@@ -223,6 +240,16 @@ TEST_CASE("bad cluster settings name the key path and the expected value", "[uni
   check_error(R"({"management": {"port": 65536}})", "management.port", "expected an integer in [0, 65535]");
   check_error(R"({"management": {"host": ""}})", "management.host", "non-empty string");
   check_error(R"({"management": {"enabled": "true"}})", "management.enabled", "expected true or false");
+  check_error(R"({"management": {"allow-changes": "yes"}})", "management.allow-changes", "expected true or false");
+  check_error(R"({"management": {"allowed-hosts": "localhost"}})", "management.allowed-hosts",
+              "expected an array of strings \"host\" or \"host:port\"");
+  for (const char* bad : {R"(3)", R"("")", R"("a b")", R"("::1")", R"("[::1")", R"("host:0")", R"("host:65536")",
+                          R"("http://host")", R"("host/")", R"("*")", R"("user@host")"}) {
+    check_error(std::string(R"({"management": {"allowed-hosts": ["localhost", )") + bad + "]}}",
+                "management.allowed-hosts[1]",
+                std::string("expected a string \"host\" or \"host:port\" (a DNS name, an IPv4 address or an IPv6 one "
+                            "in brackets; a port in [1, 65535]), got ") + bad);
+  }
 }
 
 TEST_CASE("environment variables override host, port and seeds", "[unit][cluster-settings]") {

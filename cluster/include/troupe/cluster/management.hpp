@@ -13,10 +13,18 @@
 //
 // `{address}` is `troupe://system@host:port`, percent-encoded or not, or `system@host:port`.
 // Other paths get 404, other methods 405 (with Allow), malformed requests 400, bodies over
-// 64 KiB 413, headers over 8 KiB 431; every error body is `{"message": "<reason>"}`. With
-// `allow_changes` false, PUT and DELETE get 403. A connection that sends no whole request
-// within 5 s is closed; at most 128 are open at once. See docs/management.md for the JSON
-// shapes and curl examples.
+// 64 KiB 413, headers over 8 KiB 431; every error body is `{"message": "<reason>"}`.
+//
+// Nothing is authenticated yet, so the server defends what it can (docs/management.md):
+// - Read-only by default: with `allow_changes` false (the default), PUT and DELETE get 403.
+// - Against DNS rebinding, every request must name the server in its Host header (400
+//   without one on HTTP/1.1, 421 for another name) and, if it has an Origin header, there
+//   too (403 otherwise): a browser page of another site cannot reach it through a name of
+//   its own (`check_management_request_host`, `management_host_names`).
+// - Health checks get through: a connection that sends no whole request within 5 s is
+//   closed, and at the cap of `management_max_connections` a new connection closes the
+//   one that has waited longest for a request, so idle or silent clients cannot hold every
+//   slot.
 //
 // `cluster::start` runs a `management_server` when `settings.management.enabled` (see
 // `cluster::management_port`). By hand, on a cluster started without it:
@@ -26,10 +34,11 @@
 //   auto port = management.start(settings.management);
 //   if (!port) return fail(port.error());   // e.g. "management: cannot bind ...: Address already in use"
 //
-// Two parts, as Asio's HTTP server example splits them: `route_management_request` is the
-// protocol logic, pure (a request and a snapshot of the node in; a response and the change
-// to ask of the cluster out), and `management_server` is the glue: one I/O thread with
-// Boost.Beast, a read timeout per connection, size limits, and a cap on connections.
+// Two parts, as Asio's HTTP server example splits them: `route_management_request` and
+// `check_management_request_host` are the protocol logic, pure (a request and a snapshot
+// of the node in; a response and the change to ask of the cluster out), and
+// `management_server` is the glue: one I/O thread with Boost.Beast, a read timeout per
+// connection, size limits, and a cap on connections.
 #pragma once
 
 #include <atomic>
@@ -38,7 +47,10 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "troupe/actor/expected.hpp"
 #include "troupe/cluster/events.hpp"
@@ -54,12 +66,21 @@ class cluster;
 /// Largest request body the server reads; a longer one gets 413.
 inline constexpr std::size_t management_max_body_size = 64 * 1024;
 
+/// Connections open at once; at the cap a new one closes the one that has waited longest
+/// for a request (see `management_server`).
+inline constexpr std::size_t management_max_connections = 128;
+
 /// One HTTP request as the routes see it.
 struct management_request {
   std::string method;        ///< as sent: "GET", "PUT", ... (HTTP methods are case-sensitive)
   std::string target;        ///< the request target, path and query, still percent-encoded
   std::string content_type;  ///< the Content-Type header, empty if absent
   std::string body;          ///< the request body
+  unsigned version = 11;     ///< the HTTP version times ten: 10 for HTTP/1.0, 11 for HTTP/1.1
+  /// The Host header; nullopt if absent. Several are joined with ", " (and so refused).
+  std::optional<std::string> host{};
+  /// The Origin header, as `host`: browsers send it on cross-origin requests and changes.
+  std::optional<std::string> origin{};
 };
 
 /// What the routes read of the node, taken at most once per request.
@@ -88,16 +109,71 @@ struct management_response {
 
 /// Answers `request` (the endpoints at the top of this file). `node` is called at most
 /// once, only by the endpoints that read the cluster. With `allow_changes` false, PUT and
-/// DELETE of a member get 403. Never throws for any request text.
+/// DELETE of a member get 403 naming `management.allow-changes`. Never throws for any
+/// request text. The Host and Origin are not looked at: `check_management_request_host`
+/// comes first.
 management_response route_management_request(const management_request& request,
                                              const std::function<management_snapshot()>& node,
                                              bool allow_changes);
+
+/// A host as the Host header, an Origin or `management.allowed-hosts` names it.
+struct management_host {
+  /// Lower case, without a trailing dot; an IP address in its canonical text, without the
+  /// brackets of an IPv6 address.
+  std::string name;
+  std::optional<std::uint16_t> port;  ///< nullopt when not given
+  bool is_ip_address = false;         ///< `name` is an IP address, not a DNS name
+
+  friend bool operator==(const management_host&, const management_host&) = default;
+};
+
+/// `host`, `host:port`, `[ipv6]` or `[ipv6]:port` (RFC 3986's host and port; a DNS name is
+/// letters, digits, '-', '_' and '.'; a port is in [1, 65535]); nullopt for anything else.
+std::optional<management_host> parse_management_host(std::string_view text);
+
+/// The names a management server answers to: its defence against DNS rebinding, where a
+/// page of another site re-points its own DNS name at the server and sends requests that
+/// carry that name in Host (and Origin).
+struct management_host_names {
+  /// Accepted names; one without a port is accepted on any port.
+  std::vector<management_host> names;
+  /// After a wildcard bind (0.0.0.0, ::): any IP address on this port is accepted too, as
+  /// the server is reachable on every interface, and a rebinding page can only send a name.
+  std::optional<std::uint16_t> any_ip_address_on;
+
+  /// The names of a server that bound `bound_address` (the IP address it listens on, as
+  /// text) on `port` for `settings`: `settings.host` and `bound_address` on `port`; for a
+  /// loopback address also localhost, 127.0.0.1 and ::1 on `port`; for a wildcard one
+  /// localhost on `port` and `any_ip_address_on`; then every entry of
+  /// `settings.allowed_hosts` (the caller validated them; one that does not parse is skipped).
+  static management_host_names of_server(const management_settings& settings, const std::string& bound_address,
+                                         std::uint16_t port);
+
+  /// True if `host` is one of the names; a host without a port is on `default_port`.
+  bool allows(const management_host& host, std::uint16_t default_port) const;
+};
+
+/// Whether `request` was meant for this server. nullopt when it may go on to the routes;
+/// else the answer: 400 for a malformed Host, or none on HTTP/1.1 (RFC 9112 requires it;
+/// HTTP/1.0 without Host is accepted, as no browser sends that); 421 for a Host not in
+/// `names`; 403 for an Origin other than `http://` or `https://` followed by a host in
+/// `names` (its port defaulting to the scheme's), so `Origin: null` too. Applies to every
+/// method and path, the health checks included. Never throws for any request text.
+std::optional<management_response> check_management_request_host(const management_request& request,
+                                                                 const management_host_names& names);
 
 /// Akka's name of a member status: "Joining", "WeaklyUp", "Up", "Leaving", ...
 std::string akka_status_name(model::member_status s);
 
 /// The HTTP management endpoints of one node, served on their own thread. Every member
 /// function may be called from any thread.
+///
+/// Connections: keep-alive is honoured; a connection must send a whole request within 5 s
+/// of connecting or of its previous answer, else it is closed. At most
+/// `management_max_connections` are open: at the cap, a new connection closes the open one
+/// that has waited longest for a request (idle between requests, silent, or half way
+/// through one; one being answered only when all are). So a health check on a fresh
+/// connection is answered whatever idle or silent clients hold.
 class management_server {
  public:
   /// Serves `node`'s management; nothing runs until `start`. `node` must outlive this.
@@ -110,7 +186,8 @@ class management_server {
   /// Binds `settings.host`:`settings.port` (port 0: any free port) and serves from a new
   /// I/O thread. Returns the bound port, or an error naming the address and the reason (the
   /// port is in use, the host does not resolve, already running). `settings.enabled` is
-  /// the caller's to check; `settings.allow_changes` false makes the server read-only.
+  /// the caller's to check; `settings.allow_changes` false (the default) makes the server
+  /// read-only; the Host names it accepts are `management_host_names::of_server`.
   expected<std::uint16_t, std::string> start(const management_settings& settings);
   /// Closes the listener and every connection and joins the thread; idempotent. Not from
   /// the server's own thread (no route calls it).

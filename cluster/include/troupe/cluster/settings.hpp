@@ -32,7 +32,7 @@
 //                 "keep-oldest": {"down-if-alone": true, "role": ""}},
 //     "run-coordinated-shutdown-when-down": true,
 //     "management": {"enabled": false, "host": "127.0.0.1", "port": 8558,
-//                    "allow-changes": true}
+//                    "allow-changes": false, "allowed-hosts": ["mgmt.example.com"]}
 //   }
 //
 // - `remote` is the transport's own block, parsed by `remote::remote_settings::parse`
@@ -44,6 +44,12 @@
 //   about 5 nodes (the simulator's and the demo's choice). `down-all-when-unstable` is
 //   "on" (Akka: max(4 s, 3/4 of stable-after)), "off", or milliseconds > 0. Each strategy
 //   reads only its own block; static-quorum needs `quorum-size`.
+// - `management` has no authentication yet (docs/management.md). It is read-only unless
+//   `allow-changes` is true (PUT and DELETE leave and down members). It answers only
+//   requests whose Host (and Origin, if sent) names it: `host` and the address it binds on
+//   `port`; for a loopback address also localhost, 127.0.0.1 and [::1]; for a wildcard
+//   (0.0.0.0, ::) localhost and any IP address on `port`; and each `allowed-hosts` entry,
+//   "host" (any port) or "host:port", an IPv6 address in brackets, e.g. "[fd00::1]:8558".
 //
 // Environment variables may then override the address and the seeds (empty ones count as
 // unset), so one file serves every node of a demo or a container image:
@@ -75,12 +81,18 @@
 
 namespace troupe::cluster {
 
-/// Cluster management over HTTP (Akka Management): off by default, on its own port.
+/// Cluster management over HTTP (Akka Management): off by default, on its own port,
+/// read-only by default. Not authenticated: bind it where only operators and probes reach.
 struct management_settings {
   bool enabled = false;              ///< serve the endpoints at all
   std::string host = "127.0.0.1";    ///< address to bind
   std::uint16_t port = 8558;         ///< port to bind; 0: any free port
-  bool allow_changes = true;         ///< accept PUT (leave, down); false: read-only
+  /// Accept PUT and DELETE (leave, down); false, the default: read-only, they get 403.
+  bool allow_changes = false;
+  /// More names the Host and Origin headers may give besides the bound ones: "host" (on
+  /// any port) or "host:port" (a DNS name, an IPv4 address or an IPv6 one in brackets),
+  /// e.g. the name of a proxy in front, or the port `kubectl port-forward` listens on.
+  std::vector<std::string> allowed_hosts;
 };
 
 /// One node's cluster settings; the defaults are Akka cluster's.
