@@ -98,6 +98,7 @@ transport_stats transport::stats() const noexcept {
   s.max_heartbeat_gap_us = get(c.max_heartbeat_gap_us);
   s.accept_failures = get(c.accept_failures);
   s.connections_refused = get(c.connections_refused);
+  s.unverified_incarnations = get(c.unverified_incarnations);
   return s;
 }
 

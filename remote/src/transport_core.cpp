@@ -730,6 +730,14 @@ void transport_core::on_outbound_established(connection& c, association& a, std:
     c.close("the peer incarnation is quarantined", false, true);
     return;
   }
+  if (a.unverified_uid != 0) {
+    if (a.unverified_uid != peer_uid) {
+      warn("an inbound connection claimed " + a.peer_uri + " restarted as #" +
+           std::to_string(a.unverified_uid) + ", but the address answers this node as #" +
+           std::to_string(peer_uid) + ": the claim was forged or stale");
+    }
+    a.unverified_uid = 0;
+  }
   if (old_uid != 0) quarantine(a, old_uid, "the node restarted with a new uid");
   a.lanes[lane_index].backoff = std::chrono::milliseconds(0);
   if (!a.reported_connected || a.reported_uid != peer_uid) {
@@ -756,7 +764,10 @@ void transport_core::on_outbound_closed(connection& c, association& a, std::size
     std::lock_guard lock(a.sys_mutex);
     wanted = wanted || !a.unacked.empty();
   }
-  if (wanted || !c.established()) schedule_retry(keep, lane_index);
+  // A pending claim of a new incarnation is settled by dialling the address again.
+  if (wanted || !c.established() || (lane_index == control_lane && a.unverified_uid != 0)) {
+    schedule_retry(keep, lane_index);
+  }
 }
 
 bool transport_core::on_inbound_established(connection& c, const wire::handshake_peer& peer,
@@ -765,11 +776,17 @@ bool transport_core::on_inbound_established(connection& c, const wire::handshake
   const address from{peer.node.address.system, peer.node.address.host, peer.node.address.port};
   auto a = association_for(from);
   std::uint64_t old_uid = 0;
+  std::uint64_t known_uid = 0;
   bool refused = false;
   {
     std::lock_guard lock(a->state_mutex);
     if (a->quarantined_uids.count(peer.node.uid)) {
       refused = true;
+    } else if (a->peer_uid != 0 && a->peer_uid != peer.node.uid && !a->quarantined_uids.count(a->peer_uid)) {
+      // A new incarnation of a live node, claimed by whoever connected: anyone holding the
+      // cookie can claim any address. Believing it would quarantine the real node, which
+      // then downs itself; so the claim waits for the address itself to confirm it.
+      known_uid = a->peer_uid;
     } else {
       if (a->peer_uid != 0 && a->peer_uid != peer.node.uid) old_uid = a->peer_uid;
       a->peer_uid = peer.node.uid;
@@ -785,9 +802,31 @@ bool transport_core::on_inbound_established(connection& c, const wire::handshake
             false, true);
     return false;
   }
+  if (known_uid != 0) {
+    refuse_unverified_incarnation(c, a, known_uid, peer.node.uid);
+    return false;
+  }
   if (old_uid != 0) quarantine(*a, old_uid, "the node restarted with a new uid");
   out = std::move(a);
   return true;
+}
+
+void transport_core::refuse_unverified_incarnation(connection& c, const std::shared_ptr<association>& a,
+                                                   std::uint64_t known_uid, std::uint64_t claimed_uid) {
+  stats.unverified_incarnations.fetch_add(1, std::memory_order_relaxed);
+  const std::string claim = a->peer_uri + "#" + std::to_string(claimed_uid);
+  if (a->unverified_uid != claimed_uid) {
+    a->unverified_uid = claimed_uid;
+    warn(claim + " says it is a new incarnation of #" + std::to_string(known_uid) +
+         "; not believed until this node's own connection to " + a->peer_uri + " is answered as #" +
+         std::to_string(claimed_uid));
+  }
+  // Ask the address itself. A live connection of ours to it is answered by the known
+  // incarnation until it breaks; when the node really restarted it breaks soon (its
+  // process is gone) and the redial (on_outbound_closed) meets the new one.
+  auto& control = a->lanes[control_lane];
+  if (!control.conn) connect_lane(a, control_lane);
+  c.close("refused " + claim + " until " + a->peer_uri + " confirms that incarnation", false, true);
 }
 
 void transport_core::on_inbound_closed(connection& c) {

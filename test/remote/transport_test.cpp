@@ -14,6 +14,8 @@
 #include <troupe/actor.hpp>
 #include <troupe/actor/testkit.hpp>
 #include <troupe/remote/transport.hpp>
+#include <troupe/remote/wire/frame.hpp>
+#include <troupe/remote/wire/handshake.hpp>
 
 using namespace std::chrono_literals;
 using troupe::actor_ref;
@@ -277,6 +279,58 @@ TEST_CASE("a transport without a cookie starts only when told it may run insecur
   test_probe probe(a.system);
   probe.send(*a.remoting().ref_for(b.uri("/user/echo")), std::string("no secrets"));
   CHECK(probe.expect_msg<std::string>(5s) == "no secrets");
+}
+
+// The forged restart: one connection that claims to be a new incarnation of a live node.
+// Before, the node believed it, quarantined the real one, and the real one downed itself.
+TEST_CASE("a claimed restart of a live node is not believed until the node's address confirms it",
+          "[fault][remote]") {
+  node a("alpha"), b("beta");
+  a.system.spawn<echo>("echo");
+  b.system.spawn<echo>("echo");
+  test_probe probe(a.system);
+  probe.send(*a.remoting().ref_for(b.uri("/user/echo")), std::string("before"));
+  REQUIRE(probe.expect_msg<std::string>(5s) == "before");
+  test_probe events(a.system);
+  a.system.events().subscribe<troupe::remote::quarantined_event>(events.ref());
+
+  // The forger holds the cookie (tests' default) and runs a correct handshake as beta.
+  namespace wire = troupe::remote::wire;
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket s(io);
+  s.connect({boost::asio::ip::make_address("127.0.0.1"), a.address.port});
+  wire::client_handshake forger({.self = {b.address.system, b.address.host, b.address.port},
+                                 .self_uid = b.remoting().uid() + 1,
+                                 .remote = {a.address.system, a.address.host, a.address.port},
+                                 .lane = wire::lane::control,
+                                 .cookie = "transport-test-cookie-7c41e9"},
+                                wire::nonce{});
+  boost::asio::write(s, boost::asio::buffer(forger.start().to_send));
+  wire::frame_decoder decoder;
+  decoder.set_max_body_size(wire::max_handshake_body_size);
+  std::array<std::uint8_t, 4096> buf{};
+  boost::system::error_code ec;
+  while (!ec) {
+    const std::size_t n = s.read_some(boost::asio::buffer(buf), ec);
+    (void)decoder.feed(std::span(buf.data(), n), [&](wire::frame_view f) {
+      if (forger.status() != wire::handshake_status::in_progress) return;
+      const auto step = forger.on_frame(f);
+      if (!step.to_send.empty()) boost::asio::write(s, boost::asio::buffer(step.to_send));
+    });
+  }
+  // The handshake itself passes (the cookie is right), then the node hangs up.
+  CHECK(forger.status() == wire::handshake_status::established);
+  CHECK(ec == boost::asio::error::eof);
+  CHECK(a.remoting().stats().unverified_incarnations == 1);
+
+  // beta is still beta, both ways, and nobody was quarantined.
+  probe.send(*a.remoting().ref_for(b.uri("/user/echo")), std::string("after"));
+  CHECK(probe.expect_msg<std::string>(5s) == "after");
+  test_probe back(b.system);
+  back.send(*b.remoting().ref_for(a.uri("/user/echo")), std::string("back"));
+  CHECK(back.expect_msg<std::string>(5s) == "back");
+  events.expect_no_msg(200ms);
+  CHECK(a.remoting().stats().dropped_quarantined == 0);
 }
 
 TEST_CASE("a node with the wrong cookie cannot send a single message", "[fault][remote]") {

@@ -110,6 +110,10 @@ class association {
   bool heartbeat_answered = false;
   bool reported_connected = false;
   std::uint64_t reported_uid = 0;
+  /// A new uid that an inbound connection claimed for this address while the known
+  /// incarnation is not quarantined; believed only once a connection this node dials to
+  /// the address is answered with it (0: no claim pending).
+  std::uint64_t unverified_uid = 0;
   std::unordered_map<std::string, actor_ref> sender_cache;  ///< "path#uid" -> remote ref
 };
 
@@ -188,6 +192,10 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
   void on_outbound_closed(connection& c, association& a, std::size_t lane);
   /// False when the peer must be refused (a quarantined incarnation).
   bool on_inbound_established(connection& c, const wire::handshake_peer& peer, std::shared_ptr<association>& out);
+  /// Closes an inbound connection that claims a new uid for a known, unquarantined node,
+  /// and dials the node to find out who lives there (I/O thread).
+  void refuse_unverified_incarnation(connection& c, const std::shared_ptr<association>& a, std::uint64_t known_uid,
+                                     std::uint64_t claimed_uid);
   void on_inbound_closed(connection& c);
   void on_envelope(connection& c, association& a, std::uint64_t peer_uid, const wire::envelope& e);
   void on_control(connection& c, association& a, const wire::control_message& m);
@@ -197,7 +205,7 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
     std::atomic<std::uint64_t> messages_sent{0}, messages_received{0}, bytes_sent{0}, bytes_received{0},
         dropped_queue_full{0}, dropped_unserializable{0}, dropped_too_large{0}, dropped_quarantined{0},
         dropped_blackholed{0}, decode_failures{0}, connections_closed_bad_input{0}, system_messages_resent{0},
-        max_heartbeat_gap_us{0}, accept_failures{0}, connections_refused{0};
+        max_heartbeat_gap_us{0}, accept_failures{0}, connections_refused{0}, unverified_incarnations{0};
     std::array<std::atomic<std::uint64_t>, lane_count> messages_sent_by_lane{};
   } stats;
   std::size_t connected_peer_count();

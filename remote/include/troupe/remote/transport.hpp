@@ -85,6 +85,9 @@ struct transport_stats {
   /// Incoming connections closed at once because max-pending-handshakes (in all, or from
   /// their host) had not finished their handshake.
   std::uint64_t connections_refused = 0;
+  /// Inbound connections that claimed a new incarnation (uid) of a known, unquarantined
+  /// node and were closed until this node's own connection to that address confirmed it.
+  std::uint64_t unverified_incarnations = 0;
 };
 
 /// Published on the event stream when a node incarnation is quarantined.
