@@ -7,7 +7,8 @@
 # While it runs, from another terminal:
 #   kill -9 <pid of one node>   # it goes unreachable, is downed by keep-majority after
 #                               # stable-after (7 s), and is removed
-#   build/release/samples/hello_cluster/hello_cluster --port 2554   # a fourth node joins
+#   TROUPE_COOKIE=<as printed> build/release/samples/hello_cluster/hello_cluster --port 2554
+#                               # a fourth node joins
 # Ctrl-C makes every node leave gracefully, then the script ends.
 set -euo pipefail
 bin="${1:-build/release/samples/hello_cluster/hello_cluster}"
@@ -15,6 +16,9 @@ if [[ ! -x "$bin" ]]; then
   echo "run-demo.sh: $bin is not built (run 'make demo')" >&2
   exit 2
 fi
+# The cookie in cluster.json is public; each run gets its own secret instead (keep yours
+# by exporting TROUPE_COOKIE before starting the script).
+export TROUPE_COOKIE="${TROUPE_COOKIE:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}"
 pids=()
 stop_all() {
   trap - INT TERM
@@ -30,5 +34,6 @@ for port in 2551 2552 2553; do
   echo "--- node 127.0.0.1:$port runs as pid $!"
 done
 echo "--- kill -9 one of ${pids[*]} to see failure detection, downing and removal;"
-echo "--- '$bin --port 2554' in another terminal adds a node; Ctrl-C leaves and stops."
+echo "--- 'TROUPE_COOKIE=$TROUPE_COOKIE $bin --port 2554' in another terminal adds a node;"
+echo "--- Ctrl-C leaves and stops."
 wait || true

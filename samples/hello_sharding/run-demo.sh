@@ -15,6 +15,9 @@ if [[ ! -x "$bin" ]]; then
   echo "run-demo.sh: $bin is not built (run 'make demo')" >&2
   exit 2
 fi
+# The cookie in cluster.json is public; each run gets its own secret instead (keep yours
+# by exporting TROUPE_COOKIE before starting the script).
+export TROUPE_COOKIE="${TROUPE_COOKIE:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}"
 pids=()
 stop_all() {
   trap - INT TERM
@@ -32,4 +35,5 @@ done
 "$bin" client --port 2560 --names 5 </dev/null &
 pids+=("$!")
 echo "--- client 127.0.0.1:2560 runs as pid $!; kill -9 a host to see its names move; Ctrl-C leaves"
+echo "--- 'TROUPE_COOKIE=$TROUPE_COOKIE $bin --port 2554' in another terminal adds a host"
 wait || true

@@ -382,6 +382,13 @@ expected<cluster_settings, config_error> cluster_settings::apply_environment(
     }
     s.seed_nodes = std::move(parsed);
   }
+
+  // 4. TROUPE_COOKIE: the shared secret, replacing remote.cookie, so that a file kept in
+  //    version control or a container image need not hold it.
+  if (auto cookie = read("TROUPE_COOKIE")) {
+    s.remote.cookie = std::string(*cookie);
+    s.remote.insecure = false;
+  }
   return s;
 }
 

@@ -252,7 +252,7 @@ TEST_CASE("bad cluster settings name the key path and the expected value", "[uni
   }
 }
 
-TEST_CASE("environment variables override host, port and seeds", "[unit][cluster-settings]") {
+TEST_CASE("environment variables override host, port, seeds and cookie", "[unit][cluster-settings]") {
   auto base = cluster_settings::parse(std::string(R"({"system": "shop", "remote": {"port": 2551},
       "seed-nodes": ["troupe://shop@127.0.0.1:2551"]})"));
   REQUIRE(base);
@@ -273,6 +273,16 @@ TEST_CASE("environment variables override host, port and seeds", "[unit][cluster
     CHECK(s->self_address() == address{"shop", "10.0.0.7", 0});
     CHECK(s->seed_nodes == std::vector<address>{{"shop", "10.0.0.1", 2551}, {"shop", "10.0.0.2", 2552}});
     CHECK(base->remote.host == "127.0.0.1");  // the original is untouched
+  }
+  SECTION("TROUPE_COOKIE replaces the cookie and turns insecure off") {
+    auto open = cluster_settings::parse(std::string(R"({"system": "shop", "remote": {"insecure": true}})"));
+    REQUIRE(open);
+    REQUIRE(open->remote.insecure);
+    fake_environment env{{{"TROUPE_COOKIE", "from-the-environment-91c2"}}};
+    auto s = open->apply_environment(env);
+    REQUIRE(s);
+    CHECK(s->remote.cookie == "from-the-environment-91c2");
+    CHECK_FALSE(s->remote.insecure);
   }
   SECTION("bad values name the variable and the expected value") {
     auto check = [&](const char* name, const char* value, const std::string& words) {

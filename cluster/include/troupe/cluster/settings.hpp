@@ -51,8 +51,9 @@
 //   (0.0.0.0, ::) localhost and any IP address on `port`; and each `allowed-hosts` entry,
 //   "host" (any port) or "host:port", an IPv6 address in brackets, e.g. "[fd00::1]:8558".
 //
-// Environment variables may then override the address and the seeds (empty ones count as
-// unset), so one file serves every node of a demo or a container image:
+// Environment variables may then override the address, the seeds and the cookie (empty ones
+// count as unset), so one file serves every node of a demo or a container image, and the
+// secret need not live in the file:
 //
 //   auto s = troupe::cluster::cluster_settings::parse_file("cluster.json");
 //   if (s) s = s->apply_environment([](const char* name) { return std::getenv(name); });
@@ -142,9 +143,9 @@ struct cluster_settings {
 
   /// A copy overridden from the environment, read through `getenv` (injected, e.g. a
   /// lambda calling `std::getenv`): `TROUPE_HOST` (remote.host), `TROUPE_PORT`
-  /// (remote.port, 0-65535) and `TROUPE_SEEDS` (comma-separated `troupe://system@host:port`
-  /// URIs replacing seed-nodes). Empty variables count as unset. An error's key is the
-  /// variable's name.
+  /// (remote.port, 0-65535), `TROUPE_SEEDS` (comma-separated `troupe://system@host:port`
+  /// URIs replacing seed-nodes) and `TROUPE_COOKIE` (remote.cookie, and remote.insecure
+  /// off). Empty variables count as unset. An error's key is the variable's name.
   expected<cluster_settings, config_error> apply_environment(
       const std::function<const char*(const char*)>& getenv) const;
 };
