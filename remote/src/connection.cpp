@@ -2,6 +2,9 @@
 
 #include <sstream>
 
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 namespace troupe::remote::detail {
 
 namespace {
@@ -206,7 +209,40 @@ void connection::on_handshake_frame(const wire::frame_view& f) {
   after_handshake_step(step);
 }
 
+std::optional<std::string> connection::certificate_problem(const std::string& host) const {
+  if (!tls_ || !core_.settings().tls.check_peer_address) return std::nullopt;
+  X509* cert = SSL_get_peer_certificate(tls_->native_handle());  // verify_peer: never null here
+  if (cert == nullptr) return "it presented no TLS certificate";
+  const bool names_host = X509_check_ip_asc(cert, host.c_str(), 0) == 1 ||
+                          X509_check_host(cert, host.data(), host.size(), 0, nullptr) == 1;
+  X509_free(cert);
+  if (names_host) return std::nullopt;
+  return "its TLS certificate does not name " + host +
+         " (in a subject alternative name or the common name; tls.check-peer-address)";
+}
+
 void connection::after_handshake_step(wire::handshake_step& step) {
+  // With TLS, the address a peer claims must be one its certificate names: the CA vouches
+  // for addresses, not only for membership, so one node's certificate cannot speak for
+  // another's address. Checked before `accepted` goes out.
+  if (step.status == wire::handshake_status::established && server_) {
+    const auto& claimed = server_->peer().node;
+    if (auto problem = certificate_problem(claimed.address.host)) {
+      const std::string reason = "refused " + wire::to_string(claimed) + ": " + *problem;
+      wire::byte_buffer frame;
+      (void)wire::append_frame(frame, wire::frame_type::rejected, wire::encode(wire::rejected{reason}),
+                               wire::max_handshake_body_size);
+      write_frame(frame);
+      close(reason, true, /*after_writes=*/true);
+      return;
+    }
+  }
+  if (step.status == wire::handshake_status::established && client_) {
+    if (auto problem = certificate_problem(client_->peer().node.address.host)) {
+      close("refused " + wire::to_string(client_->peer().node) + ": " + *problem, true);
+      return;
+    }
+  }
   if (!step.to_send.empty()) write_frame(step.to_send);
   if (step.status == wire::handshake_status::failed) {
     close("handshake failed: " + step.reason, true, /*after_writes=*/true);

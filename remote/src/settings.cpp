@@ -167,6 +167,12 @@ expected<remote_settings, config_error> remote_settings::parse(const nlohmann::j
       read_string(*it, "certificate", s.tls.certificate, "tls.");
       read_string(*it, "private-key", s.tls.private_key, "tls.");
       read_string(*it, "ca", s.tls.ca, "tls.");
+      if (auto c = it->find("check-peer-address"); c != it->end()) {
+        if (!c->is_boolean()) {
+          throw config_error("tls.check-peer-address", "expected true or false, got " + c->dump());
+        }
+        s.tls.check_peer_address = c->get<bool>();
+      }
       if (s.tls.enabled && (s.tls.certificate.empty() || s.tls.private_key.empty() || s.tls.ca.empty())) {
         throw config_error("tls", "enabled TLS needs certificate, private-key and ca file paths");
       }

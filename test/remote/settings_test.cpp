@@ -44,6 +44,7 @@ TEST_CASE("bad remote settings name the key and the expected value", "[unit][rem
   check(R"({"watch-failure-threshold": -1})", "watch-failure-threshold", "> 0");
   check(R"({"max-pending-handshakes-per-host": 0})", "max-pending-handshakes-per-host", "[1, 1048576]");
   check(R"({"insecure": "yes"})", "insecure", "expected true or false");
+  check(R"({"tls": {"check-peer-address": 1}})", "tls.check-peer-address", "expected true or false");
   check(R"({"insecure": true, "cookie": "s3cret"})", "insecure", "either authenticates its peers or does not");
   check("{not json", "<json>", "not valid JSON");
 }

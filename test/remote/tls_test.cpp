@@ -44,7 +44,9 @@ key_ptr new_key() {
 }
 
 /// A certificate for `subject_key`, signed by `issuer_key` (self-signed when issuer is null).
-cert_ptr new_cert(const std::string& name, EVP_PKEY* subject_key, X509* issuer, EVP_PKEY* issuer_key, bool ca) {
+/// `san`, when not empty, is the subjectAltName value ("IP:127.0.0.1").
+cert_ptr new_cert(const std::string& name, EVP_PKEY* subject_key, X509* issuer, EVP_PKEY* issuer_key, bool ca,
+                  const std::string& san = "") {
   cert_ptr c(X509_new());
   X509_set_version(c.get(), 2);
   static long serial = 1;
@@ -62,6 +64,12 @@ cert_ptr new_cert(const std::string& name, EVP_PKEY* subject_key, X509* issuer, 
   REQUIRE(ext);
   X509_add_ext(c.get(), ext, -1);
   X509_EXTENSION_free(ext);
+  if (!san.empty()) {
+    X509_EXTENSION* alt = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, san.c_str());
+    REQUIRE(alt);
+    X509_add_ext(c.get(), alt, -1);
+    X509_EXTENSION_free(alt);
+  }
   REQUIRE(X509_sign(c.get(), issuer_key, EVP_sha256()) > 0);
   return c;
 }
@@ -95,10 +103,11 @@ struct pki {
     std::error_code ec;
     fs::remove_all(dir, ec);
   }
-  /// Settings JSON for a node whose certificate this CA signs.
-  nlohmann::json node(const std::string& name) {
+  /// Settings JSON for a node whose certificate this CA signs, naming `san` (the address
+  /// the node runs on, as the certificate check wants it).
+  nlohmann::json node(const std::string& name, const std::string& san = "IP:127.0.0.1") {
     auto key = new_key();
-    auto cert = new_cert(name, key.get(), ca_cert.get(), ca_key.get(), false);
+    auto cert = new_cert(name, key.get(), ca_cert.get(), ca_key.get(), false, san);
     write_pem(dir / (name + ".pem"), cert.get());
     write_pem(dir / (name + ".key"), key.get());
     return {{"enabled", true},
@@ -151,6 +160,47 @@ TEST_CASE("a node whose certificate another CA signed is refused", "[fault][remo
   await_condition(b, [&] { return tb.stats().connections_closed_bad_input >= 1; }, 5s, "refused TLS handshake");
   sink.expect_no_msg(200ms);
   CHECK(tb.stats().messages_received == 0);
+}
+
+// A certificate from the cluster's CA vouches for one address: a node holding it cannot
+// speak for another node's address (a forged restart), nor be dialled in its place.
+TEST_CASE("a certificate that does not name the node's address is refused", "[fault][remote][tls]") {
+  pki ca("troupe test CA");
+  troupe::actor_system a("alpha"), b("beta");
+  auto& ta = a.extension<transport>();
+  auto& tb = b.extension<transport>();
+  SECTION("checked by default") {
+    REQUIRE(ta.start(tls_settings(ca.node("alpha", "IP:127.0.0.9"))));  // runs on 127.0.0.1
+    auto bound = tb.start(tls_settings(ca.node("beta")));
+    REQUIRE(bound);
+    test_probe sink(b, "sink");
+    ta.ref_for(to_string(*bound) + "/system/sink")->tell(std::string("let me in"));
+    await_condition(b, [&] { return tb.stats().connections_closed_bad_input >= 1; }, 5s, "refused certificate");
+    sink.expect_no_msg(200ms);
+    CHECK(tb.stats().messages_received == 0);
+  }
+  SECTION("the node dialled must be named by its certificate as well") {
+    REQUIRE(ta.start(tls_settings(ca.node("alpha"))));
+    auto lax = ca.node("beta", "IP:127.0.0.9");
+    lax["check-peer-address"] = false;  // beta lets alpha in; alpha still checks beta
+    const auto lax_settings = tls_settings(lax);
+    CHECK_FALSE(lax_settings.tls.check_peer_address);
+    auto bound = tb.start(lax_settings);
+    REQUIRE(bound);
+    b.spawn<echo>("echo");
+    ta.ref_for(to_string(*bound) + "/user/echo")->tell(std::string("unheard"));
+    await_condition(a, [&] { return ta.stats().connections_closed_bad_input >= 1; }, 5s, "refused server certificate");
+    CHECK(tb.stats().messages_received == 0);
+  }
+  SECTION("a common name that is the address will do, without alternative names") {
+    REQUIRE(ta.start(tls_settings(ca.node("127.0.0.1", ""))));
+    auto bound = tb.start(tls_settings(ca.node("beta")));
+    REQUIRE(bound);
+    b.spawn<echo>("echo");
+    test_probe probe(a);
+    probe.send(*ta.ref_for(to_string(*bound) + "/user/echo"), std::string("named by its common name"));
+    CHECK(probe.expect_msg<std::string>(5s) == "named by its common name");
+  }
 }
 
 TEST_CASE("bad TLS files are an error naming the key", "[unit][remote][tls]") {

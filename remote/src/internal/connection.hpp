@@ -68,6 +68,10 @@ class connection : public std::enable_shared_from_this<connection> {
   std::uint64_t peer_uid_ = 0;
   std::string peer_text_;  // remote endpoint, for logs before the handshake
 
+  /// Why the peer's TLS certificate does not vouch for `host`; nullopt when it does, or
+  /// without TLS or the check.
+  std::optional<std::string> certificate_problem(const std::string& host) const;
+
   std::optional<wire::client_handshake> client_;
   std::optional<wire::server_handshake> server_;
   bool established_ = false;

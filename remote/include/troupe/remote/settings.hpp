@@ -54,6 +54,10 @@ struct tls_settings {
   std::string certificate;  ///< PEM file of this node's certificate (chain)
   std::string private_key;  ///< PEM file of its key
   std::string ca;           ///< PEM file of the CA both sides' certificates are checked against
+  /// A peer's certificate must name the address it claims (the node it says it is, or the
+  /// node dialled): as an IP address or DNS subject alternative name, or as its common
+  /// name. Without it, any certificate the CA signed could speak for any node's address.
+  bool check_peer_address = true;
 };
 
 struct remote_settings {
