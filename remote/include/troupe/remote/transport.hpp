@@ -22,7 +22,9 @@
 // `control-message-destinations` (the cluster's daemons) travel on the control lane.
 //
 // With `tls.enabled`, every connection runs TLS (1.2 or later) first, and both sides must
-// present a certificate the configured CA signed; the cookie handshake runs inside it.
+// present a certificate the configured CA signed that names their address (unless
+// `tls.check-peer-address` is false); the cookie handshake runs inside it. Without TLS a
+// cookie is required (or `insecure`): see docs/security.md.
 //
 // Delivery is at most once for user messages, in order per sender and recipient.
 // System messages (watch, unwatch, death notifications, stop) are sequenced, acked and
