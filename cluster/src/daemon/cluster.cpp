@@ -15,6 +15,8 @@
 #include "troupe/cluster/protocol.hpp"
 #include "troupe/remote/transport.hpp"
 
+#include "known_members_file.hpp"
+
 namespace troupe::cluster {
 
 namespace detail {
@@ -73,6 +75,7 @@ core_settings core_settings_of(const cluster_settings& s) {
   c.roles = s.roles;
   c.gossip_interval = s.gossip_interval;
   c.seed_node_timeout = s.seed_node_timeout;
+  c.first_seed_forms_cluster_when_alone = s.first_seed_forms_cluster_when_alone;
   c.retry_unsuccessful_join_after = s.retry_unsuccessful_join_after;
   c.weakly_up_after = s.weakly_up_after;
   c.expected_response_after = s.expected_response_after;
@@ -98,6 +101,7 @@ class cluster_daemon final : public actor {
     timers().start_periodic_timer("downing", tick_msg{tick::downing}, std::chrono::seconds{1});
     system().events().subscribe<remote::quarantined_event>(self());
     TROUPE_LOG(log(), info) << "cluster: node " << model::to_string(core_.self()) << " started";
+    read_known_members();
   }
 
   void post_stop() override {
@@ -111,7 +115,7 @@ class cluster_daemon final : public actor {
     return {
         // Commands.
         [this](const join_seeds_cmd& c) {
-          core_.join_seed_nodes(c.seeds, now());
+          core_.join_seed_nodes(c.seeds, now(), known_members_);
           if (core_.phase() != core_phase::member) start_join_timer();
           flush();
         },
@@ -168,6 +172,39 @@ class cluster_daemon final : public actor {
     }
     if (t == tick::join && core_.phase() == core_phase::member) timers().cancel("join");
     flush();
+  }
+
+  // The members of the last run (settings.hpp, `known-members-file`), asked when joining.
+  void read_known_members() {
+    const auto& path = shared_->settings.known_members_file;
+    if (path.empty()) return;
+    std::string error;
+    known_members_ = detail::read_known_members(path, core_.self().address.system, error);
+    if (!error.empty()) {
+      TROUPE_LOG(log(), warning) << "cluster: known-members-file: " << error;
+    }
+    if (!known_members_.empty()) {
+      TROUPE_LOG(log(), info) << "cluster: " << known_members_.size() << " member(s) remembered in " << path.string()
+                              << " are asked as well as the seeds";
+    }
+  }
+
+  // Rewrites the known-members file when the members' addresses changed.
+  void write_known_members() {
+    const auto& path = shared_->settings.known_members_file;
+    if (path.empty() || core_.phase() != core_phase::member) return;
+    std::vector<model::address> members;
+    for (const auto& m : core_.latest_gossip().members())
+      if (m.address() != core_.self().address && m.status() != member_status::removed) members.push_back(m.address());
+    if (members == written_members_) return;
+    std::string error;
+    if (detail::write_known_members(path, detail::format_known_members(core_.self().address, members), error)) {
+      written_members_ = std::move(members);
+      write_failed_ = false;
+    } else if (!write_failed_) {
+      write_failed_ = true;  // once, not on every change
+      TROUPE_LOG(log(), warning) << "cluster: known-members-file: " << error;
+    }
   }
 
   void on_quarantined(const remote::quarantined_event& q) {
@@ -230,6 +267,8 @@ class cluster_daemon final : public actor {
       if (!events.empty())
         for (const auto& [token, fn] : shared_->listeners) listeners.push_back(fn);
     }
+    for (const auto& n : core_.take_seed_wait_notices()) TROUPE_LOG(log(), warning) << "cluster: " << model::to_string(n);
+    if (!events.empty() && !core_.stop_requested()) write_known_members();
     for (const auto& e : events) {
       TROUPE_LOG(log(), info) << "cluster: " << to_string(e);
       const std::uint32_t kind = kind_of(e);
@@ -274,6 +313,9 @@ class cluster_daemon final : public actor {
   std::map<model::address, actor_ref> refs_;
   bool stopped_ = false;
   std::uint64_t published_views_ = 0;
+  std::vector<model::address> known_members_;    ///< read from the known-members file at start
+  std::vector<model::address> written_members_;  ///< last written to it
+  bool write_failed_ = false;
 };
 
 }  // namespace

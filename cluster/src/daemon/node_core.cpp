@@ -26,13 +26,14 @@ node_core::node_core(core_settings settings, model::unique_address self, std::ui
 // ---------------------------------------------------------------------------------------
 // Commands
 
-void node_core::join_seed_nodes(std::vector<model::address> seeds, nanoseconds now) {
+void node_core::join_seed_nodes(std::vector<model::address> seeds, nanoseconds now,
+                                std::vector<model::address> known_members) {
   if (phase_ != core_phase::idle) return;
   seeds_ = std::move(seeds);
+  known_members_ = std::move(known_members);
   if (seeds_.empty()) return;
   phase_ = core_phase::seed_process;
-  seed_process_started_ = now;
-  nacked_by_.clear();
+  seed_process_ = model::seed_process{self_.address, seeds_, known_members_, now};
   join_tick(now);
 }
 
@@ -82,13 +83,11 @@ void node_core::receive(const protocol_message& m, nanoseconds now) {
           join_deadline_ = now + settings_.retry_unsuccessful_join_after;
           outbox_.push_back({msg.address, 0, protocol::join{self_, settings_.roles, settings_.app_version}});
         } else if constexpr (std::is_same_v<T, protocol::init_join_nack>) {
-          // Only the first seed counts nacks: when every other seed is not a member yet,
+          // Only the first seed acts on nacks: when every other seed is not a member yet,
           // it forms the cluster at once instead of waiting for the timeout.
-          if (phase_ != core_phase::seed_process || seeds_.empty() || seeds_.front() != self_.address) return;
-          nacked_by_.insert(msg.address);
-          std::size_t others = 0;
-          for (const auto& s : seeds_) others += s != self_.address ? 1 : 0;
-          if (nacked_by_.size() >= others) join_self(now);
+          if (phase_ != core_phase::seed_process) return;
+          seed_process_.nacked(msg.address);
+          seed_step(now);
         } else if constexpr (std::is_same_v<T, protocol::join>) {
           on_join(msg, now);
         } else if constexpr (std::is_same_v<T, protocol::welcome>) {
@@ -166,17 +165,22 @@ void node_core::join_tick(nanoseconds now) {
       return;
     }
     phase_ = core_phase::seed_process;  // no Welcome in time: start over
-    seed_process_started_ = now;
-    nacked_by_.clear();
+    seed_process_ = model::seed_process{self_.address, seeds_, known_members_, now};
   }
-  const bool first_seed = !seeds_.empty() && seeds_.front() == self_.address;
-  const bool only_seed = seeds_.size() == 1 && first_seed;
-  if (first_seed && (only_seed || now - seed_process_started_ >= settings_.seed_node_timeout)) {
-    join_self(now);
-    return;
-  }
-  for (const auto& s : seeds_)
-    if (s != self_.address && !nacked_by_.contains(s)) outbox_.push_back({s, 0, protocol::init_join{}});
+  if (seed_step(now)) return;
+  for (const auto& a : seed_process_.probe_targets()) outbox_.push_back({a, 0, protocol::init_join{}});
+}
+
+// The seed process's decision at `now`: a wait notice when one is due; true when this node
+// formed a new cluster.
+bool node_core::seed_step(nanoseconds now) {
+  const model::seed_process_settings s{settings_.seed_node_timeout, settings_.first_seed_forms_cluster_when_alone,
+                                       settings_.seed_wait_report_interval};
+  const model::seed_decision d = seed_process_.step(s, now);
+  if (d.report) seed_wait_notices_.push_back(seed_process_.wait_notice(s, now));
+  if (d.step != model::seed_step::form_cluster) return false;
+  join_self(now);
+  return true;
 }
 
 void node_core::join_self(nanoseconds now) {
@@ -504,5 +508,8 @@ std::string_view to_string(stop_cause c) noexcept {
 std::vector<outgoing> node_core::take_outbox() { return std::exchange(outbox_, {}); }
 std::vector<cluster_event> node_core::take_events() { return std::exchange(events_, {}); }
 std::vector<unique_address> node_core::take_quarantines() { return std::exchange(quarantines_, {}); }
+std::vector<model::seed_wait_notice> node_core::take_seed_wait_notices() {
+  return std::exchange(seed_wait_notices_, {});
+}
 
 }  // namespace troupe::cluster

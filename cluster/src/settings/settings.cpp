@@ -192,8 +192,8 @@ cluster_settings parse_or_throw(const json& j) {
       {"system", "remote", "seed-nodes", "roles", "min-nr-of-members", "role-min-nr-of-members",
        "allow-weakly-up-members", "weakly-up-after-ms", "gossip-interval-ms", "heartbeat-interval-ms",
        "leader-actions-interval-ms", "unreachable-nodes-reaper-interval-ms", "seed-node-timeout-ms",
-       "retry-unsuccessful-join-after-ms", "failure-detector", "downing", "run-coordinated-shutdown-when-down",
-       "management"});
+       "first-seed-forms-cluster-when-alone", "known-members-file", "retry-unsuccessful-join-after-ms",
+       "failure-detector", "downing", "run-coordinated-shutdown-when-down", "management"});
   cluster_settings s;
 
   // 1. Identity: the system name and the transport's block.
@@ -268,12 +268,20 @@ cluster_settings parse_or_throw(const json& j) {
   root.millis("seed-node-timeout-ms", s.seed_node_timeout, 1, max_interval_ms);
   root.millis("retry-unsuccessful-join-after-ms", s.retry_unsuccessful_join_after, 1, max_interval_ms);
 
-  // 5. Failure detection; the first heartbeat estimate is the heartbeat interval (Akka).
+  // 5. The first seed's safety, and the members remembered across restarts.
+  root.boolean("first-seed-forms-cluster-when-alone", s.first_seed_forms_cluster_when_alone);
+  if (root.find("known-members-file")) {
+    std::string path;
+    root.string("known-members-file", path, false);
+    s.known_members_file = path;
+  }
+
+  // 6. Failure detection; the first heartbeat estimate is the heartbeat interval (Akka).
   parse_failure_detector(root, s);
   s.failure_detector.first_heartbeat_estimate = s.heartbeat_interval;
   if (auto why = remote::validate(s.failure_detector)) throw config_error("failure-detector", *why);
 
-  // 6. Downing, shutdown and management.
+  // 7. Downing, shutdown and management.
   parse_downing(root, s);
   root.boolean("run-coordinated-shutdown-when-down", s.run_coordinated_shutdown_when_down);
   parse_management(root, s);

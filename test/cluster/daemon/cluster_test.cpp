@@ -4,8 +4,11 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <fstream>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -15,6 +18,8 @@
 #include <troupe/actor/testkit.hpp>
 #include <troupe/cluster/cluster.hpp>
 #include <troupe/remote/transport.hpp>
+
+#include "support/temp_files.hpp"
 
 using namespace std::chrono_literals;
 using troupe::actor_system;
@@ -275,4 +280,106 @@ TEST_CASE("cluster: a start with the wrong system name is refused with a reason"
   REQUIRE_FALSE(started);
   CHECK(started.error().find("not-ctest") != std::string::npos);
   other.terminate();
+}
+
+namespace {
+
+/// The warning records logged while it lives (the process-wide sink, restored after).
+class warning_capture {
+ public:
+  warning_capture() {
+    troupe::logger::set_sink([this](const troupe::log_record& r) {
+      if (r.level < troupe::log_level::warning) return;
+      std::lock_guard lock(mutex_);
+      lines_.emplace_back(r.text);
+    });
+  }
+  ~warning_capture() { troupe::logger::set_sink({}); }
+  warning_capture(const warning_capture&) = delete;
+  warning_capture& operator=(const warning_capture&) = delete;
+  /// The first line containing `text`, or "".
+  std::string find(const std::string& text) const {
+    std::lock_guard lock(mutex_);
+    for (const auto& l : lines_)
+      if (l.find(text) != std::string::npos) return l;
+    return "";
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> lines_;
+};
+
+/// A seed address where nobody listens (port 1 on loopback refuses connections).
+model::address absent_seed() { return {"ctest", "127.0.0.1", 1}; }
+
+}  // namespace
+
+TEST_CASE("cluster: a first seed whose other seed is down does not form a cluster and logs why",
+          "[integration][cluster][seed]") {
+  warning_capture warnings;
+  node a;
+  a.cl().join_seed_nodes({a.address, absent_seed()});
+  // The warning comes at seed-node-timeout (1 s), when Akka's first seed would have formed a cluster.
+  await_condition(a.system, [&] { return !warnings.find("does not form a new cluster").empty(); }, 10s,
+                  "the first seed's warning");
+  const std::string line = warnings.find("does not form a new cluster");
+  CHECK_THAT(line, Catch::Contains(model::to_string(absent_seed())));
+  CHECK_THAT(line, Catch::Contains("first-seed-forms-cluster-when-alone"));
+  CHECK(a.cl().state().members.empty());
+  CHECK(a.cl().latest_gossip().members().empty());
+}
+
+TEST_CASE("cluster: with first-seed-forms-cluster-when-alone a first seed alone forms a cluster after the timeout",
+          "[integration][cluster][seed]") {
+  warning_capture warnings;
+  auto j = fast_settings();
+  j["first-seed-forms-cluster-when-alone"] = true;
+  node a(j);
+  const auto started = std::chrono::steady_clock::now();
+  a.cl().join_seed_nodes({a.address, absent_seed()});
+  await_condition(a.system, [&] { return a.status_of(a.address) == model::member_status::up; }, 10s,
+                  "the first seed up alone");
+  CHECK(std::chrono::steady_clock::now() - started >= 900ms);  // seed-node-timeout-ms 1000, timer granularity
+  CHECK(warnings.find("does not form a new cluster").empty());
+}
+
+TEST_CASE("cluster: the known-members file lists the other members and a restarted first seed asks them",
+          "[integration][cluster][seed]") {
+  troupe::test_support::temp_dir dir{"troupe-known-members"};
+  const auto file_a = dir.path() / "a-known";
+  auto ja = fast_settings();
+  ja["known-members-file"] = file_a.string();
+  auto a = std::make_unique<node>(ja);
+  node b, c;
+  a->cl().join(a->address);
+  b.cl().join_seed_nodes({a->address});
+  c.cl().join_seed_nodes({a->address});
+  const std::vector<model::address> all{a->address, b.address, c.address};
+  for (node* x : {a.get(), &b, &c}) await_condition(x->system, [&] { return sees_all_up(*x, all); }, 20s, "all up");
+  // 1. A rewrote its file with the two others.
+  auto read = [&] {
+    std::ifstream in(file_a);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  await_condition(b.system, [&] {
+    const auto t = read();
+    return t.find(model::to_string(b.address)) != std::string::npos && t.find(model::to_string(c.address)) != std::string::npos;
+  }, 10s, "the known-members file");
+  CHECK(read().find(model::to_string(a->address) + "\n") == std::string::npos);
+  // 2. A stops (a graceful leave) and starts again on its address as the first seed of
+  //    seeds nobody answers for: it finds the cluster through the members it remembers.
+  const auto port = a->address.port;
+  a->cl().leave();
+  REQUIRE(a->system.await_termination(15s));
+  a.reset();
+  await_condition(b.system, [&] { return sees_all_up(b, {b.address, c.address}); }, 20s, "A removed");
+  auto ja2 = ja;
+  ja2["remote"]["port"] = port;
+  node a2(ja2);
+  a2.cl().join_seed_nodes({a2.address, absent_seed()});
+  const std::vector<model::address> again{a2.address, b.address, c.address};
+  for (node* x : {&a2, &b, &c}) await_condition(x->system, [&] { return sees_all_up(*x, again); }, 20s, "A back");
 }

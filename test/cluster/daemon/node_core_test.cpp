@@ -289,3 +289,81 @@ TEST_CASE("node_core: a gossip for another incarnation or with broken invariants
   CHECK(w.cores[0].stats().rejected == before + 1);
   CHECK(w.cores[0].phase() == core_phase::member);
 }
+
+TEST_CASE("node_core: a first seed whose other seed is down does not form a cluster and reports why once",
+          "[unit][cluster][seed]") {
+  world w(2);
+  w.crashed[1] = true;
+  w.cores[0].join_seed_nodes({addr(0), addr(1)}, w.now);
+  w.drain(0);
+  w.run_for(20s);
+  CHECK(w.cores[0].phase() == core_phase::seed_process);
+  CHECK(w.cores[0].latest_gossip().members().empty());
+  const auto notices = w.cores[0].take_seed_wait_notices();
+  REQUIRE(notices.size() == 1);  // at the timeout; the next is due a minute later
+  CHECK(notices[0].silent_seeds == std::vector<model::address>{addr(1)});
+  // The other seed comes up: it answers nack, and the first seed forms the cluster.
+  w.crashed[1] = false;
+  w.cores[1].join_seed_nodes({addr(0), addr(1)}, w.now);
+  w.drain(1);
+  REQUIRE(w.run_until([&] { return w.all_up({0, 1}, 2); }, 10s));
+}
+
+TEST_CASE("node_core: with first_seed_forms_cluster_when_alone a first seed alone forms a cluster after the timeout",
+          "[unit][cluster][seed]") {
+  auto s = world::fast();
+  s.first_seed_forms_cluster_when_alone = true;
+  world w(2, s);
+  w.crashed[1] = true;
+  w.cores[0].join_seed_nodes({addr(0), addr(1)}, w.now);
+  w.drain(0);
+  const auto formed = w.run_until([&] { return w.cores[0].phase() == core_phase::member; }, 20s);
+  REQUIRE(formed);
+  CHECK(*formed >= s.seed_node_timeout);
+  CHECK(w.cores[0].take_seed_wait_notices().empty());
+}
+
+TEST_CASE("node_core: a restarted first seed joins the running cluster through the other seed",
+          "[unit][cluster][seed]") {
+  world w(3);
+  w.start_all();
+  REQUIRE(w.run_until([&] { return w.all_up({0, 1, 2}, 3); }, 30s));
+  const auto old = w.cores[0].self();
+  w.cores[0] = node_core{world::fast(), model::unique_address{addr(0), 5000}, 99};
+  w.cores[0].join_seed_nodes({addr(0), addr(1)}, w.now);
+  w.drain(0);
+  REQUIRE(w.run_until([&] {
+    return w.all_up({0, 1, 2}, 3) && w.cores[1].latest_gossip().has_member(w.cores[0].self());
+  }, 40s));
+  CHECK_FALSE(w.cores[1].latest_gossip().has_member(old));
+  CHECK(w.cores[0].take_seed_wait_notices().empty());
+}
+
+TEST_CASE("node_core: a restarted first seed joins the running cluster through a remembered member when every other "
+          "seed is gone",
+          "[unit][cluster][seed]") {
+  world w(5);
+  w.start_all();
+  REQUIRE(w.run_until([&] { return w.all_up({0, 1, 2, 3, 4}, 5); }, 30s));
+  // 1. Both seeds crash; the three others down and remove them (keep-majority).
+  w.crashed[0] = w.crashed[1] = true;
+  REQUIRE(w.run_until([&] { return w.all_up({2, 3, 4}, 3); }, 60s));
+  // 2. The first seed restarts with the members it remembers.
+  w.crashed[0] = false;
+  w.cores[0] = node_core{world::fast(), model::unique_address{addr(0), 5000}, 99};
+  const bool remembers = GENERATE(true, false);
+  const std::vector<model::address> known = remembers ? std::vector<model::address>{addr(1), addr(2), addr(3), addr(4)}
+                                                      : std::vector<model::address>{};
+  w.cores[0].join_seed_nodes({addr(0), addr(1)}, w.now, known);
+  w.drain(0);
+  if (remembers) {
+    REQUIRE(w.run_until([&] { return w.all_up({0, 2, 3, 4}, 4); }, 30s));
+    CHECK(w.cores[0].take_seed_wait_notices().empty());
+  } else {
+    // Without them it cannot find the cluster: it waits, and says so, rather than start a second one.
+    w.run_for(20s);
+    CHECK(w.cores[0].phase() == core_phase::seed_process);
+    CHECK(w.cores[0].take_seed_wait_notices().size() == 1);
+    CHECK(w.all_up({2, 3, 4}, 3));
+  }
+}

@@ -637,3 +637,89 @@ TEST_CASE("cluster processes: a node with the wrong cookie cannot join", "[fault
   std::cout << "[fault] wrong cookie: refused, control joined; test "
             << std::chrono::duration_cast<milliseconds>(steady::now() - test_start).count() << " ms\n";
 }
+
+TEST_CASE("cluster processes: the first seed killed and restarted while the other seed lives joins the running "
+          "cluster",
+          "[fault][cluster][seed]") {
+  const auto test_start = steady::now();
+  fleet f(6);
+  json settings = cluster_config(6);
+  settings["retry-unsuccessful-join-after-ms"] = 3000;
+  const auto config = f.write_config("cluster.json", settings);
+  auto nodes = start_cluster(f, 3, config);
+
+  // 1. Kill the first seed (node 1) and start it again at once.
+  cluster_node* old = nodes.front();
+  const member_key old_key = old->key();
+  old->kill_9();
+  const std::int64_t restarted_at = wall_ms();
+  cluster_node& fresh = f.start(1, config, "node1-new");
+  const std::vector<cluster_node*> after{&fresh, nodes[1], nodes[2]};
+
+  // 2. It joins the cluster of nodes 2 and 3 (a second cluster would never converge with them).
+  f.await("the restarted first seed up in the running cluster", 40s, [&] {
+    return std::all_of(nodes.begin() + 1, nodes.end(), [&](const cluster_node* n) { return n->find("member_removed", old_key); }) &&
+           fleet::converged(after);
+  });
+  INFO(f.transcript());
+  CHECK(fresh.uid() != old_key.uid);
+  CHECK(fresh.stderr_text().find("does not form a new cluster") == std::string::npos);
+  std::cout << "[fault] first seed restart: up on all after " << latest_after(after, "member_up", fresh.key(), restarted_at)
+            << " ms; test " << std::chrono::duration_cast<milliseconds>(steady::now() - test_start).count() << " ms\n";
+}
+
+TEST_CASE("cluster processes: the first seed restarted after both seeds are gone waits and then joins the running "
+          "cluster through the members it remembers",
+          "[fault][cluster][seed]") {
+  const auto test_start = steady::now();
+  fleet f(7);
+  // Each node keeps its own known-members file.
+  std::vector<std::filesystem::path> configs{""};
+  for (int k = 1; k <= 5; ++k) {
+    json settings = cluster_config(7);
+    settings["seed-node-timeout-ms"] = 2000;
+    settings["known-members-file"] = (f.dir() / ("known-" + std::to_string(k))).string();
+    configs.push_back(f.write_config("node" + std::to_string(k) + ".json", settings));
+  }
+  json forgetful = cluster_config(7);
+  forgetful["seed-node-timeout-ms"] = 2000;
+  const auto forgetful_config = f.write_config("forgetful.json", forgetful);
+  std::vector<cluster_node*> nodes;
+  for (int k = 1; k <= 5; ++k) nodes.push_back(&f.start(k, configs[static_cast<std::size_t>(k)]));
+  f.await("5 nodes up and converged", 40s, [&] { return fleet::converged(nodes); });
+  watched_by_all(f, nodes);
+
+  // 1. Kill both seeds; the three others (a majority) down and remove them.
+  const member_key seed1 = nodes[0]->key(), seed2 = nodes[1]->key();
+  nodes[0]->kill_9();
+  nodes[1]->kill_9();
+  const std::vector<cluster_node*> survivors{nodes[2], nodes[3], nodes[4]};
+  f.await("both seeds removed and the three others converged", 60s, [&] {
+    return std::all_of(survivors.begin(), survivors.end(), [&](const cluster_node* n) {
+             return n->find("member_removed", seed1) && n->find("member_removed", seed2);
+           }) &&
+           fleet::converged(survivors);
+  });
+
+  // 2. The first seed restarted without its known-members file asks only the seeds: nobody
+  //    answers, and it waits (saying why) instead of forming a second cluster.
+  cluster_node& lost = f.start(1, forgetful_config, "node1-forgetful");
+  f.await("the first seed's warning", 20s,
+          [&] { return lost.stderr_text().find("does not form a new cluster") != std::string::npos; });
+  f.pump(milliseconds(200));
+  CHECK(lost.find("member_up") == nullptr);
+  CHECK(lost.view().members.empty());
+  lost.kill_9();
+
+  // 3. Restarted with its file, it asks the members it remembers and joins their cluster.
+  const std::int64_t restarted_at = wall_ms();
+  cluster_node& fresh = f.start(1, configs[1], "node1-new");
+  const std::vector<cluster_node*> after{&fresh, nodes[2], nodes[3], nodes[4]};
+  // (It may warn first: the survivors' transports reconnect to its address after a backoff,
+  //  which can outlast the 2 s seed-node-timeout; it joins when their answer comes.)
+  f.await("the restarted first seed up in the running cluster", 40s, [&] { return fleet::converged(after); });
+  INFO(f.transcript());
+  std::cout << "[fault] first seed restart with both seeds gone: up on all after "
+            << latest_after(after, "member_up", fresh.key(), restarted_at) << " ms; test "
+            << std::chrono::duration_cast<milliseconds>(steady::now() - test_start).count() << " ms\n";
+}

@@ -323,3 +323,19 @@ TEST_CASE("parse_file names the file it cannot read or parse", "[unit][cluster-s
   CHECK(not_json.error().key == __FILE__);
   CHECK_THAT(std::string(not_json.error().what()), Catch::Contains("not valid JSON"));
 }
+
+TEST_CASE("the first seed's safety and the known-members file are read and checked", "[unit][cluster-settings][seed]") {
+  auto d = cluster_settings::parse(std::string("{}"));
+  REQUIRE(d);
+  CHECK_FALSE(d->first_seed_forms_cluster_when_alone);  // no silent second cluster by default
+  CHECK(d->known_members_file.empty());
+  auto s = cluster_settings::parse(std::string(
+      R"({"first-seed-forms-cluster-when-alone": true, "known-members-file": "/var/lib/shop/known"})"));
+  REQUIRE(s);
+  CHECK(s->first_seed_forms_cluster_when_alone);
+  CHECK(s->known_members_file == "/var/lib/shop/known");
+  check_error(R"({"first-seed-forms-cluster-when-alone": "yes"})", "first-seed-forms-cluster-when-alone",
+              "expected true or false");
+  check_error(R"({"known-members-file": ""})", "known-members-file", "expected a non-empty string");
+  check_error(R"({"known-members-file": 3})", "known-members-file", "expected a non-empty string");
+}

@@ -5,8 +5,11 @@
 // reads and no randomness of its own (the time is passed in, the random engine is
 // seeded by the caller). It follows the simulator's node (cluster/sim) step by step, so
 // the simulator's findings hold for the daemon:
-// - joining through seed nodes (InitJoin / InitJoinAck / Join / Welcome; the first seed
-//   joins itself when every other seed answers nack or `seed_node_timeout` passes);
+// - joining through seed nodes (InitJoin / InitJoinAck / Join / Welcome) and the members
+//   remembered from the last run; the first seed joins itself when every other seed
+//   answers nack, and after `seed_node_timeout` with no answer only if
+//   `first_seed_forms_cluster_when_alone` (else it keeps asking and reports why:
+//   `model::seed_process`, `take_seed_wait_notices`);
 // - push-pull gossip to one peer per tick (`model::select_gossip_target`): a status to a
 //   peer that has seen the version, else the whole gossip; three rounds per interval
 //   while `speedup_needed`;
@@ -22,6 +25,7 @@
 //   core.receive(protocol::gossip_envelope{...}, now); // the daemon's messages
 //   for (auto& out : core.take_outbox()) send(out.to, out.uid, out.message);
 //   for (auto& e : core.take_events()) publish(e);
+//   for (auto& n : core.take_seed_wait_notices()) log_warning(model::to_string(n));
 //   if (core.stop_requested()) shut_down(core.stop_reason());   // why: core.stopped_because()
 #pragma once
 
@@ -43,6 +47,7 @@
 #include "troupe/cluster/model/heartbeat_ring.hpp"
 #include "troupe/cluster/model/membership_state.hpp"
 #include "troupe/cluster/model/phi_accrual_failure_detector.hpp"
+#include "troupe/cluster/model/seed_process.hpp"
 #include "troupe/cluster/model/split_brain_resolver.hpp"
 #include "troupe/cluster/protocol.hpp"
 
@@ -56,6 +61,10 @@ struct core_settings {
   model::app_version app_version;          ///< the application version it runs
   nanoseconds gossip_interval = std::chrono::seconds{1};
   nanoseconds seed_node_timeout = std::chrono::seconds{5};
+  /// The first seed forms a cluster when no other seed answered in `seed_node_timeout`
+  /// (Akka's behaviour); false: it keeps asking (see `model::seed_process`).
+  bool first_seed_forms_cluster_when_alone = false;
+  nanoseconds seed_wait_report_interval = std::chrono::minutes{1};  ///< between two wait notices
   nanoseconds join_retry_interval = std::chrono::seconds{1};           ///< InitJoin resend
   nanoseconds retry_unsuccessful_join_after = std::chrono::seconds{10};  ///< Join without Welcome
   nanoseconds weakly_up_after = std::chrono::seconds{7};
@@ -123,8 +132,10 @@ class node_core {
   /// The core of incarnation `self`, drawing its random choices from `seed`.
   node_core(core_settings settings, model::unique_address self, std::uint64_t seed);
 
-  /// Starts joining through `seeds` (see the file comment); ignored unless idle.
-  void join_seed_nodes(std::vector<model::address> seeds, nanoseconds now);
+  /// Starts joining through `seeds`, also asking `known_members` (the members of its last
+  /// run; see the file comment); ignored unless idle.
+  void join_seed_nodes(std::vector<model::address> seeds, nanoseconds now,
+                       std::vector<model::address> known_members = {});
   /// Joins the cluster of `node` (self: forms a new cluster); ignored once a member.
   void join(const model::address& node, nanoseconds now);
   /// Marks the member at `where` leaving in this view (gossip spreads it).
@@ -148,6 +159,9 @@ class node_core {
   std::vector<cluster_event> take_events();
   /// Removed incarnations the transport should quarantine (previously down).
   std::vector<model::unique_address> take_quarantines();
+  /// Why the first seed waits instead of forming a cluster: one at `seed_node_timeout`,
+  /// then one every `seed_wait_report_interval` while it waits; empties the list.
+  std::vector<model::seed_wait_notice> take_seed_wait_notices();
 
   /// This incarnation.
   const model::unique_address& self() const noexcept { return self_; }
@@ -170,6 +184,7 @@ class node_core {
 
  private:
   void join_tick(nanoseconds now);
+  bool seed_step(nanoseconds now);
   void join_self(nanoseconds now);
   void become_member(model::gossip g, nanoseconds now);
   void on_join(const protocol::join& j, nanoseconds now);
@@ -197,8 +212,8 @@ class node_core {
 
   // Joining.
   std::vector<model::address> seeds_;
-  nanoseconds seed_process_started_{0};
-  std::set<model::address> nacked_by_;
+  std::vector<model::address> known_members_;
+  model::seed_process seed_process_;
   model::address join_target_;
   nanoseconds join_deadline_{0};
 
@@ -221,6 +236,7 @@ class node_core {
   std::vector<outgoing> outbox_;
   std::vector<cluster_event> events_;
   std::vector<model::unique_address> quarantines_;
+  std::vector<model::seed_wait_notice> seed_wait_notices_;
   stop_cause stop_cause_ = stop_cause::downed;
   core_stats stats_;
 };

@@ -19,6 +19,8 @@
 //     "leader-actions-interval-ms": 1000,
 //     "unreachable-nodes-reaper-interval-ms": 1000,
 //     "seed-node-timeout-ms": 5000,
+//     "first-seed-forms-cluster-when-alone": false,
+//     "known-members-file": "/var/lib/shop/known-members",
 //     "retry-unsuccessful-join-after-ms": 10000,
 //     "failure-detector": {"threshold": 8.0, "acceptable-heartbeat-pause-ms": 3000,
 //                          "min-std-deviation-ms": 100, "max-sample-size": 1000,
@@ -37,7 +39,20 @@
 //
 // - `remote` is the transport's own block, parsed by `remote::remote_settings::parse`
 //   (host, port and cookie live there); its errors are reported as `remote.<key>`.
-// - `seed-nodes` are `troupe://<system>@host:port` URIs naming this node's system.
+// - `seed-nodes` are `troupe://<system>@host:port` URIs naming this node's system. The
+//   first one is the first seed, the only node that may form a new cluster: at once when
+//   it is the only seed (such a cluster has no protection: restarted, it always starts a
+//   new one), or when every other seed answers that it is not a member (all seeds
+//   starting together). When no other seed answers within `seed-node-timeout-ms`, it
+//   forms a cluster only with `first-seed-forms-cluster-when-alone: true` (Akka's
+//   behaviour); by default it keeps asking and logs a warning at the timeout, then once
+//   a minute, saying why: a first seed restarted while the other seeds are gone would
+//   otherwise silently start a second, permanent cluster beside the running one.
+// - `known-members-file` (default: none) is a file the node rewrites with the addresses
+//   of the members it sees (one URI a line) and reads when it starts: a joining node then
+//   asks those members as well as the seeds, so a first seed restarted while every other
+//   seed is gone still joins the running cluster when any member it knew is alive. A
+//   missing file counts as empty; give each node its own.
 // - `downing.strategy` is keep-majority (the default), static-quorum, keep-oldest,
 //   down-all, or off (no automatic downing: members are downed by hand or by management).
 //   `stable-after-ms` defaults to Akka's 20 s; Akka recommends 7 s for clusters of up to
@@ -113,6 +128,11 @@ struct cluster_settings {
   std::chrono::milliseconds leader_actions_interval{1000};        ///< leader's tick
   std::chrono::milliseconds unreachable_nodes_reaper_interval{1000};  ///< failure detector check
   std::chrono::milliseconds seed_node_timeout{5000};              ///< wait for seeds to answer InitJoin
+  /// The first seed forms a cluster when no other seed answers in `seed_node_timeout`
+  /// (Akka); false, the default: it keeps asking and logs why (see the file comment).
+  bool first_seed_forms_cluster_when_alone = false;
+  /// Where the node keeps the members it last saw, and asks them when it joins; empty: nowhere.
+  std::filesystem::path known_members_file;
   std::chrono::milliseconds retry_unsuccessful_join_after{10000}; ///< resend Join without Welcome
 
   /// Phi accrual tuning; `first_heartbeat_estimate` equals `heartbeat_interval` (as in Akka).
