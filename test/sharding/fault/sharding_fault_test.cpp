@@ -115,7 +115,8 @@ std::string address_of(int test, int k) {
 }
 std::string name_of(int i) { return "name-" + std::to_string(i); }
 
-/// The cluster settings of every process of a test: fast timing, keep-majority, seeds 1 and 2.
+/// The cluster settings of every process of a test: fast timing, keep-majority, seeds 1 and 2
+/// (the first may form the cluster alone).
 json cluster_config(int test) {
   return json{{"system", system_name},
               {"remote", {{"host", host_of(test, 1)}, {"port", port_of(1)}, {"cookie", cookie}}},
@@ -125,6 +126,8 @@ json cluster_config(int test) {
               {"leader-actions-interval-ms", leader_interval.count()},
               {"unreachable-nodes-reaper-interval-ms", reaper_interval.count()},
               {"seed-node-timeout-ms", 2000},
+              // Host 1 starts alone and must be the oldest (the coordinator's node).
+              {"first-seed-forms-cluster-when-alone", true},
               {"retry-unsuccessful-join-after-ms", 2000},
               {"failure-detector",
                {{"acceptable-heartbeat-pause-ms", acceptable_pause.count()}, {"expected-response-after-ms", 500}}},
