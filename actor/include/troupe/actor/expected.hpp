@@ -40,6 +40,7 @@ class expected {
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
   const E& error() const {
     assert(!has_value());
     return std::get<1>(v_);
