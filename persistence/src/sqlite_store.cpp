@@ -3,8 +3,10 @@
 // connection each.
 //
 // The writer thread takes everything queued (up to max_batch writes) and applies it in ONE
-// transaction (group commit), each write under its own SAVEPOINT: a write that fails (a
-// conflict, a bad call) is rolled back to its savepoint alone and the others commit. The
+// transaction (group commit). A write that fails (a conflict, a bad call) fails alone and
+// the others commit: usually its check fails before it changes anything; should one fail
+// after a change, the batch is rolled back and applied again with a SAVEPOINT per write,
+// so that only the failed one is undone. The
 // callbacks run after COMMIT, in queue order, so an acknowledged write is durable (as
 // PRAGMA synchronous promises) and a read issued after its callback sees it. Journal
 // writes and deletes, snapshot saves and deletes, state upserts and removes all go through
@@ -159,7 +161,7 @@ std::optional<store_error> append_events(sqlite_connection& c, const std::vector
     q.bind(8, e.writer_uuid);
     q.bind(9, e.timestamp_ms);
     if (q.step() != SQLITE_DONE) {
-      if (c.last_code() == SQLITE_CONSTRAINT_PRIMARYKEY) {
+      if (c.last_code() == SQLITE_CONSTRAINT_UNIQUE || c.last_code() == SQLITE_CONSTRAINT_PRIMARYKEY) {
         return error(store_error::kind::conflict, quoted(id) + ": sequence number " + std::to_string(e.sequence_nr) +
                                                       " is taken; another writer has written this id");
       }
@@ -427,10 +429,33 @@ using read_op = std::function<void(sqlite_connection*)>;
 /// Runs the parameterless statement `sql`; false on an error.
 bool run(sqlite_connection& c, const char* sql) { return c.prepared(sql).step() == SQLITE_DONE; }
 
+/// The usual case, in one transaction without savepoints: true when every op either
+/// succeeded or failed before changing anything (an id's check found it taken), and the
+/// transaction committed. Otherwise it rolls everything back, clears `results`, and the
+/// caller applies the batch again with a savepoint per op. (It spares the writer thread two
+/// statements per op, SAVEPOINT and RELEASE.)
+bool write_batch_unguarded(sqlite_connection& c, std::vector<write_op>& ops,
+                           std::vector<std::optional<store_error>>& results) {
+  const auto give_up = [&] {
+    if (c.in_transaction()) run(c, "ROLLBACK");
+    for (auto& r : results) r.reset();
+    return false;
+  };
+  if (!run(c, "BEGIN IMMEDIATE")) return false;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const auto before = sqlite3_total_changes64(c.get());
+    results[i] = ops[i].apply(c);
+    if (results[i] && (sqlite3_total_changes64(c.get()) != before || !c.in_transaction())) return give_up();
+  }
+  if (!run(c, "COMMIT")) return give_up();
+  return true;
+}
+
 /// Applies `ops` in one transaction, each under its own savepoint; `results[i]` becomes
 /// op i's outcome. Should SQLite abandon the transaction itself (disk full, I/O error),
 /// the ops it held fail with `unavailable` and the rest go into a new one.
-void write_batch(sqlite_connection& c, std::vector<write_op>& ops, std::vector<std::optional<store_error>>& results) {
+void write_batch_guarded(sqlite_connection& c, std::vector<write_op>& ops,
+                         std::vector<std::optional<store_error>>& results) {
   std::size_t i = 0;
   while (i < ops.size()) {
     const std::size_t first = i;
@@ -469,6 +494,10 @@ void write_batch(sqlite_connection& c, std::vector<write_op>& ops, std::vector<s
       }
     }
   }
+}
+
+void write_batch(sqlite_connection& c, std::vector<write_op>& ops, std::vector<std::optional<store_error>>& results) {
+  if (!write_batch_unguarded(c, ops, results)) write_batch_guarded(c, ops, results);
 }
 
 /// The database file of one plugin: its writer and reader threads with their connections.

@@ -171,3 +171,28 @@ TEST_CASE("sqlite: throughput of many writes in flight", "[.bench][persistence]"
   std::printf("sqlite: %d events of 100 bytes (%d ids x %d) in %.2f s: %.0f events/s\n", id_count * per_id, id_count,
               per_id, seconds, id_count * per_id / seconds);
 }
+
+TEST_CASE("sqlite: a write that fails after it has changed the batch is undone alone", "[unit][persistence]") {
+  sqlite_db db;
+  plugin p = db.open();
+  // Another program left a row at sequence number 2 of "taken" without recording it as
+  // the highest: the check of a write of 1..3 passes, and its second insert fails.
+  db.exec("INSERT INTO journal (persistence_id, sequence_nr, serializer, manifest, version, payload, tags, "
+          "writer_uuid, timestamp_ms) VALUES ('taken', 2, 1, 'm', 1, x'00', '', 'other', 0)");
+  // Both writes in flight at once, so that the plugin usually puts them in one batch.
+  auto first = std::make_shared<std::promise<write_result>>();
+  auto second = std::make_shared<std::promise<write_result>>();
+  p.journal->write(events("taken", 1, 3), [first](write_result r) { first->set_value(std::move(r)); });
+  p.journal->write(events("free", 1, 3), [second](write_result r) { second->set_value(std::move(r)); });
+  auto f1 = first->get_future();
+  auto f2 = second->get_future();
+  REQUIRE(f1.wait_for(callback_deadline) == std::future_status::ready);
+  REQUIRE(f2.wait_for(callback_deadline) == std::future_status::ready);
+  const auto failed = f1.get();
+  REQUIRE(failed);
+  CHECK(failed->what == store_error::kind::conflict);
+  CHECK(failed->message.find("\"taken\"") != std::string::npos);
+  CHECK_FALSE(f2.get());
+  CHECK(seqs(read(p, "free")) == range(1, 3));
+  CHECK(seqs(read(p, "taken")) == std::vector<std::int64_t>{2});  // the other program's row only
+}

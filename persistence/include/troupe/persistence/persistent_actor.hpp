@@ -34,6 +34,10 @@
 //   never interleave their events: the second writer fails and stops.
 // - Event types (and snapshot types) are registered with `persistence::register_type`.
 // - `sender()` inside a persist handler is not the command's sender: capture it.
+// - An actor that stops (passivation, a shard handed off, `poison_pill`) while a write is
+//   in flight never runs that write's handler, so the command is not answered, although
+//   the events may be kept: the next incarnation recovers them. Senders that need an
+//   answer resend after a timeout with an id the actor recognises (samples/bank does).
 #pragma once
 
 #include <cstdint>

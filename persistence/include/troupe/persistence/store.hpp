@@ -8,9 +8,11 @@
 //
 // Every call returns at once; its callback runs when the store is done, on one of the
 // store's own threads (never the caller's dispatcher), so a blocking database call never
-// holds an actor's thread. Callbacks of one store for one persistence id run in the order
-// the calls were made. The actors (persistent_actor, durable_state_actor) turn callbacks
-// into messages to themselves.
+// holds an actor's thread. The writes of one store for one persistence id are applied, and
+// their callbacks run, in the order the calls were made; a read made after a write's
+// callback has run sees that write (a read made while the write is still pending may not).
+// The actors (persistent_actor, durable_state_actor) turn callbacks into messages to
+// themselves, and never read an id while they write it.
 //
 // The rules every plugin keeps (test/persistence/store_conformance.hpp checks them on each):
 // - An atomic write (`journal::write`) holds events of one persistence id with consecutive
@@ -45,7 +47,7 @@ using bytes = std::vector<std::uint8_t>;
 
 /// A value in stored form: which serializer wrote it, under which manifest and version.
 struct stored_payload {
-  std::uint32_t serializer = 0;  ///< the registry's serializer id (1: CBOR)
+  std::uint32_t serializer = 0;  ///< the registry's serializer id (remote::serializer_id::cbor for nlohmann types)
   std::string manifest;          ///< the type's registered name
   std::uint32_t version = 1;     ///< the schema version the writer used (adapters upgrade)
   bytes data;
