@@ -12,7 +12,8 @@
 //    acknowledged only after its COMMIT.
 // 3. Group commit. A worker takes the consecutive journal writes at the head of its queue
 //    (at most max_batch) into one transaction. Fast path: one query reads the highest
-//    sequence number of every id in the batch, each write is checked against it (and
+//    sequence number of every id in the batch that the worker does not know (it knows the
+//    highest of an id it wrote last, when the write follows it), each write is checked against it (and
 //    against the writes before it in the batch), and the accepted events go in with one
 //    multi-row INSERT (unnest of array parameters), their tags with another. If the server
 //    refuses that (a unique violation: another process wrote one of the ids meanwhile), the
@@ -399,8 +400,15 @@ class connection_worker {
         for (std::size_t i = 0; i < calls.size(); ++i) {
           if (pending[i]) results[i] = c.error();
         }
-      } else if (fast_batch(**c, calls, pending, results) == outcome::rolled_back) {
-        slow_batch(**c, calls, pending, results);
+      } else {
+        const outcome o = fast_batch(**c, calls, pending, results);
+        if (o != outcome::committed) {
+          // What this thread knew of the batch's ids may be wrong now: the database decides.
+          for (std::size_t i = 0; i < calls.size(); ++i) {
+            if (pending[i]) highest_known_.erase(calls[i].events.front().persistence_id);
+          }
+        }
+        if (o == outcome::rolled_back) slow_batch(**c, calls, pending, results);
       }
     }
     for (std::size_t i = 0; i < calls.size(); ++i) calls[i].done(std::move(results[i]));
@@ -441,17 +449,31 @@ class connection_worker {
       r = c.exec_prepared("tag_lock", {tag_lock_key_});
       if (!r.ok()) return abandon(c, r, calls, pending, results, "the tag lock");
     }
+    // The highest of an id this thread wrote last is known, unless the write does not follow
+    // it (another process may have written the id since): then, as for an id not known, the
+    // database says. A stale value cannot let a write through: the primary key refuses it.
     std::unordered_map<std::string, std::int64_t> highest;
     pg::pg_array ids(pg::pg_oid::text);
+    std::size_t unknown = 0;
     for (std::size_t i = 0; i < calls.size(); ++i) {
-      if (pending[i] && highest.emplace(calls[i].events.front().persistence_id, 0).second) {
-        ids.add(calls[i].events.front().persistence_id);
+      if (!pending[i]) continue;
+      const std::string& id = calls[i].events.front().persistence_id;
+      if (highest.count(id)) continue;
+      const auto known = highest_known_.find(id);
+      if (known != highest_known_.end() && calls[i].events.front().sequence_nr == known->second + 1) {
+        highest.emplace(id, known->second);
+      } else {
+        highest.emplace(id, 0);
+        ids.add(id);
+        ++unknown;
       }
     }
-    r = c.exec_prepared("highest_of", {ids.finish()});
-    if (!r.ok()) return abandon(c, r, calls, pending, results, "reading the highest sequence numbers");
-    for (int row = 0; row < r.rows(); ++row) {
-      highest[std::string(r.value(row, 0))] = r.int8(row, 1).value_or(0);
+    if (unknown > 0) {
+      r = c.exec_prepared("highest_of", {ids.finish()});
+      if (!r.ok()) return abandon(c, r, calls, pending, results, "reading the highest sequence numbers");
+      for (int row = 0; row < r.rows(); ++row) {
+        highest[std::string(r.value(row, 0))] = r.int8(row, 1).value_or(0);
+      }
     }
     std::vector<std::optional<store_error>> checked(calls.size());
     insert_arrays rows;
@@ -469,8 +491,11 @@ class connection_worker {
     if (auto failed = rows.insert(c)) return abandon(c, *failed, calls, pending, results, "INSERT");
     r = c.exec("COMMIT");
     if (!r.ok()) return abandon(c, r, calls, pending, results, "COMMIT; the outcome is unknown");
+    if (highest_known_.size() > max_highest_known) highest_known_.clear();
     for (std::size_t i = 0; i < calls.size(); ++i) {
-      if (pending[i]) results[i] = std::move(checked[i]);
+      if (!pending[i]) continue;
+      if (!checked[i]) highest_known_[calls[i].events.front().persistence_id] = calls[i].events.back().sequence_nr;
+      results[i] = std::move(checked[i]);
     }
     return outcome::committed;
   }
@@ -526,7 +551,11 @@ class connection_worker {
     }
   }
 
+  /// Ids whose highest sequence number this thread knows past this many: forgotten.
+  static constexpr std::size_t max_highest_known = 100'000;
+
   std::unique_ptr<pg_connection> connection_;
+  std::unordered_map<std::string, std::int64_t> highest_known_;  ///< id -> highest this thread wrote
   const std::size_t max_batch_;
   const std::string tag_lock_key_;
   std::chrono::steady_clock::time_point next_attempt_{};

@@ -421,6 +421,30 @@ TEST_CASE("a write that another process got to first rolls back alone", "[postgr
   CHECK(f.read("z")->size() == 2);
 }
 
+TEST_CASE("what a connection knows of an id it wrote never decides against the database", "[postgres]") {
+  // Two plugins on one schema, as two nodes: each connection thread knows the highest of
+  // the ids it wrote last, and the other node writes behind its back.
+  pg_fixture f("known", 1);
+  plugin other = f.open_again(1);
+  const auto other_write = [&](std::vector<persistent_repr> evs) {
+    return await<done_t>([&](auto cb) { other.journal->write(std::move(evs), cb); });
+  };
+  REQUIRE_FALSE(f.write(events("a", 1, 1)));     // this node knows: highest 1
+  REQUIRE_FALSE(other_write(events("a", 2, 2)));  // the entity moved: 2..3 elsewhere
+
+  SECTION("a write that follows the database, not what the thread knew, succeeds") {
+    REQUIRE_FALSE(f.write(events("a", 4, 1)));  // the entity came back and recovered 3
+    CHECK(*f.highest("a") == 4);
+  }
+  SECTION("a stale incarnation's write that follows what the thread knew is refused") {
+    const auto d = f.write(events("a", 2, 1));
+    REQUIRE(d);
+    CHECK(d->what == store_error::kind::conflict);
+    CHECK(*f.highest("a") == 3);
+    REQUIRE_FALSE(f.write(events("a", 4, 1)));  // and the database decides the next one
+  }
+}
+
 TEST_CASE("tag offsets resume without gaps while many connections write", "[postgres]") {
   // Writers on two plugins (eight connections) tag every event; a reader resumes after the
   // last offset it saw. If a smaller offset could commit after a larger one was read, the
