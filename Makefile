@@ -18,10 +18,10 @@ debug: deps
 	cmake --build --preset debug -j $(JOBS)
 
 # The concurrent code (the actor runtime, the transport, the cluster daemon, sharding and
-# the singleton) runs under both sanitizers.
+# the singleton, the persistent actors and the SQLite plugin's threads) runs under both sanitizers.
 SANITIZED_TESTS = troupe_actor_tests troupe_remote_tests troupe_cluster_daemon_tests \
   troupe_cluster_management_tests troupe_sharding_model_tests troupe_sharding_sim_tests \
-  troupe_sharding_tests troupe_sharding_singleton_tests
+  troupe_sharding_tests troupe_sharding_singleton_tests troupe_persistence_tests troupe_persistence_store_tests
 
 asan: deps
 	cmake --preset asan >/dev/null
