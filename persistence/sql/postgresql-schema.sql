@@ -1,10 +1,10 @@
 -- The tables of troupe::persistence's PostgreSQL plugin (persistence/src/postgres_store.cpp).
 --
--- The plugin creates them itself on first use: it embeds this file verbatim
--- (persistence/src/internal/postgres_schema.hpp; a test checks that the two are identical)
--- and runs it, under an advisory lock so that concurrent creators wait for each other,
--- after `CREATE SCHEMA IF NOT EXISTS <schema>` and `SET search_path TO <schema>`, where
--- <schema> is the setting "postgresql.schema" (default public). To create them by hand:
+-- The plugin creates them itself on first use: the build compiles this file in verbatim
+-- (persistence/CMakeLists.txt generates internal/postgres_schema.hpp from it) and runs it,
+-- under an advisory lock so that concurrent creators wait for each other, after
+-- `CREATE SCHEMA IF NOT EXISTS <schema>` and `SET search_path TO <schema>`, where <schema>
+-- is the setting "postgresql.schema" (default public). To create them by hand:
 --
 --   PGOPTIONS=--search_path=myschema psql -v ON_ERROR_STOP=1 -d mydb -f postgresql-schema.sql
 --
