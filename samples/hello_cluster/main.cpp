@@ -9,7 +9,8 @@
 //   --host H --port P        this node's address
 //   --seeds a,b              seed nodes: ports on the same host, or troupe:// URIs
 //   --management-port P      serve the HTTP management endpoints on P (read-only unless
-//                            the --config file sets management.allow-changes)
+//                            the --config file sets a management token or
+//                            management.allow-unauthenticated-changes)
 //   --json                   one JSON object per line on stdout instead of prose
 //   --stats-interval-ms N    with --json, a "stats" line every N ms: bytes and messages
 //                            of the transport, gossips and heartbeats of the daemon

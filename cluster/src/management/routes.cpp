@@ -202,15 +202,17 @@ management_response ready(const management_snapshot& s) {
 /// GET, PUT and DELETE of `/cluster/members/{address}`; `raw` is the still-encoded address.
 management_response route_member(const management_request& request, std::string_view path, std::string_view raw,
                                  std::string_view query, const std::function<management_snapshot()>& node,
-                                 bool allow_changes) {
+                                 bool may_change) {
   const std::string& method = request.method;
   // 1. The method, and whether changes are allowed at all.
   if (method != "GET" && method != "PUT" && method != "DELETE") {
     return method_not_allowed(method, path, "GET, PUT, DELETE");
   }
-  if (method != "GET" && !allow_changes) {
-    return error(403, method + " refused: changes are disabled, as management.allow-changes is false (the "
-                               "default); set it to true to let PUT and DELETE make members leave or down them");
+  if (method != "GET" && !may_change) {
+    return error(403, method + " refused: changes are disabled, as no bearer token is configured and "
+                               "management.allow-unauthenticated-changes is false (the default); configure "
+                               "management.token-file or management.token-env and send the token, or allow "
+                               "unauthenticated changes");
   }
   // 2. The address.
   const auto text = percent_decode(raw, false);
@@ -241,17 +243,23 @@ management_response route_member(const management_request& request, std::string_
   return r;
 }
 
+/// The path of a request target: without the query and a trailing slash.
+std::string_view path_of(std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  return path;
+}
+
 management_response route(const management_request& request, const std::function<management_snapshot()>& node,
-                          bool allow_changes) {
+                          bool may_change) {
   // 1. Split the target into path and query; a trailing slash is ignored.
   const std::string_view target = request.target;
   if (target.empty() || target.front() != '/') {
     return error(400, "Malformed request target [" + std::string(target) + "]: expected a path such as /cluster/members");
   }
   const auto q = target.find('?');
-  std::string_view path = target.substr(0, q);
+  const std::string_view path = path_of(target);
   const std::string_view query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
-  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
   const bool get = request.method == "GET";
   // 2. Health checks.
   if (path == "/alive") return get ? reply(200, json{{"alive", true}}) : method_not_allowed(request.method, path, "GET");
@@ -259,12 +267,58 @@ management_response route(const management_request& request, const std::function
   // 3. The members.
   if (path == members_path) return get ? reply(200, members_json(node())) : method_not_allowed(request.method, path, "GET");
   if (path.starts_with(member_prefix)) {
-    return route_member(request, path, path.substr(member_prefix.size()), query, node, allow_changes);
+    return route_member(request, path, path.substr(member_prefix.size()), query, node, may_change);
   }
   return error(404, "Unknown path [" + std::string(path) + "]");
 }
 
+/// True if `a` equals `b`, in a time that depends on their lengths only, not on where
+/// they differ: a token guessed byte by byte learns nothing from the answer's delay.
+bool constant_time_equal(std::string_view a, std::string_view b) noexcept {
+  const std::size_t n = std::max(a.size(), b.size());
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto x = static_cast<unsigned char>(i < a.size() ? a[i] : 0);
+    const auto y = static_cast<unsigned char>(i < b.size() ? b[i] : 0);
+    diff = static_cast<unsigned char>(diff | (x ^ y));
+  }
+  return diff == 0;
+}
+
+/// A 401 with RFC 6750's challenge; `error_code` is empty when no credentials came.
+management_response unauthorized(std::string message, std::string_view error_code) {
+  auto r = error(401, std::move(message));
+  r.www_authenticate = "Bearer realm=\"troupe-management\"";
+  if (!error_code.empty()) r.www_authenticate += ", error=\"" + std::string(error_code) + "\"";
+  return r;
+}
+
 }  // namespace
+
+management_authorization authorize_management_request(const management_request& request,
+                                                      const management_access_policy& policy) {
+  const std::string_view path = path_of(request.target);
+  const bool read = request.method == "GET" || request.method == "HEAD";
+  // 1. Probes carry no token: the health checks answer everyone, and change nothing.
+  if (read && (path == "/alive" || path == "/ready")) return {false, std::nullopt};
+  // 2. No token configured: the setting decides.
+  if (policy.token.empty()) return {policy.allow_unauthenticated_changes, std::nullopt};
+  // 3. Credentials given must be right, whatever the request.
+  if (request.authorization) {
+    constexpr std::string_view scheme = "bearer ";  // the scheme is case-insensitive (RFC 9110)
+    const std::string_view given = *request.authorization;
+    const bool bearer = given.size() > scheme.size() && lower(given.substr(0, scheme.size())) == scheme;
+    if (bearer && constant_time_equal(given.substr(scheme.size()), policy.token)) return {true, std::nullopt};
+    return {false, unauthorized("Invalid credentials: expected the configured token as \"Authorization: Bearer "
+                                "<token>\"",
+                                "invalid_token")};
+  }
+  // 4. None: reads pass unless they need the token too; changes never.
+  if (read && !policy.token_for_reads) return {false, std::nullopt};
+  return {false, unauthorized(request.method + " " + std::string(path) + " needs the management token: send "
+                                  "\"Authorization: Bearer <token>\"",
+                              {})};
+}
 
 std::string akka_status_name(model::member_status s) {
   switch (s) {
@@ -283,9 +337,9 @@ std::string akka_status_name(model::member_status s) {
 
 management_response route_management_request(const management_request& request,
                                              const std::function<management_snapshot()>& node,
-                                             bool allow_changes) {
+                                             bool may_change) {
   try {
-    return route(request, node, allow_changes);
+    return route(request, node, may_change);
   } catch (const std::exception& e) {
     return error(500, std::string("Internal error: ") + e.what());
   }

@@ -162,12 +162,40 @@ void parse_downing(const object_reader& root, cluster_settings& s) {
 }
 
 void parse_management(const object_reader& root, cluster_settings& s) {
-  auto m = root.object("management", {"enabled", "host", "port", "allow-changes", "allowed-hosts"});
+  auto m = root.object("management", {"enabled", "host", "port", "token-file", "token-env", "token-for-reads",
+                                       "allow-unauthenticated-changes", "https", "certificate", "private-key",
+                                       "allowed-hosts", "allow-changes"});
+  // HTTPS takes the transport's certificate unless the block names its own.
+  s.management.certificate = s.remote.tls.certificate;
+  s.management.private_key = s.remote.tls.private_key;
   if (!m) return;
+  if (m->find("allow-changes")) {
+    throw config_error(m->key("allow-changes"),
+                       "was replaced: give a bearer token (management.token-file or management.token-env) to "
+                       "accept authenticated changes, or set management.allow-unauthenticated-changes to true");
+  }
   m->boolean("enabled", s.management.enabled);
   m->string("host", s.management.host, false);
   m->integer("port", s.management.port, 0, 65535);
-  m->boolean("allow-changes", s.management.allow_changes);
+  m->string("token-file", s.management.token_file, true);
+  m->string("token-env", s.management.token_env, true);
+  if (!s.management.token_file.empty() && !s.management.token_env.empty()) {
+    throw config_error(m->key("token-env"), "expected at most one of token-file and token-env, got both");
+  }
+  m->boolean("token-for-reads", s.management.token_for_reads);
+  if (s.management.token_for_reads && s.management.token_file.empty() && s.management.token_env.empty()) {
+    throw config_error(m->key("token-for-reads"), "expected a token (token-file or token-env) to require, got none");
+  }
+  m->boolean("allow-unauthenticated-changes", s.management.allow_unauthenticated_changes);
+  m->boolean("https", s.management.https);
+  m->string("certificate", s.management.certificate, true);
+  m->string("private-key", s.management.private_key, true);
+  if (s.management.https && s.management.certificate.empty()) {
+    throw config_error(m->key("certificate"), "expected a PEM file for https (or remote.tls.certificate), got none");
+  }
+  if (s.management.https && s.management.private_key.empty()) {
+    throw config_error(m->key("private-key"), "expected a PEM file for https (or remote.tls.private-key), got none");
+  }
   // The names checked against Host and Origin, in the syntax of those headers.
   if (const json* hosts = m->find("allowed-hosts")) {
     const std::string form = "\"host\" or \"host:port\" (a DNS name, an IPv4 address or an IPv6 one in "

@@ -9,6 +9,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <fstream>
 #include <optional>
 #include <random>
 #include <set>
@@ -20,9 +21,11 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <nlohmann/json.hpp>
 
 #include <troupe/actor.hpp>
@@ -30,9 +33,15 @@
 #include <troupe/cluster/cluster.hpp>
 #include <troupe/cluster/management.hpp>
 
+#include "support/temp_files.hpp"
+#include "support/test_pki.hpp"
+
 using namespace std::chrono_literals;
 using nlohmann::json;
+using troupe::cluster::authorize_management_request;
 using troupe::cluster::check_management_request_host;
+using troupe::cluster::load_management_token;
+using troupe::cluster::management_access_policy;
 using troupe::cluster::management_change;
 using troupe::cluster::management_host;
 using troupe::cluster::management_host_names;
@@ -257,7 +266,159 @@ TEST_CASE("management: a PUT without a known operation is 400 and changes nothin
   CHECK(route("PUT", "/cluster/members/shop@127.0.0.1:2559", "operation=fly").status == 400);
 }
 
-TEST_CASE("management: with allow_changes false, PUT and DELETE are 403, GET still works", "[unit][management]") {
+namespace {
+
+management_request with_authorization(std::string method, std::string target,
+                                      std::optional<std::string> authorization = {}) {
+  management_request r{std::move(method), std::move(target), {}, {}};
+  r.authorization = std::move(authorization);
+  return r;
+}
+
+constexpr const char* token = "s3cret-token_0123456789.abc~+/==";
+
+}  // namespace
+
+TEST_CASE("management access: without a token, everything reads and changes only if allowed", "[unit][management]") {
+  for (const bool allowed : {false, true}) {
+    INFO("allow_unauthenticated_changes " << allowed);
+    const management_access_policy policy{{}, false, allowed};
+    for (const char* method : {"GET", "PUT", "DELETE", "POST"}) {
+      INFO(method);
+      auto a = authorize_management_request(with_authorization(method, "/cluster/members/x"), policy);
+      CHECK_FALSE(a.refused);
+      CHECK(a.may_change == allowed);
+    }
+    // A token sent to a server that has none is ignored, not a key to changes.
+    auto a = authorize_management_request(with_authorization("PUT", "/cluster/members/x", "Bearer whatever"), policy);
+    CHECK_FALSE(a.refused);
+    CHECK(a.may_change == allowed);
+  }
+  // The health checks never change anything.
+  CHECK_FALSE(authorize_management_request(with_authorization("GET", "/alive"), {{}, false, true}).may_change);
+}
+
+TEST_CASE("management access: with a token, changes need it and a wrong one is 401 everywhere but the probes",
+          "[unit][management]") {
+  const management_access_policy policy{token, false, false};
+  auto check_challenge = [](const troupe::cluster::management_authorization& a, const char* error) {
+    REQUIRE(a.refused);
+    CHECK(a.refused->status == 401);
+    CHECK_FALSE(a.may_change);
+    CHECK(a.refused->change.op == management_change::operation::none);
+    CHECK_THAT(a.refused->www_authenticate, Catch::StartsWith("Bearer realm=\"troupe-management\""));
+    if (error) {
+      CHECK_THAT(a.refused->www_authenticate, Catch::EndsWith(std::string(", error=\"") + error + "\""));
+    } else {
+      CHECK_THAT(a.refused->www_authenticate, !Catch::Contains("error="));
+    }
+    CHECK_FALSE(body_of(*a.refused).at("message").get<std::string>().empty());
+  };
+  // No credentials: reads pass read-only, changes get the challenge.
+  auto read = authorize_management_request(with_authorization("GET", "/cluster/members"), policy);
+  CHECK_FALSE(read.refused);
+  CHECK_FALSE(read.may_change);
+  for (const char* method : {"PUT", "DELETE", "POST", "PATCH"}) {
+    INFO(method);
+    check_challenge(authorize_management_request(with_authorization(method, "/cluster/members/x"), policy), nullptr);
+  }
+  // The right token, the scheme in any case: changes allowed.
+  for (const std::string scheme : {"Bearer ", "bearer ", "BEARER "}) {
+    INFO(scheme);
+    auto a = authorize_management_request(with_authorization("PUT", "/cluster/members/x", scheme + token), policy);
+    CHECK_FALSE(a.refused);
+    CHECK(a.may_change);
+  }
+  // Anything else is refused, reads included: a client that believes it is authenticated
+  // learns at once that it is not.
+  const std::string t = token;
+  for (const std::string& bad : std::vector<std::string>{"Bearer " + t.substr(0, t.size() - 1), "Bearer " + t + "x",
+                                                         "Bearer  " + t, "Bearer " + t + " ", "Basic " + t, t, "Bearer",
+                                                         "Bearer ", "Bearer " + t + ", " + t}) {
+    INFO(bad);
+    check_challenge(authorize_management_request(with_authorization("PUT", "/cluster/members/x", bad), policy),
+                    "invalid_token");
+    check_challenge(authorize_management_request(with_authorization("GET", "/cluster/members", bad), policy),
+                    "invalid_token");
+  }
+  // Probes carry no token, and a wrong one does not lock them out either.
+  for (const char* path : {"/alive", "/ready", "/alive/", "/ready?x=1"}) {
+    INFO(path);
+    CHECK_FALSE(authorize_management_request(with_authorization("GET", path), policy).refused);
+    CHECK_FALSE(authorize_management_request(with_authorization("GET", path, "Bearer nope"), policy).refused);
+  }
+}
+
+TEST_CASE("management access: token-for-reads makes every read but the probes need the token", "[unit][management]") {
+  const management_access_policy policy{token, true, false};
+  for (const char* path : {"/cluster/members", "/cluster/members/x", "/cluster/shards/cart", "/nowhere"}) {
+    INFO(path);
+    auto a = authorize_management_request(with_authorization("GET", path), policy);
+    REQUIRE(a.refused);
+    CHECK(a.refused->status == 401);
+    auto ok = authorize_management_request(with_authorization("GET", path, std::string("Bearer ") + token), policy);
+    CHECK_FALSE(ok.refused);
+  }
+  CHECK_FALSE(authorize_management_request(with_authorization("GET", "/alive"), policy).refused);
+  CHECK_FALSE(authorize_management_request(with_authorization("GET", "/ready"), policy).refused);
+}
+
+TEST_CASE("management access: the token is read from a file or the environment, and a bad one is a clear error",
+          "[unit][management]") {
+  troupe::test_support::temp_dir dir{"troupe-mgmt-token"};
+  auto write = [&](const std::string& name, const std::string& text) {
+    const auto path = dir.path() / name;
+    std::ofstream(path, std::ios::binary) << text;
+    return path.string();
+  };
+  auto no_env = [](const char*) -> const char* { return nullptr; };
+  management_settings s;
+  // None configured: no token, no error.
+  auto none = load_management_token(s, no_env);
+  REQUIRE(none);
+  CHECK(none->empty());
+  // A file, with the newline an editor or `echo` leaves.
+  s.token_file = write("token", std::string("  ") + token + "\n");
+  auto from_file = load_management_token(s, no_env);
+  REQUIRE(from_file);
+  CHECK(*from_file == token);
+  // The environment.
+  s.token_file.clear();
+  s.token_env = "TROUPE_TEST_TOKEN";
+  auto from_env = load_management_token(s, [](const char* name) -> const char* {
+    return std::string(name) == "TROUPE_TEST_TOKEN" ? token : nullptr;
+  });
+  REQUIRE(from_env);
+  CHECK(*from_env == token);
+  // Errors name the key.
+  auto unset = load_management_token(s, no_env);
+  REQUIRE_FALSE(unset);
+  CHECK_THAT(unset.error(), Catch::StartsWith("management.token-env TROUPE_TEST_TOKEN") && Catch::Contains("not set"));
+  s.token_env.clear();
+  s.token_file = (dir.path() / "missing").string();
+  auto missing = load_management_token(s, no_env);
+  REQUIRE_FALSE(missing);
+  CHECK_THAT(missing.error(), Catch::StartsWith("management.token-file \"") && Catch::Contains("cannot read it"));
+  s.token_file = write("short", "abc\n");
+  auto too_short = load_management_token(s, no_env);
+  REQUIRE_FALSE(too_short);
+  CHECK_THAT(too_short.error(), Catch::Contains("expected a token of 16 to 1024 characters, got 3"));
+  s.token_file = write("long", std::string(2000, 'a'));
+  CHECK_FALSE(load_management_token(s, no_env));
+  for (const std::string bad : {"0123456789abcdef ghij", "0123456789abcdef\"", "=0123456789abcdefghij",
+                                "0123456789abcdef=g", "0123456789abcdef\x01"}) {
+    INFO(bad);
+    s.token_file = write("bad", bad);
+    auto r = load_management_token(s, no_env);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error(), Catch::Contains("expected a token of letters, digits"));
+  }
+  s.token_file = write("both", token);
+  s.token_env = "X";
+  CHECK_FALSE(load_management_token(s, no_env));
+}
+
+TEST_CASE("management: with changes not allowed, PUT and DELETE are 403, GET still works", "[unit][management]") {
   router route;
   route.allow_changes = false;
   const std::string target = "/cluster/members/shop@127.0.0.1:2551";
@@ -266,7 +427,7 @@ TEST_CASE("management: with allow_changes false, PUT and DELETE are 403, GET sti
     auto r = route(method, target, "operation=down");
     CHECK(r.status == 403);
     CHECK_THAT(message_of(r), Catch::StartsWith(std::string(method) + " refused") &&
-                                  Catch::Contains("management.allow-changes is false (the default)"));
+                                  Catch::Contains("management.allow-unauthenticated-changes is false (the default)"));
     CHECK(r.change.op == management_change::operation::none);
   }
   CHECK(route.snapshots_taken == 0);
@@ -533,6 +694,7 @@ struct http_reply {
   std::string body;
   std::string allow;
   std::string content_type;
+  std::string www_authenticate;
   json parsed() const { return json::parse(body); }
 };
 
@@ -567,7 +729,7 @@ http_reply exchange(tcp::socket& socket, const std::string& method, const std::s
   http::response<http::string_body> res;
   http::read(socket, buffer, res);
   return {res.result_int(), res.body(), std::string(res[http::field::allow]),
-          std::string(res[http::field::content_type])};
+          std::string(res[http::field::content_type]), std::string(res[http::field::www_authenticate])};
 }
 
 /// One request on a fresh connection.
@@ -637,13 +799,13 @@ unsigned status_of(const std::string& raw) {
   return static_cast<unsigned>(std::stoul(raw.substr(9, 3)));
 }
 
-/// Management on 127.0.0.1, any free port; read-only unless `allow_changes`.
+/// Management on 127.0.0.1, any free port; read-only unless `allow_changes` (without a token).
 management_settings any_port(bool allow_changes = false) {
   management_settings s;
   s.enabled = true;
   s.host = "127.0.0.1";
   s.port = 0;
-  s.allow_changes = allow_changes;
+  s.allow_unauthenticated_changes = allow_changes;
   return s;
 }
 
@@ -891,13 +1053,13 @@ TEST_CASE("management server: PUT down of self downs this node", "[integration][
   CHECK(request(*port, "GET", "/ready").status == 503);
 }
 
-TEST_CASE("management server: read-only by default, PUT and DELETE get 403 naming management.allow-changes",
+TEST_CASE("management server: read-only by default, PUT and DELETE get 403 naming the settings that allow them",
           "[integration][management]") {
   cluster_node n;
   n.join_and_await_up();
   management_server server(n.cluster);
   management_settings defaults;
-  CHECK_FALSE(defaults.allow_changes);
+  CHECK_FALSE(defaults.allow_unauthenticated_changes);
   defaults.port = 0;
   auto port = server.start(defaults);
   REQUIRE(port);
@@ -905,7 +1067,8 @@ TEST_CASE("management server: read-only by default, PUT and DELETE get 403 namin
   auto put = request(*port, "PUT", self, "operation=down", "application/x-www-form-urlencoded");
   CHECK(put.status == 403);
   CHECK_THAT(put.parsed().at("message").get<std::string>(),
-             Catch::Contains("management.allow-changes is false") && Catch::Contains("set it to true"));
+             Catch::Contains("management.allow-unauthenticated-changes is false") &&
+                 Catch::Contains("management.token-file"));
   CHECK(request(*port, "PUT", self + "?operation=leave").status == 403);
   CHECK(request(*port, "DELETE", self).status == 403);
   CHECK(request(*port, "GET", self).status == 200);
@@ -1068,4 +1231,127 @@ TEST_CASE("management server: cluster::start serves the endpoints when managemen
 
   cluster_node off;
   CHECK_FALSE(off.cluster.management_port());
+}
+
+TEST_CASE("management server: with a token, changes need it, and token-for-reads guards the reads but not the probes",
+          "[integration][management]") {
+  troupe::test_support::temp_dir dir{"troupe-mgmt-token"};
+  const auto token_path = dir.path() / "token";
+  std::ofstream(token_path) << token << "\n";
+  cluster_node n;
+  n.join_and_await_up();
+  management_server server(n.cluster);
+  auto settings = any_port();
+  settings.token_file = token_path.string();
+  auto port = server.start(settings);
+  REQUIRE(port);
+  const std::string self = "/cluster/members/" + n.self_encoded();
+  const header_list bearer{{"Authorization", std::string("Bearer ") + token}};
+
+  auto without = request(*port, "PUT", self + "?operation=leave");
+  CHECK(without.status == 401);
+  CHECK(without.www_authenticate == "Bearer realm=\"troupe-management\"");
+  auto wrong = request(*port, "PUT", self + "?operation=leave", {}, {}, {{"Authorization", "Bearer wrong"}});
+  CHECK(wrong.status == 401);
+  CHECK(wrong.www_authenticate == "Bearer realm=\"troupe-management\", error=\"invalid_token\"");
+  CHECK(request(*port, "GET", self).status == 200);  // reads need no token by default
+  CHECK(n.self_status() == member_status::up);
+
+  // token-for-reads, on a second server of the same node.
+  management_server guarded(n.cluster);
+  settings.token_for_reads = true;
+  auto guarded_port = guarded.start(settings);
+  REQUIRE(guarded_port);
+  CHECK(request(*guarded_port, "GET", "/cluster/members").status == 401);
+  CHECK(request(*guarded_port, "GET", "/cluster/members", {}, {}, bearer).status == 200);
+  CHECK(request(*guarded_port, "GET", "/alive").status == 200);
+  CHECK(request(*guarded_port, "GET", "/ready").status == 200);
+
+  // With the token the change is made.
+  CHECK(request(*port, "PUT", self + "?operation=leave", {}, {}, bearer).status == 200);
+  await_condition(n.system, [&] { return n.self_status() != member_status::up || n.cluster.is_terminated(); }, 10s,
+                  "self no longer up after an authenticated leave");
+}
+
+TEST_CASE("management server: a token that cannot be read or a certificate that does not load is a start error",
+          "[integration][management]") {
+  cluster_node n;
+  management_server server(n.cluster);
+  auto settings = any_port();
+  settings.token_file = "/nonexistent/troupe/token";
+  auto no_token = server.start(settings);
+  REQUIRE_FALSE(no_token);
+  CHECK_THAT(no_token.error(), Catch::StartsWith("management.token-file \"/nonexistent/troupe/token\""));
+  CHECK_FALSE(server.is_running());
+
+  settings = any_port();
+  settings.https = true;
+  settings.certificate = "/nonexistent/troupe/cert.pem";
+  settings.private_key = "/nonexistent/troupe/key.pem";
+  auto no_cert = server.start(settings);
+  REQUIRE_FALSE(no_cert);
+  CHECK_THAT(no_cert.error(), Catch::StartsWith("management.certificate: cannot use \"/nonexistent/troupe/cert.pem\""));
+  CHECK_FALSE(server.is_running());
+}
+
+namespace {
+
+/// One HTTPS GET of `target` with `headers`, the server's certificate checked against
+/// `ca_file` and named 127.0.0.1; the status, or 0 if the TLS handshake failed.
+unsigned https_get(std::uint16_t port, const std::string& ca_file, const std::string& target,
+                   const header_list& headers = {}) {
+  asio::io_context io;
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  ctx.load_verify_file(ca_file);
+  ctx.set_verify_mode(asio::ssl::verify_peer);
+  beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
+  stream.set_verify_callback(asio::ssl::host_name_verification("127.0.0.1"));
+  beast::get_lowest_layer(stream).expires_after(5s);
+  beast::get_lowest_layer(stream).connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  beast::error_code ec;
+  stream.handshake(asio::ssl::stream_base::client, ec);
+  if (ec) return 0;
+  http::request<http::empty_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
+  for (const auto& [name, value] : headers) req.set(name, value);
+  http::write(stream, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(stream, buffer, res);
+  stream.shutdown(ec);  // the server answers close_notify; its absence is not the test's concern
+  return res.result_int();
+}
+
+}  // namespace
+
+TEST_CASE("management server: https serves TLS only, with the token over it", "[integration][management]") {
+  troupe::test_support::pki ca("troupe management test CA");
+  const json tls = ca.node("management", "IP:127.0.0.1");
+  troupe::test_support::temp_dir dir{"troupe-mgmt-https"};
+  const auto token_path = dir.path() / "token";
+  std::ofstream(token_path) << token;
+  cluster_node n;
+  n.join_and_await_up();
+  management_server server(n.cluster);
+  auto settings = any_port();
+  settings.https = true;
+  settings.certificate = tls.at("certificate").get<std::string>();
+  settings.private_key = tls.at("private-key").get<std::string>();
+  settings.token_file = token_path.string();
+  settings.token_for_reads = true;
+  auto port = server.start(settings);
+  REQUIRE(port);
+  const std::string ca_file = tls.at("ca").get<std::string>();
+
+  CHECK(https_get(*port, ca_file, "/alive") == 200);
+  CHECK(https_get(*port, ca_file, "/ready") == 200);
+  CHECK(https_get(*port, ca_file, "/cluster/members") == 401);
+  CHECK(https_get(*port, ca_file, "/cluster/members", {{"Authorization", std::string("Bearer ") + token}}) == 200);
+
+  // Plain HTTP on the HTTPS port is not served: the TLS handshake fails and the connection
+  // closes, without an answer in clear text.
+  const std::string raw = raw_exchange(*port, "GET /alive HTTP/1.1\r\n" + host_field(*port) + "\r\n");
+  CHECK(raw.find("alive") == std::string::npos);
+  CHECK(status_of(raw) == 0);
+  CHECK(https_get(*port, ca_file, "/alive") == 200);  // and it keeps serving
 }

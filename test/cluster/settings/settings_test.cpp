@@ -70,7 +70,11 @@ TEST_CASE("cluster settings default to Akka's", "[unit][cluster-settings]") {
   CHECK_FALSE(s->management.enabled);
   CHECK(s->management.host == "127.0.0.1");
   CHECK(s->management.port == 8558);
-  CHECK_FALSE(s->management.allow_changes);  // read-only unless asked: nothing authenticates it yet
+  CHECK_FALSE(s->management.allow_unauthenticated_changes);  // read-only unless a token or this
+  CHECK(s->management.token_file.empty());
+  CHECK(s->management.token_env.empty());
+  CHECK_FALSE(s->management.token_for_reads);
+  CHECK_FALSE(s->management.https);
   CHECK(s->management.allowed_hosts.empty());
   CHECK(s->self_address() == address{"troupe", "127.0.0.1", s->remote.port});
 
@@ -78,7 +82,7 @@ TEST_CASE("cluster settings default to Akka's", "[unit][cluster-settings]") {
   const cluster_settings d;
   CHECK(d.gossip_interval == s->gossip_interval);
   CHECK(d.downing->stable_after == s->downing->stable_after);
-  CHECK(d.management.allow_changes == s->management.allow_changes);
+  CHECK(d.management.allow_unauthenticated_changes == s->management.allow_unauthenticated_changes);
 }
 
 TEST_CASE("a full example file parses into every field", "[unit][cluster-settings]") {
@@ -122,21 +126,42 @@ TEST_CASE("a full example file parses into every field", "[unit][cluster-setting
   CHECK(s->management.enabled);
   CHECK(s->management.host == "0.0.0.0");
   CHECK(s->management.port == 8559);
-  CHECK(s->management.allow_changes);
+  CHECK(s->management.token_file == "/run/secrets/management-token");
+  CHECK(s->management.token_for_reads);
+  CHECK_FALSE(s->management.allow_unauthenticated_changes);
+  CHECK(s->management.https);
+  CHECK(s->management.certificate == "/etc/troupe/management.pem");
+  CHECK(s->management.private_key == "/etc/troupe/management.key");
   CHECK(s->management.allowed_hosts == std::vector<std::string>{"mgmt.example.com", "[fd00::1]:8559"});
 }
 
-TEST_CASE("the management block reads allow-changes and allowed-hosts as written", "[unit][cluster-settings]") {
+TEST_CASE("the management block reads allow-unauthenticated-changes and allowed-hosts as written",
+          "[unit][cluster-settings]") {
   auto s = cluster_settings::parse(std::string(
-      R"({"management": {"allow-changes": false, "allowed-hosts": ["localhost", "Proxy.Internal:443", "10.0.0.7:8558",
-                                                                   "[::1]", "[FD00::1]:9000"]}})"));
+      R"({"management": {"allow-unauthenticated-changes": true,
+                         "allowed-hosts": ["localhost", "Proxy.Internal:443", "10.0.0.7:8558", "[::1]", "[FD00::1]:9000"]}})"));
   if (!s) FAIL(s.error().what());
-  CHECK_FALSE(s->management.allow_changes);
+  CHECK(s->management.allow_unauthenticated_changes);
   CHECK(s->management.allowed_hosts ==
         std::vector<std::string>{"localhost", "Proxy.Internal:443", "10.0.0.7:8558", "[::1]", "[FD00::1]:9000"});
   auto empty = cluster_settings::parse(std::string(R"({"management": {"allowed-hosts": []}})"));
   REQUIRE(empty);
   CHECK(empty->management.allowed_hosts.empty());
+}
+
+TEST_CASE("management's https takes the transport's certificate unless it names its own", "[unit][cluster-settings]") {
+  auto s = cluster_settings::parse(std::string(
+      R"({"remote": {"tls": {"enabled": true, "certificate": "node.pem", "private-key": "node.key", "ca": "ca.pem"}},
+          "management": {"https": true}})"));
+  if (!s) FAIL(s.error().what());
+  CHECK(s->management.certificate == "node.pem");
+  CHECK(s->management.private_key == "node.key");
+  auto own = cluster_settings::parse(std::string(
+      R"({"remote": {"tls": {"enabled": true, "certificate": "node.pem", "private-key": "node.key", "ca": "ca.pem"}},
+          "management": {"https": true, "certificate": "m.pem", "private-key": "m.key"}})"));
+  REQUIRE(own);
+  CHECK(own->management.certificate == "m.pem");
+  CHECK(own->management.private_key == "m.key");
 }
 
 TEST_CASE("downing strategies and their parameters", "[unit][cluster-settings]") {
@@ -240,7 +265,18 @@ TEST_CASE("bad cluster settings name the key path and the expected value", "[uni
   check_error(R"({"management": {"port": 65536}})", "management.port", "expected an integer in [0, 65535]");
   check_error(R"({"management": {"host": ""}})", "management.host", "non-empty string");
   check_error(R"({"management": {"enabled": "true"}})", "management.enabled", "expected true or false");
-  check_error(R"({"management": {"allow-changes": "yes"}})", "management.allow-changes", "expected true or false");
+  check_error(R"({"management": {"allow-changes": true}})", "management.allow-changes",
+              "was replaced: give a bearer token (management.token-file or management.token-env)");
+  check_error(R"({"management": {"allow-unauthenticated-changes": "yes"}})", "management.allow-unauthenticated-changes",
+              "expected true or false");
+  check_error(R"({"management": {"token-file": "a", "token-env": "B"}})", "management.token-env",
+              "expected at most one of token-file and token-env, got both");
+  check_error(R"({"management": {"token-for-reads": true}})", "management.token-for-reads",
+              "expected a token (token-file or token-env) to require, got none");
+  check_error(R"({"management": {"token-file": 3}})", "management.token-file", "expected a string");
+  check_error(R"({"management": {"https": true}})", "management.certificate", "expected a PEM file for https");
+  check_error(R"({"management": {"https": true, "certificate": "c.pem"}})", "management.private-key",
+              "expected a PEM file for https");
   check_error(R"({"management": {"allowed-hosts": "localhost"}})", "management.allowed-hosts",
               "expected an array of strings \"host\" or \"host:port\"");
   for (const char* bad : {R"(3)", R"("")", R"("a b")", R"("::1")", R"("[::1")", R"("host:0")", R"("host:65536")",

@@ -3,8 +3,8 @@
 //
 //   GET    /cluster/members             members, unreachable ones, leader, oldest  200
 //   GET    /cluster/members/{address}   one member                                 200, 400, 404
-//   PUT    /cluster/members/{address}   operation=leave|down (form body or query)  200, 400, 403, 404
-//   DELETE /cluster/members/{address}   leave                                      200, 400, 403, 404
+//   PUT    /cluster/members/{address}   operation=leave|down (form body or query)  200, 400, 401, 403, 404
+//   DELETE /cluster/members/{address}   leave                                      200, 400, 401, 403, 404
 //   GET    /alive                       {"alive": true} while the server runs      200
 //   GET    /ready                       once this member is Up or WeaklyUp         200, 503
 //
@@ -15,8 +15,11 @@
 // Other paths get 404, other methods 405 (with Allow), malformed requests 400, bodies over
 // 64 KiB 413, headers over 8 KiB 431; every error body is `{"message": "<reason>"}`.
 //
-// Nothing is authenticated yet, so the server defends what it can (docs/management.md):
-// - Read-only by default: with `allow_changes` false (the default), PUT and DELETE get 403.
+// The server defends itself (docs/management.md):
+// - Changes need a bearer token: with `token_file` or `token_env` set, PUT and DELETE
+//   without `Authorization: Bearer <token>` get 401 (and so do reads with
+//   `token_for_reads`, but never `/alive` and `/ready`). Without a token it is read-only
+//   (403) unless `allow_unauthenticated_changes`. With `https`, it speaks TLS only.
 // - Against DNS rebinding, every request must name the server in its Host header (400
 //   without one on HTTP/1.1, 421 for another name) and, if it has an Origin header, there
 //   too (403 otherwise): a browser page of another site cannot reach it through a name of
@@ -81,6 +84,8 @@ struct management_request {
   std::optional<std::string> host{};
   /// The Origin header, as `host`: browsers send it on cross-origin requests and changes.
   std::optional<std::string> origin{};
+  /// The Authorization header, as `host`: "Bearer <token>" (`authorize_management_request`).
+  std::optional<std::string> authorization{};
 };
 
 /// What the routes read of the node, taken at most once per request.
@@ -105,16 +110,50 @@ struct management_response {
   std::string body;          ///< JSON text
   std::string allow;         ///< for 405: the methods the resource takes, "GET, PUT, DELETE"
   management_change change;  ///< what to ask of the cluster once answered
+  std::string www_authenticate{};  ///< for 401: the challenge, `Bearer realm="troupe-management"...`
 };
 
 /// Answers `request` (the endpoints at the top of this file). `node` is called at most
-/// once, only by the endpoints that read the cluster. With `allow_changes` false, PUT and
-/// DELETE of a member get 403 naming `management.allow-changes`. Never throws for any
-/// request text. The Host and Origin are not looked at: `check_management_request_host`
-/// comes first.
+/// once, only by the endpoints that read the cluster. With `may_change` false, PUT and
+/// DELETE of a member get 403 naming the settings that would allow them. Never throws for
+/// any request text. The Host, Origin and Authorization are not looked at:
+/// `check_management_request_host` and `authorize_management_request` come first.
 management_response route_management_request(const management_request& request,
                                              const std::function<management_snapshot()>& node,
-                                             bool allow_changes);
+                                             bool may_change);
+
+/// Who may do what: the server's token and settings.
+struct management_access_policy {
+  std::string token;                           ///< the bearer token; empty: none configured
+  bool token_for_reads = false;                ///< reads need the token too (not the health checks)
+  bool allow_unauthenticated_changes = false;  ///< without a token, anyone may change
+};
+
+/// The outcome of `authorize_management_request`.
+struct management_authorization {
+  /// The request may go on to the routes, which accept changes only if `may_change`.
+  bool may_change = false;
+  /// Else the answer: 401 with a `WWW-Authenticate: Bearer` challenge.
+  std::optional<management_response> refused;
+};
+
+/// Whether `request` may read, change, or neither (RFC 6750 bearer tokens):
+/// - GET `/alive` and `/ready` always pass (probes carry no token), unable to change.
+/// - With a token configured: `Authorization: Bearer <token>` passes and may change; any
+///   other Authorization gets 401 `invalid_token`; none gets 401 for a change (any method
+///   but GET and HEAD) or, with `token_for_reads`, for a read, else passes read-only.
+/// - Without one: every request passes; it may change if `allow_unauthenticated_changes`.
+/// The token is compared in constant time. Never throws for any request text.
+management_authorization authorize_management_request(const management_request& request,
+                                                      const management_access_policy& policy);
+
+/// The token `settings` names: the contents of `token_file` or of the environment variable
+/// `token_env` (read through `getenv`), surrounding whitespace trimmed; empty when it names
+/// none. An error names the key and what is wrong: the file cannot be read, the variable is
+/// unset, the token is shorter than 16 or longer than 1,024 characters or holds a character
+/// outside RFC 6750's token68 (letters, digits, `-._~+/`, then `=` padding).
+expected<std::string, std::string> load_management_token(
+    const management_settings& settings, const std::function<const char*(const char*)>& getenv);
 
 /// A host as the Host header, an Origin or `management.allowed-hosts` names it.
 struct management_host {
@@ -184,10 +223,11 @@ class management_server {
   management_server& operator=(const management_server&) = delete;
 
   /// Binds `settings.host`:`settings.port` (port 0: any free port) and serves from a new
-  /// I/O thread. Returns the bound port, or an error naming the address and the reason (the
-  /// port is in use, the host does not resolve, already running). `settings.enabled` is
-  /// the caller's to check; `settings.allow_changes` false (the default) makes the server
-  /// read-only; the Host names it accepts are `management_host_names::of_server`.
+  /// I/O thread. Returns the bound port, or an error naming the address or the setting and
+  /// the reason (the port is in use, the host does not resolve, the token file cannot be
+  /// read, the certificate does not load, already running). `settings.enabled` is the
+  /// caller's to check; who may change what is `authorize_management_request`'s rule; the
+  /// Host names it accepts are `management_host_names::of_server`.
   expected<std::uint16_t, std::string> start(const management_settings& settings);
   /// Closes the listener and every connection and joins the thread; idempotent. Not from
   /// the server's own thread (no route calls it).

@@ -34,7 +34,9 @@
 //                 "keep-oldest": {"down-if-alone": true, "role": ""}},
 //     "run-coordinated-shutdown-when-down": true,
 //     "management": {"enabled": false, "host": "127.0.0.1", "port": 8558,
-//                    "allow-changes": false, "allowed-hosts": ["mgmt.example.com"]}
+//                    "token-file": "", "token-env": "", "token-for-reads": false,
+//                    "allow-unauthenticated-changes": false, "https": false,
+//                    "certificate": "", "private-key": "", "allowed-hosts": ["mgmt.example.com"]}
 //   }
 //
 // - `remote` is the transport's own block, parsed by `remote::remote_settings::parse`
@@ -59,8 +61,11 @@
 //   about 5 nodes (the simulator's and the demo's choice). `down-all-when-unstable` is
 //   "on" (Akka: max(4 s, 3/4 of stable-after)), "off", or milliseconds > 0. Each strategy
 //   reads only its own block; static-quorum needs `quorum-size`.
-// - `management` has no authentication yet (docs/management.md). It is read-only unless
-//   `allow-changes` is true (PUT and DELETE leave and down members). It answers only
+// - `management` (docs/management.md) is read-only unless a bearer token is configured
+//   (`token-file` or `token-env`; PUT and DELETE, which leave and down members, must then
+//   present it, and with `token-for-reads` every GET but /alive and /ready) or
+//   `allow-unauthenticated-changes` is true. `https` serves TLS with `certificate` and
+//   `private-key`, which default to `remote.tls`'s. It answers only
 //   requests whose Host (and Origin, if sent) names it: `host` and the address it binds on
 //   `port`; for a loopback address also localhost, 127.0.0.1 and [::1]; for a wildcard
 //   (0.0.0.0, ::) localhost and any IP address on `port`; and each `allowed-hosts` entry,
@@ -98,13 +103,28 @@
 namespace troupe::cluster {
 
 /// Cluster management over HTTP (Akka Management): off by default, on its own port,
-/// read-only by default. Not authenticated: bind it where only operators and probes reach.
+/// read-only by default. Changes need a bearer token (or, without one, an explicit
+/// `allow_unauthenticated_changes`); HTTPS is optional (docs/management.md).
 struct management_settings {
   bool enabled = false;              ///< serve the endpoints at all
   std::string host = "127.0.0.1";    ///< address to bind
   std::uint16_t port = 8558;         ///< port to bind; 0: any free port
-  /// Accept PUT and DELETE (leave, down); false, the default: read-only, they get 403.
-  bool allow_changes = false;
+  /// The bearer token that PUT and DELETE (leave, down) must present, read when the server
+  /// starts from this file (surrounding whitespace trimmed)...
+  std::string token_file;
+  /// ...or from this environment variable; at most one of the two. The token must be 16 to
+  /// 1,024 characters of RFC 6750's token68 alphabet (letters, digits, `-._~+/`, then `=`).
+  std::string token_env;
+  /// Reads (every GET but the health checks `/alive` and `/ready`) need the token too.
+  bool token_for_reads = false;
+  /// Without a token, accept PUT and DELETE from anyone who reaches the port. False, the
+  /// default: without a token the server is read-only, they get 403.
+  bool allow_unauthenticated_changes = false;
+  /// Serve HTTPS (TLS 1.2 or later) instead of HTTP, with this certificate chain and key
+  /// (PEM files); the cluster settings default them to the transport's `remote.tls` ones.
+  bool https = false;
+  std::string certificate;  ///< with `https`: PEM file of the server's certificate (chain)
+  std::string private_key;  ///< with `https`: PEM file of its private key
   /// More names the Host and Origin headers may give besides the bound ones: "host" (on
   /// any port) or "host:port" (a DNS name, an IPv4 address or an IPv6 one in brackets),
   /// e.g. the name of a proxy in front, or the port `kubectl port-forward` listens on.
