@@ -438,7 +438,7 @@ void actor_cell::close_mailbox() noexcept {
 
 // ---- the turn ----
 
-void actor_cell::run(int throughput) noexcept {
+int actor_cell::run(int throughput) noexcept {
   actor_cell* const prev = tls_current;
   message* const prev_message = std::exchange(tls_message, nullptr);
   tls_current = this;
@@ -474,7 +474,7 @@ void actor_cell::run(int throughput) noexcept {
       // may even stop and free it), so this turn must not touch it any more.
       tls_current = prev;
       tls_message = prev_message;
-      return;
+      return throughput - budget;
     }
     fetch();                 // something arrived meanwhile
     if (budget == 0) {
@@ -486,9 +486,10 @@ void actor_cell::run(int throughput) noexcept {
   tls_message = prev_message;
   if (state_ == lifecycle::terminated) {
     release();  // the hold taken in finish_terminate
-    return;
+    return throughput - budget;
   }
   if (reschedule) dispatcher_of(*core_, dispatcher_index_)->schedule(this);
+  return throughput - budget;
 }
 
 void actor_cell::process_system(envelope* e) {
@@ -737,6 +738,7 @@ void actor_cell::on_recreate(std::exception_ptr cause) {
 }
 
 void actor_cell::finish_recreate() {
+  core_->count_restart();
   std::exception_ptr cause = std::exchange(ext().pending_cause, nullptr);
   std::vector<child_entry> survivors;
   for (auto& e : child_entries())
@@ -782,6 +784,7 @@ void actor_cell::on_terminate() {
 }
 
 void actor_cell::finish_terminate() {
+  core_->count_stop();
   if (instance_) {
     try {
       instance_->post_stop();

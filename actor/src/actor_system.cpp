@@ -337,6 +337,9 @@ void actor_system::publish_dead_letter(message m, const actor_ref& recipient, co
   if (m) core_->dead_letter(m.release(), recipient, reason);
 }
 std::uint64_t actor_system::dead_letter_count() const noexcept { return core_->dead_letter_count(); }
+
+system_stats actor_system::stats() const noexcept { return core_->stats(); }
+
 const logger& actor_system::log() const noexcept { return core_->log(); }
 troupe::scheduler& actor_system::scheduler() noexcept { return core_->timers(); }
 std::uint64_t actor_system::random_seed() noexcept { return core_->next_seed(); }
@@ -389,4 +392,14 @@ actor_cell* system_core::user_guardian() const noexcept { return static_cast<act
 actor_cell* system_core::system_guardian() const noexcept {
   return static_cast<actor_cell*>(system_.get());
 }
+system_stats system_core::stats() const noexcept {
+  system_stats s;
+  s.messages_processed = dispatchers_[0]->messages_processed();
+  if (dispatchers_[1] != dispatchers_[0]) s.messages_processed += dispatchers_[1]->messages_processed();
+  s.dead_letters = dead_letter_count();
+  s.actors_stopped = stops_total_.load(std::memory_order_relaxed);
+  s.actors_restarted = restarts_total_.load(std::memory_order_relaxed);
+  return s;
+}
+
 }  // namespace troupe::detail

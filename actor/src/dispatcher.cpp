@@ -148,6 +148,12 @@ bool work_stealing_dispatcher::park() {
   return !stop_.load();
 }
 
+std::uint64_t work_stealing_dispatcher::messages_processed() const noexcept {
+  std::uint64_t total = 0;
+  for (const auto& w : workers_) total += w->processed.load(std::memory_order_relaxed);
+  return total;
+}
+
 void work_stealing_dispatcher::run(std::size_t index) {
   tls_worker = {this, index};
   worker& self = *workers_[index];
@@ -191,7 +197,9 @@ void work_stealing_dispatcher::run(std::size_t index) {
           searching_.load(std::memory_order_seq_cst) == 0) {
         wake_one();
       }
-      c->run(throughput_);
+      const int handled = c->run(throughput_);
+      self.processed.store(self.processed.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(handled),
+                           std::memory_order_relaxed);
       continue;
     }
     if (stop_.load(std::memory_order_relaxed)) break;
@@ -237,7 +245,7 @@ void pinned_dispatcher::run(actor_cell* c, lane* l) {
     // Keep the cell alive across its turn; once it has stopped nothing schedules it again,
     // and the lane leaves the table before the cell can go (its address may be reused).
     c->add_ref();
-    c->run(throughput_);
+    processed_.fetch_add(static_cast<std::uint64_t>(c->run(throughput_)), std::memory_order_relaxed);
     if (c->is_terminated()) {
       {
         std::lock_guard lock(mutex_);
@@ -290,7 +298,7 @@ bool manual_dispatcher::run_one() {
     c = queue_.front();
     queue_.pop_front();
   }
-  c->run(throughput_);
+  processed_.fetch_add(static_cast<std::uint64_t>(c->run(throughput_)), std::memory_order_relaxed);
   return true;
 }
 

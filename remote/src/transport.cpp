@@ -99,6 +99,7 @@ transport_stats transport::stats() const noexcept {
   s.accept_failures = get(c.accept_failures);
   s.connections_refused = get(c.connections_refused);
   s.unverified_incarnations = get(c.unverified_incarnations);
+  s.quarantines = get(c.quarantines);
   return s;
 }
 

@@ -1111,6 +1111,7 @@ void transport_core::quarantine(association& a, std::uint64_t uid, const std::st
     if (uid == 0 || !a.quarantined_uids.insert(uid).second) return;
     if (uid == a.peer_uid) a.current_quarantined.store(true, std::memory_order_release);
   }
+  stats.quarantines.fetch_add(1, std::memory_order_relaxed);
   TROUPE_LOG(log(), warning) << "remoting: quarantined " << a.peer_uri << '#' << uid << ": " << reason;
   {
     std::lock_guard lock(a.sys_mutex);

@@ -62,4 +62,25 @@ void add_shards_route(actor_system& system) {
       });
 }
 
+void add_metrics(cluster::cluster& cluster, const std::string& type, std::shared_ptr<sharding_gauges> gauges) {
+  cluster.add_metrics("sharding." + type, [type, g = std::move(gauges)](metrics_text& out) {
+    using enum metric_type;
+    const metrics_text::labels l{{"type", type}};
+    auto v = [](const std::atomic<std::uint64_t>& a) { return static_cast<double>(a.load(std::memory_order_relaxed)); };
+    out.add("troupe_sharding_shards", gauge, "Shards hosted by this node's region", v(g->shards), l);
+    out.add("troupe_sharding_entities", gauge, "Entities running in this node's region", v(g->entities), l);
+    out.add("troupe_sharding_buffered_messages", gauge, "Messages this region holds until their shard has a home",
+            v(g->buffered), l);
+    out.add("troupe_sharding_entities_started_total", counter, "Entities started by this region", v(g->started), l);
+    out.add("troupe_sharding_entities_passivated_total", counter, "Entities stopped by passivation", v(g->passivated),
+            l);
+    out.add("troupe_sharding_handoffs_total", counter, "Shards this region handed off", v(g->handoffs), l);
+    out.add("troupe_sharding_dropped_total", counter, "Messages dropped for a full buffer", v(g->dropped), l);
+    out.add("troupe_sharding_allocations_total", counter, "Shard homes given by the coordinator while it ran here",
+            v(g->allocations), l);
+    out.add("troupe_sharding_rebalances_total", counter, "Shards the coordinator chose to move while it ran here",
+            v(g->rebalances), l);
+  });
+}
+
 }  // namespace troupe::sharding::detail

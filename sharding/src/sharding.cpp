@@ -203,20 +203,23 @@ expected<actor_ref, std::string> cluster_sharding::start_region(std::string type
     if (!r.value().child) return unexpected("sharding: " + r.value().error);
     return *r.value().child;
   };
-  // 3. The coordinator's singleton manager on hosting nodes, then the region.
+  // 3. The coordinator's singleton manager on hosting nodes, then the region; both
+  //    publish what /metrics shows of the type.
+  auto gauges = std::make_shared<detail::sharding_gauges>();
   if (!proxy) {
     singleton_settings ss;
     ss.singleton_name = "singleton";
     ss.role = settings.role;
     ss.removal_margin = settings.coordinator.removal_margin;
     auto manager = spawn(detail::coordinator_manager_name(type_name),
-                         singleton_manager::props(detail::coordinator_props({type_name, settings}), ss));
+                         singleton_manager::props(detail::coordinator_props({type_name, settings, gauges}), ss));
     if (!manager) return manager;
   }
   auto shutdown = std::make_shared<detail::shutdown_signal>();
   auto region = spawn(type_name, detail::region_props({type_name, std::move(entity_props), settings,
-                                                       std::move(extractor), proxy, shutdown}));
+                                                       std::move(extractor), proxy, shutdown, gauges}));
   if (!region) return region;
+  detail::add_metrics(cl, type_name, gauges);
   // 4. Coordinated shutdown hands every region's shards off before the node leaves; the
   //    management server (when on) serves /cluster/shards/{type}.
   std::lock_guard lock(shared_->mutex);

@@ -74,7 +74,8 @@ class actor_cell final : public ref_target {
   }
 
   /// Runs one turn: all system messages, then up to `throughput` user messages.
-  void run(int throughput) noexcept;
+  /// One turn of at most `throughput` messages; returns how many user messages it handled.
+  int run(int throughput) noexcept;
 
   std::string_view name_view() const noexcept { return name_.view(); }
   actor_cell* parent_cell() const noexcept { return parent_; }

@@ -33,6 +33,8 @@ class dispatcher {
   virtual void shutdown() = 0;
   /// Messages of one actor per turn.
   int throughput() const noexcept { return throughput_; }
+  /// User messages handled by the actors this dispatcher ran, so far (any thread).
+  virtual std::uint64_t messages_processed() const noexcept = 0;
 
  protected:
   explicit dispatcher(int throughput) : throughput_(throughput) {}
@@ -45,10 +47,14 @@ class work_stealing_dispatcher final : public dispatcher {
   ~work_stealing_dispatcher() override;
   void schedule(actor_cell* c) noexcept override;
   void shutdown() override;
+  std::uint64_t messages_processed() const noexcept override;
 
  private:
   struct worker {
     actor_cell* next = nullptr;  // owner thread only
+    // Written by the owner thread only (a load and a store, no locked instruction, on a
+    // line it owns anyway); read by `messages_processed`.
+    std::atomic<std::uint64_t> processed{0};
     spin_lock queue_lock;
     std::deque<actor_cell*> queue;
     std::thread thread;
@@ -80,6 +86,9 @@ class pinned_dispatcher final : public dispatcher {
   ~pinned_dispatcher() override;
   void schedule(actor_cell* c) noexcept override;
   void shutdown() override;
+  std::uint64_t messages_processed() const noexcept override {
+    return processed_.load(std::memory_order_relaxed);
+  }
 
  private:
   struct lane {
@@ -95,6 +104,7 @@ class pinned_dispatcher final : public dispatcher {
   std::unordered_map<actor_cell*, std::unique_ptr<lane>> lanes_;
   std::vector<std::unique_ptr<lane>> finished_;
   bool stopped_ = false;
+  std::atomic<std::uint64_t> processed_{0};
 };
 
 class manual_dispatcher final : public dispatcher {
@@ -102,6 +112,9 @@ class manual_dispatcher final : public dispatcher {
   manual_dispatcher() : dispatcher(1) {}
   void schedule(actor_cell* c) noexcept override;
   void shutdown() override {}
+  std::uint64_t messages_processed() const noexcept override {
+    return processed_.load(std::memory_order_relaxed);
+  }
   /// Runs one turn (one message) of the cell scheduled first; false when none is.
   bool run_one();
   /// Number of cells waiting to run.
@@ -110,6 +123,7 @@ class manual_dispatcher final : public dispatcher {
  private:
   mutable std::mutex mutex_;
   std::deque<actor_cell*> queue_;
+  std::atomic<std::uint64_t> processed_{0};
 };
 
 /// The dispatcher of the worker running on this thread, or nullptr.

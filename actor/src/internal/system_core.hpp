@@ -58,6 +58,10 @@ class system_core {
   std::uint64_t dead_letter_count() const noexcept {
     return dead_letters_total_.load(std::memory_order_relaxed);
   }
+  void count_stop() noexcept { stops_total_.fetch_add(1, std::memory_order_relaxed); }
+  void count_restart() noexcept { restarts_total_.fetch_add(1, std::memory_order_relaxed); }
+  /// The counters of `actor_system::stats`.
+  system_stats stats() const noexcept;
 
   /// Called by the root cell when it has stopped.
   void on_root_terminated();
@@ -88,6 +92,8 @@ class system_core {
   actor_ref system_;
 
   std::atomic<std::uint64_t> dead_letters_total_{0};
+  std::atomic<std::uint64_t> stops_total_{0};
+  std::atomic<std::uint64_t> restarts_total_{0};
   std::mutex dl_log_mutex_;
   std::chrono::steady_clock::time_point dl_window_start_{};
   int dl_logged_in_window_ = 0;

@@ -40,6 +40,8 @@ struct cluster_shared {
   std::vector<std::promise<void>> leave_waiters;
   /// Management endpoints of later layers, by path prefix.
   std::map<std::string, std::function<management_response(const management_request&)>> routes;
+  /// Metrics of later layers, by name.
+  std::map<std::string, std::function<void(metrics_text&)>> metrics;
 };
 
 }  // namespace detail
@@ -249,6 +251,7 @@ class cluster_daemon final : public actor {
       transport_->quarantine(to_remote(q.address), q.uid, "removed from the cluster after being downed");
     }
     const auto events = core_.take_events();
+    for (const auto& e : events) leader_changes_ += std::holds_alternative<leader_changed>(e) ? 1 : 0;
     std::vector<std::function<void()>> up_callbacks;
     std::vector<std::function<void(const cluster_event&)>> listeners;
     {
@@ -259,7 +262,7 @@ class cluster_daemon final : public actor {
         published_views_ = st.view_changes;
       }
       shared_->stats = {st.gossip_sent, st.gossip_status_sent, st.gossip_received, st.heartbeats_sent, st.rejected,
-                        st.view_changes};
+                        st.view_changes, leader_changes_, core_.state().convergence()};
       if (!shared_->up_reached && core_.state().self_member().status() == member_status::up) {
         shared_->up_reached = true;
         up_callbacks = std::exchange(shared_->on_up, {});
@@ -308,6 +311,7 @@ class cluster_daemon final : public actor {
 
   std::shared_ptr<cluster_shared> shared_;
   remote::transport* transport_;
+  std::uint64_t leader_changes_ = 0;
   node_core core_;
   std::vector<std::pair<actor_ref, std::uint32_t>> subscribers_;
   std::map<model::address, actor_ref> refs_;
@@ -354,6 +358,15 @@ expected<model::address, std::string> cluster::start(cluster_settings settings) 
     auto bound = transport.start(std::move(rs));
     if (!bound) return unexpected("cannot start the transport: " + bound.error());
   }
+  add_management_route("/metrics", [this](const management_request& request) {
+    const std::string_view target = request.target;
+    if (target.substr(0, target.find('?')) != "/metrics") {
+      return management_response{404, R"({"message":"Unknown path; metrics are at /metrics"})", {}, {}};
+    }
+    management_response r{200, metrics(), {}, {}};
+    r.content_type = std::string(metrics_content_type);
+    return r;
+  });
   if (settings.management.enabled) {
     auto server = std::make_unique<management_server>(*this);
     auto port = server->start(settings.management);
@@ -471,6 +484,105 @@ bool cluster::is_terminated() const noexcept {
 cluster_stats cluster::stats() const {
   std::lock_guard lock(shared_->mutex);
   return shared_->stats;
+}
+
+void cluster::add_metrics(std::string name, std::function<void(metrics_text&)> writer) {
+  std::lock_guard lock(shared_->mutex);
+  shared_->metrics[std::move(name)] = std::move(writer);
+}
+
+std::string cluster::metrics() const {
+  using enum metric_type;
+  metrics_text out;
+  // 1. The actor system.
+  const auto sys = system_.stats();
+  const metrics_text::labels system{{"system", system_.name()}};
+  out.add("troupe_actor_messages_processed_total", counter, "User messages handled by actors",
+          static_cast<double>(sys.messages_processed), system);
+  out.add("troupe_actor_dead_letters_total", counter, "Messages that could not be delivered",
+          static_cast<double>(sys.dead_letters), system);
+  out.add("troupe_actor_restarts_total", counter, "Actor restarts by their supervisors",
+          static_cast<double>(sys.actors_restarted), system);
+  out.add("troupe_actor_stops_total", counter, "Actors stopped", static_cast<double>(sys.actors_stopped), system);
+  // 2. The transport.
+  auto& transport = system_.extension<remote::transport>();
+  const auto t = transport.stats();
+  static constexpr const char* lanes[] = {"control", "ordinary", "large"};
+  for (std::size_t i = 0; i < t.messages_sent_by_lane.size(); ++i) {
+    out.add("troupe_remote_messages_sent_total", counter, "Messages queued to other nodes, by lane",
+            static_cast<double>(t.messages_sent_by_lane[i]), {{"lane", lanes[i]}});
+  }
+  out.add("troupe_remote_messages_received_total", counter, "Messages from other nodes delivered here",
+          static_cast<double>(t.messages_received));
+  out.add("troupe_remote_bytes_sent_total", counter, "Bytes written to other nodes", static_cast<double>(t.bytes_sent));
+  out.add("troupe_remote_bytes_received_total", counter, "Bytes read from other nodes",
+          static_cast<double>(t.bytes_received));
+  const std::pair<const char*, std::uint64_t> drops[] = {{"queue_full", t.dropped_queue_full},
+                                                         {"unserializable", t.dropped_unserializable},
+                                                         {"too_large", t.dropped_too_large},
+                                                         {"quarantined", t.dropped_quarantined},
+                                                         {"blackholed", t.dropped_blackholed},
+                                                         {"decode_failure", t.decode_failures}};
+  for (const auto& [reason, n] : drops) {
+    out.add("troupe_remote_dropped_total", counter, "Messages dropped (to dead letters), by reason",
+            static_cast<double>(n), {{"reason", reason}});
+  }
+  out.add("troupe_remote_quarantines_total", counter, "Node incarnations quarantined",
+          static_cast<double>(t.quarantines));
+  out.add("troupe_remote_handshake_failures_total", counter,
+          "Connections closed for malformed frames or a failed handshake",
+          static_cast<double>(t.connections_closed_bad_input));
+  out.add("troupe_remote_connections_refused_total", counter, "Connections refused over max-pending-handshakes",
+          static_cast<double>(t.connections_refused));
+  out.add("troupe_remote_accept_failures_total", counter, "Incoming connections that could not be accepted",
+          static_cast<double>(t.accept_failures));
+  out.add("troupe_remote_system_messages_resent_total", counter, "System messages sent again for lack of an ack",
+          static_cast<double>(t.system_messages_resent));
+  out.add("troupe_remote_connected_peers", gauge, "Nodes with a live connection",
+          static_cast<double>(transport.connected_peer_count()));
+  // 3. The membership, as this node sees it.
+  std::map<std::string, std::function<void(metrics_text&)>> later;
+  cluster_stats st;
+  model::gossip g;
+  model::unique_address self;
+  {
+    std::lock_guard lock(shared_->mutex);
+    st = shared_->stats;
+    g = shared_->latest;
+    self = shared_->self;
+    later = shared_->metrics;
+  }
+  std::map<std::string, int> by_status;
+  for (auto s : {member_status::joining, member_status::weakly_up, member_status::up, member_status::leaving,
+                 member_status::exiting, member_status::down, member_status::removed,
+                 member_status::preparing_for_shutdown, member_status::ready_for_shutdown}) {
+    by_status[akka_status_name(s)] = 0;
+  }
+  for (const auto& m : g.members()) ++by_status[akka_status_name(m.status())];
+  for (const auto& [status, n] : by_status) {
+    out.add("troupe_cluster_members", gauge, "Members by status", n, {{"status", status}});
+  }
+  std::size_t unreachable = 0;
+  for (const auto& m : g.members()) unreachable += g.reachability().is_reachable(m.unique_address()) ? 0 : 1;
+  out.add("troupe_cluster_unreachable_members", gauge, "Members some node observes as unreachable",
+          static_cast<double>(unreachable));
+  const auto leader = snapshot_of(g, self).leader;
+  out.add("troupe_cluster_is_leader", gauge, "1 while this node is the leader",
+          leader && *leader == self.address ? 1 : 0);
+  out.add("troupe_cluster_converged", gauge, "1 while this node's view has convergence", st.converged ? 1 : 0);
+  out.add("troupe_cluster_leader_changes_total", counter, "Leader changes seen", static_cast<double>(st.leader_changes));
+  out.add("troupe_cluster_gossip_sent_total", counter, "Full gossips sent", static_cast<double>(st.gossip_sent));
+  out.add("troupe_cluster_gossip_status_sent_total", counter, "Gossip version digests sent",
+          static_cast<double>(st.gossip_status_sent));
+  out.add("troupe_cluster_gossip_received_total", counter, "Gossips received", static_cast<double>(st.gossip_received));
+  out.add("troupe_cluster_heartbeats_sent_total", counter, "Heartbeats sent", static_cast<double>(st.heartbeats_sent));
+  out.add("troupe_cluster_rejected_messages_total", counter, "Cluster messages rejected as malformed or misdirected",
+          static_cast<double>(st.rejected_messages));
+  out.add("troupe_cluster_view_changes_total", counter, "Changes of this node's membership view",
+          static_cast<double>(st.view_changes));
+  // 4. Later layers.
+  for (const auto& [name, writer] : later) writer(out);
+  return out.text();
 }
 
 void cluster::subscribe(const actor_ref& subscriber, std::uint32_t kinds) {

@@ -237,8 +237,7 @@ class session : public session_base, public std::enable_shared_from_this<session
     } catch (const std::exception& e) {
       out = management_response{500, message_json(std::string("Internal error: ") + e.what()), {}, {}};
     }
-    write(out.status, std::move(out.body), std::move(out.allow), std::move(out.www_authenticate), req.version(),
-          req.keep_alive() && !misdirected, false);
+    write(std::move(out), req.version(), req.keep_alive() && !misdirected, false);
   }
 
   /// Every value of `field` joined with ", "; nullopt if there is none.
@@ -257,22 +256,25 @@ class session : public session_base, public std::enable_shared_from_this<session
   }
 
   void write_error(unsigned status, const std::string& message) {
-    write(status, message_json(message), {}, {}, 11, false, true);
+    write(management_response{status, message_json(message), {}, {}}, 11, false, true);
   }
 
-  void write(unsigned status, std::string body, std::string allow, std::string challenge, unsigned version,
-             bool keep_alive, bool drain) {
+  void write(management_response out, unsigned version, bool keep_alive, bool drain) {
     enter(phase::writing);
     response_ = {};
-    response_.result(status);
+    response_.result(out.status);
     response_.version(version == 10 ? 10 : 11);
     response_.set(http::field::server, "troupe-management");
-    response_.set(http::field::content_type, "application/json");
+    response_.set(http::field::content_type, out.content_type);
     response_.set(http::field::cache_control, "no-store");
-    if (!allow.empty()) response_.set(http::field::allow, allow);
-    if (!challenge.empty()) response_.set(http::field::www_authenticate, challenge);
+    response_.set("X-Content-Type-Options", "nosniff");
+    if (!out.content_security_policy.empty()) {
+      response_.set("Content-Security-Policy", out.content_security_policy);
+    }
+    if (!out.allow.empty()) response_.set(http::field::allow, out.allow);
+    if (!out.www_authenticate.empty()) response_.set(http::field::www_authenticate, out.www_authenticate);
     response_.keep_alive(keep_alive);
-    response_.body() = std::move(body);
+    response_.body() = std::move(out.body);
     response_.prepare_payload();
     tcp_layer().expires_after(write_timeout);
     http::async_write(stream_, response_,

@@ -250,6 +250,8 @@ std::string_view path_of(std::string_view target) {
   return path;
 }
 
+bool is_dashboard_path(std::string_view path) { return path == "/" || path == "/dashboard"; }
+
 management_response route(const management_request& request, const std::function<management_snapshot()>& node,
                           bool may_change) {
   // 1. Split the target into path and query; a trailing slash is ignored.
@@ -264,7 +266,11 @@ management_response route(const management_request& request, const std::function
   // 2. Health checks.
   if (path == "/alive") return get ? reply(200, json{{"alive", true}}) : method_not_allowed(request.method, path, "GET");
   if (path == "/ready") return get ? ready(node()) : method_not_allowed(request.method, path, "GET");
-  // 3. The members.
+  // 3. The dashboard: a static page that reads the routes below from the browser.
+  if (is_dashboard_path(path)) {
+    return get ? management_dashboard_page() : method_not_allowed(request.method, path, "GET");
+  }
+  // 4. The members.
   if (path == members_path) return get ? reply(200, members_json(node())) : method_not_allowed(request.method, path, "GET");
   if (path.starts_with(member_prefix)) {
     return route_member(request, path, path.substr(member_prefix.size()), query, node, may_change);
@@ -299,8 +305,9 @@ management_authorization authorize_management_request(const management_request& 
                                                       const management_access_policy& policy) {
   const std::string_view path = path_of(request.target);
   const bool read = request.method == "GET" || request.method == "HEAD";
-  // 1. Probes carry no token: the health checks answer everyone, and change nothing.
-  if (read && (path == "/alive" || path == "/ready")) return {false, std::nullopt};
+  // 1. Probes carry no token: the health checks answer everyone, and change nothing; nor
+  //    does a browser loading the dashboard, a page without data (its script sends the token).
+  if (read && (path == "/alive" || path == "/ready" || is_dashboard_path(path))) return {false, std::nullopt};
   // 2. No token configured: the setting decides.
   if (policy.token.empty()) return {policy.allow_unauthenticated_changes, std::nullopt};
   // 3. Credentials given must be right, whatever the request.

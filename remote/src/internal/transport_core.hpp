@@ -205,7 +205,8 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
     std::atomic<std::uint64_t> messages_sent{0}, messages_received{0}, bytes_sent{0}, bytes_received{0},
         dropped_queue_full{0}, dropped_unserializable{0}, dropped_too_large{0}, dropped_quarantined{0},
         dropped_blackholed{0}, decode_failures{0}, connections_closed_bad_input{0}, system_messages_resent{0},
-        max_heartbeat_gap_us{0}, accept_failures{0}, connections_refused{0}, unverified_incarnations{0};
+        max_heartbeat_gap_us{0}, accept_failures{0}, connections_refused{0}, unverified_incarnations{0},
+        quarantines{0};
     std::array<std::atomic<std::uint64_t>, lane_count> messages_sent_by_lane{};
   } stats;
   std::size_t connected_peer_count();

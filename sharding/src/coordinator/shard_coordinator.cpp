@@ -119,6 +119,9 @@ class shard_coordinator final : public actor {
       if (!to) continue;
       std::visit([&](auto& m) { to.tell(std::move(m), self()); }, out.message);
     }
+    const auto st = core_->stats();
+    p_.gauges->allocations.store(st.allocations, std::memory_order_relaxed);
+    p_.gauges->rebalances.store(st.rebalances_started, std::memory_order_relaxed);
   }
 
   actor_ref region_ref(const model::region_id& r) {

@@ -7,6 +7,7 @@
 //     .../singleton                         the coordinator, on the oldest: drives a coordinator_core
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -83,6 +84,15 @@ class shutdown_signal {
   std::vector<std::function<void()>> callbacks_;
 };
 
+/// What a type's region and coordinator publish for `/metrics`: stored by their actors
+/// after each change (relaxed, on lines nobody else writes), read by the management
+/// server's thread. The coordinator's counters are those of its incarnation on this node.
+struct sharding_gauges {
+  std::atomic<std::uint64_t> shards{0}, entities{0}, buffered{0};
+  std::atomic<std::uint64_t> started{0}, passivated{0}, handoffs{0}, dropped{0};
+  std::atomic<std::uint64_t> allocations{0}, rebalances{0};
+};
+
 /// What a region actor is made of.
 struct region_params {
   std::string type_name;
@@ -91,12 +101,14 @@ struct region_params {
   message_extractor extractor;
   bool proxy = false;
   std::shared_ptr<shutdown_signal> shutdown;
+  std::shared_ptr<sharding_gauges> gauges = std::make_shared<sharding_gauges>();
 };
 
 /// What a coordinator actor is made of.
 struct coordinator_params {
   std::string type_name;
   sharding_settings settings;
+  std::shared_ptr<sharding_gauges> gauges = std::make_shared<sharding_gauges>();
 };
 
 /// The guardian at /system/sharding.

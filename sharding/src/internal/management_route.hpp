@@ -1,12 +1,16 @@
 // GET /cluster/shards/{type} on the cluster's management server (Akka Management's shard
-// route, with this node's region in Akka's shape and every region of the cluster beside it).
+// route, with this node's region in Akka's shape and every region of the cluster beside it),
+// and sharding's part of GET /metrics.
 #pragma once
 
 #include <string>
 
 #include "troupe/actor/expected.hpp"
 #include "troupe/cluster/management.hpp"
+#include "troupe/cluster/cluster.hpp"
 #include "troupe/sharding/sharding.hpp"
+
+#include "internal/actors.hpp"
 
 namespace troupe::sharding::detail {
 
@@ -20,5 +24,8 @@ cluster::management_response shards_response(const std::string& type, bool known
 
 /// Serves `/cluster/shards/` for `system`'s cluster (added once, by `cluster_sharding::start`).
 void add_shards_route(actor_system& system);
+
+/// Adds `type`'s region and coordinator gauges to `/metrics` (troupe_sharding_*{type}).
+void add_metrics(cluster::cluster& cluster, const std::string& type, std::shared_ptr<sharding_gauges> gauges);
 
 }  // namespace troupe::sharding::detail

@@ -244,7 +244,7 @@ class shard_region final : public actor {
   void carry_out() {
     for (;;) {
       auto effects = core_->take_effects();
-      if (effects.empty() && pending_failed_.empty()) return;
+      if (effects.empty() && pending_failed_.empty()) return publish_gauges();
       for (auto& e : effects) std::visit([this](auto& x) { apply(x); }, e);
       for (const auto slot : std::exchange(pending_failed_, {})) core_->entity_terminated(slot, now());
     }
@@ -429,6 +429,20 @@ class shard_region final : public actor {
     s.stats = core_->stats();
     s.unmapped = unmapped_;
     return s;
+  }
+
+  /// What `/metrics` shows of this region (see `sharding_gauges`).
+  void publish_gauges() const {
+    auto& g = *p_.gauges;
+    const auto st = core_->stats();
+    constexpr auto relaxed = std::memory_order_relaxed;
+    g.shards.store(core_->local_shard_count(), relaxed);
+    g.entities.store(core_->entity_count(), relaxed);
+    g.buffered.store(core_->buffered_count(), relaxed);
+    g.started.store(st.started, relaxed);
+    g.passivated.store(st.passivated, relaxed);
+    g.handoffs.store(st.handoffs, relaxed);
+    g.dropped.store(st.dropped, relaxed);
   }
 
   shard_region_stats stats() const {

@@ -438,7 +438,7 @@ TEST_CASE("management: with changes not allowed, PUT and DELETE are 403, GET sti
 TEST_CASE("management: unknown paths are 404, other methods 405 with Allow, odd targets 400",
           "[unit][management]") {
   router route;
-  for (const char* path : {"/", "/cluster", "/cluster/membersx", "/alive/x", "/cluster/shards/a", "/READY"}) {
+  for (const char* path : {"/x", "/cluster", "/cluster/membersx", "/alive/x", "/cluster/shards/a", "/READY"}) {
     INFO(path);
     auto r = route("GET", path);
     CHECK(r.status == 404);
@@ -474,7 +474,7 @@ TEST_CASE("management: invalid UTF-8 in a request is echoed without throwing", "
   CHECK(route("PUT", "/cluster/members/shop@127.0.0.1:2551", "operation=%C0").status == 400);
 }
 
-TEST_CASE("management: random requests always get a JSON answer and change nothing unasked",
+TEST_CASE("management: random requests always get a JSON answer (or the dashboard) and change nothing unasked",
           "[unit][management]") {
   const auto seed = std::random_device{}();
   INFO("seed " << seed);
@@ -493,7 +493,11 @@ TEST_CASE("management: random requests always get a JSON answer and change nothi
     INFO(method << " " << target << " body " << body);
     management_response r;
     REQUIRE_NOTHROW(r = route(method, target, body, i % 3 == 0 ? "application/json" : ""));
-    REQUIRE_NOTHROW(json::parse(r.body));
+    if (r.content_type == "application/json") {
+      REQUIRE_NOTHROW(json::parse(r.body));
+    } else {
+      REQUIRE(r.body == troupe::cluster::management_dashboard_page().body);  // GET / and /dashboard
+    }
     const bool changes = r.change.op != management_change::operation::none;
     REQUIRE(changes == (r.status == 200 && (std::string(method) == "PUT" || std::string(method) == "DELETE")));
     REQUIRE(r.status != 500);
@@ -1354,4 +1358,58 @@ TEST_CASE("management server: https serves TLS only, with the token over it", "[
   CHECK(raw.find("alive") == std::string::npos);
   CHECK(status_of(raw) == 0);
   CHECK(https_get(*port, ca_file, "/alive") == 200);  // and it keeps serving
+}
+
+TEST_CASE("management server: GET /metrics serves the node's metrics in Prometheus's text format",
+          "[integration][management][metrics]") {
+  cluster_node n(any_port());
+  n.join_and_await_up();
+  const auto port = n.cluster.management_port();
+  REQUIRE(port);
+  auto r = request(*port, "GET", "/metrics");
+  REQUIRE(r.status == 200);
+  CHECK(r.content_type == "text/plain; version=0.0.4; charset=utf-8");
+  const std::string& t = r.body;
+  for (const char* family : {"troupe_actor_messages_processed_total", "troupe_actor_dead_letters_total",
+                             "troupe_actor_restarts_total", "troupe_actor_stops_total",
+                             "troupe_remote_messages_sent_total", "troupe_remote_bytes_received_total",
+                             "troupe_remote_dropped_total", "troupe_remote_quarantines_total",
+                             "troupe_remote_handshake_failures_total", "troupe_cluster_members",
+                             "troupe_cluster_unreachable_members", "troupe_cluster_leader_changes_total",
+                             "troupe_cluster_gossip_sent_total", "troupe_cluster_heartbeats_sent_total",
+                             "troupe_cluster_converged"}) {
+    INFO(family);
+    CHECK_THAT(t, Catch::Contains(std::string("\n# TYPE ") + family + " "));
+  }
+  CHECK_THAT(t, Catch::Contains("\ntroupe_cluster_members{status=\"Up\"} 1\n"));
+  CHECK_THAT(t, Catch::Contains("\ntroupe_cluster_unreachable_members 0\n"));
+  CHECK_THAT(t, Catch::Contains("\ntroupe_cluster_is_leader 1\n"));
+  CHECK_THAT(t, Catch::Contains("\ntroupe_cluster_leader_changes_total 1\n"));
+  // Every sample line is `name{labels} value` or `name value` with a number.
+  std::size_t samples = 0;
+  std::size_t start = 0;
+  while (start < t.size()) {
+    const auto end = t.find('\n', start);
+    REQUIRE(end != std::string::npos);  // the text ends with a newline
+    const std::string line = t.substr(start, end - start);
+    start = end + 1;
+    if (line.starts_with("# HELP ") || line.starts_with("# TYPE ")) continue;
+    INFO(line);
+    REQUIRE(line.starts_with("troupe_"));
+    const auto space = line.rfind(' ');
+    REQUIRE(space != std::string::npos);
+    std::size_t used = 0;
+    (void)std::stod(line.substr(space + 1), &used);
+    CHECK(used == line.size() - space - 1);
+    ++samples;
+  }
+  CHECK(samples > 20);
+  // The cluster daemon's own messages (joining, gossip, ticks) were handled by then.
+  const std::string processed = "\ntroupe_actor_messages_processed_total{system=\"mgmt\"} ";
+  const auto processed_at = t.find(processed);
+  REQUIRE(processed_at != std::string::npos);
+  CHECK(std::stod(t.substr(processed_at + processed.size())) > 0);
+
+  CHECK(request(*port, "GET", "/metricsx").status == 404);
+  CHECK(request(*port, "PUT", "/metrics").status == 405);
 }

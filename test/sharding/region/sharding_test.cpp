@@ -315,6 +315,21 @@ TEST_CASE("sharding: an entity runs once, where its shard lives, and answers tel
   for (const auto& r : stats->regions)
     for (const auto& [shard, count] : r.shards) entities += count;
   CHECK(entities == 30);
+  // /metrics tells the same: each node its own region's shards and entities.
+  auto metric = [](node& n, const std::string& name) {
+    const std::string text = n.cl().metrics();
+    const std::string key = name + "{type=\"counter\"} ";
+    const auto at = text.find("\n" + key);
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + 1 + key.size()));
+  };
+  await_condition(nodes[0]->system, [&] {
+    double e = 0, s = 0;
+    for (auto& n : nodes) e += metric(*n, "troupe_sharding_entities"), s += metric(*n, "troupe_sharding_shards");
+    return e == 30 && s == static_cast<double>(shards);
+  }, 5s, "the metrics count 30 entities and every shard");
+  double started = 0;
+  for (auto& n : nodes) started += metric(*n, "troupe_sharding_entities_started_total");
+  CHECK(started == 30);
 }
 
 TEST_CASE("sharding: a node that joins takes shards by rebalance while traffic flows, losing nothing",

@@ -77,6 +77,14 @@ class actor_selection {
   std::string path_;
 };
 
+/// An actor system's counters since it started (`actor_system::stats`).
+struct system_stats {
+  std::uint64_t messages_processed = 0;  ///< user messages handled by actors
+  std::uint64_t dead_letters = 0;        ///< messages that could not be delivered
+  std::uint64_t actors_stopped = 0;      ///< actors that stopped (any reason)
+  std::uint64_t actors_restarted = 0;    ///< restarts by a supervisor
+};
+
 class actor_system {
  public:
   /// Starts a system with `settings`; `name` appears in every path.
@@ -118,6 +126,8 @@ class actor_system {
   void publish_dead_letter(message m, const actor_ref& recipient, const char* reason);
   /// How many messages became dead letters so far.
   std::uint64_t dead_letter_count() const noexcept;
+  /// The runtime's counters since start (for monitoring: the cluster's `/metrics`).
+  system_stats stats() const noexcept;
   /// The system's logger (source: the system name).
   const logger& log() const noexcept;
   /// The clock and timers of this system.

@@ -37,6 +37,7 @@
 #include "troupe/actor/actor_ref.hpp"
 #include "troupe/actor/actor_system.hpp"
 #include "troupe/actor/expected.hpp"
+#include "troupe/actor/metrics.hpp"
 #include "troupe/cluster/events.hpp"
 #include "troupe/cluster/model/gossip.hpp"
 #include "troupe/cluster/settings.hpp"
@@ -61,6 +62,8 @@ struct cluster_stats {
   std::uint64_t heartbeats_sent = 0;
   std::uint64_t rejected_messages = 0;    ///< malformed or for another incarnation
   std::uint64_t view_changes = 0;
+  std::uint64_t leader_changes = 0;       ///< `leader_changed` events seen by this node
+  bool converged = false;                 ///< this node's view has convergence now
 };
 
 class cluster {
@@ -115,6 +118,16 @@ class cluster {
   bool is_terminated() const noexcept;
   /// Counters since start.
   cluster_stats stats() const;
+
+  /// Every metric of this node in Prometheus's text format (`metrics_content_type`): the
+  /// actor system's, the transport's, the membership's, then those later layers added
+  /// with `add_metrics` (sharding's shards and entities per type). The management server
+  /// serves it as `GET /metrics`; docs/operations.md lists the names.
+  std::string metrics() const;
+  /// Adds the metrics of a later layer, written by `writer` at each `metrics()` call, on
+  /// the caller's thread (the management server's: keep it short, take no actor's turn).
+  /// A later call with the same `name` replaces the writer.
+  void add_metrics(std::string name, std::function<void(metrics_text&)> writer);
 
   /// `subscriber` gets a `current_cluster_state` first, then every event of `kinds` as
   /// its own message type (`member_up`, `unreachable_member`, ...), in order.

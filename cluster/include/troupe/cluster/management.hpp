@@ -1,5 +1,5 @@
 // management: cluster management over HTTP (Akka Management's cluster HTTP routes and its
-// health checks), off by default, on its own port. Bodies are JSON.
+// health checks), off by default, on its own port. Bodies are JSON, but the dashboard's.
 //
 //   GET    /cluster/members             members, unreachable ones, leader, oldest  200
 //   GET    /cluster/members/{address}   one member                                 200, 400, 404
@@ -7,6 +7,8 @@
 //   DELETE /cluster/members/{address}   leave                                      200, 400, 401, 403, 404
 //   GET    /alive                       {"alive": true} while the server runs      200
 //   GET    /ready                       once this member is Up or WeaklyUp         200, 503
+//   GET    / and /dashboard             the dashboard: one HTML page that polls    200
+//                                       the others (`management_dashboard_page`)
 //
 // Later layers add their own GET routes under a path prefix (`cluster::add_management_route`):
 // sharding serves `/cluster/shards/{type}` that way.
@@ -107,11 +109,22 @@ struct management_change {
 /// The routes' answer.
 struct management_response {
   unsigned status = 200;     ///< HTTP status code
-  std::string body;          ///< JSON text
+  std::string body;          ///< JSON text (or what `content_type` says)
   std::string allow;         ///< for 405: the methods the resource takes, "GET, PUT, DELETE"
   management_change change;  ///< what to ask of the cluster once answered
   std::string www_authenticate{};  ///< for 401: the challenge, `Bearer realm="troupe-management"...`
+  std::string content_type = "application/json";  ///< the Content-Type header
+  std::string content_security_policy{};          ///< the Content-Security-Policy header; empty: none
 };
+
+/// `GET /` and `GET /dashboard`: one self-contained HTML page (inline CSS and script, no
+/// other origin) that polls `/cluster/members`, `/metrics` and `/cluster/shards/{type}` of
+/// the same server every 1.5 s and shows the members, who sees whom unreachable, this
+/// node's message and byte rates and the sharding (docs/management.md, "Dashboard"). A
+/// token in the URL fragment (`/dashboard#token=...`) is sent as `Authorization: Bearer`.
+/// Its Content-Security-Policy allows that script and style only (by their SHA-256) and
+/// connections to the same origin. It holds no data of the node, so it needs no token.
+management_response management_dashboard_page();
 
 /// Answers `request` (the endpoints at the top of this file). `node` is called at most
 /// once, only by the endpoints that read the cluster. With `may_change` false, PUT and
@@ -138,7 +151,8 @@ struct management_authorization {
 };
 
 /// Whether `request` may read, change, or neither (RFC 6750 bearer tokens):
-/// - GET `/alive` and `/ready` always pass (probes carry no token), unable to change.
+/// - GET `/alive` and `/ready` always pass (probes carry no token), unable to change; so do
+///   `/` and `/dashboard` (a page without data, which a browser loads without a token).
 /// - With a token configured: `Authorization: Bearer <token>` passes and may change; any
 ///   other Authorization gets 401 `invalid_token`; none gets 401 for a change (any method
 ///   but GET and HEAD) or, with `token_for_reads`, for a read, else passes read-only.

@@ -90,6 +90,8 @@ struct transport_stats {
   /// Inbound connections that claimed a new incarnation (uid) of a known, unquarantined
   /// node and were closed until this node's own connection to that address confirmed it.
   std::uint64_t unverified_incarnations = 0;
+  /// Node incarnations quarantined by this node or by their own word (never talked to again).
+  std::uint64_t quarantines = 0;
 };
 
 /// Published on the event stream when a node incarnation is quarantined.

@@ -1,0 +1,104 @@
+// The runtime's counters (`actor_system::stats`) and the Prometheus text writer that the
+// cluster's `/metrics` endpoint serves them with.
+#include <catch2/catch.hpp>
+
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <troupe/actor.hpp>
+#include <troupe/actor/metrics.hpp>
+#include <troupe/actor/testkit.hpp>
+
+using namespace std::chrono_literals;
+using troupe::metric_type;
+using troupe::metrics_text;
+using troupe::testkit::await_condition;
+using troupe::testkit::test_probe;
+
+namespace {
+
+/// Echoes strings; "boom" throws, so its supervisor restarts it.
+class fragile final : public troupe::actor {
+ public:
+  troupe::behavior make_behavior() override {
+    return {[](const std::string& s) -> std::string {
+      if (s == "boom") throw std::runtime_error("boom");
+      return s;
+    }};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("metrics text: families keep their samples together, HELP and TYPE once, labels escaped",
+          "[unit][metrics]") {
+  metrics_text out;
+  out.add("troupe_a_total", metric_type::counter, "Things\\done\nsofar", 3, {{"system", "shop"}});
+  out.add("troupe_members", metric_type::gauge, "Members", 2, {{"status", "up"}});
+  out.add("troupe_a_total", metric_type::counter, "ignored: the first help stays", 4,
+          {{"system", "we\"ird\\na\nme"}});
+  out.add("troupe_ratio", metric_type::gauge, "A ratio", 0.25);
+  out.add("troupe_members", metric_type::gauge, "Members", 1, std::vector<std::pair<std::string, std::string>>{
+                                                                    {"status", "joining"}, {"role", "backend"}});
+  CHECK(out.text() ==
+        "# HELP troupe_a_total Things\\\\done\\nsofar\n"
+        "# TYPE troupe_a_total counter\n"
+        "troupe_a_total{system=\"shop\"} 3\n"
+        "troupe_a_total{system=\"we\\\"ird\\\\na\\nme\"} 4\n"
+        "# HELP troupe_members Members\n"
+        "# TYPE troupe_members gauge\n"
+        "troupe_members{status=\"up\"} 2\n"
+        "troupe_members{status=\"joining\",role=\"backend\"} 1\n"
+        "# HELP troupe_ratio A ratio\n"
+        "# TYPE troupe_ratio gauge\n"
+        "troupe_ratio 0.25\n");
+  CHECK(metrics_text{}.text().empty());
+}
+
+TEST_CASE("metrics text: large counters print whole, odd values as Prometheus spells them", "[unit][metrics]") {
+  metrics_text out;
+  out.add("big_total", metric_type::counter, "h", 18446744073709.0);
+  out.add("nan", metric_type::gauge, "h", std::numeric_limits<double>::quiet_NaN());
+  out.add("inf", metric_type::gauge, "h", std::numeric_limits<double>::infinity());
+  const auto t = out.text();
+  CHECK_THAT(t, Catch::Contains("big_total 18446744073709\n") && Catch::Contains("nan NaN\n") &&
+                    Catch::Contains("inf +Inf\n"));
+}
+
+TEST_CASE("metrics text: a malformed name, label name or a second type is a programming error", "[unit][metrics]") {
+  metrics_text out;
+  CHECK_THROWS_AS(out.add("1bad", metric_type::gauge, "h", 1), std::invalid_argument);
+  CHECK_THROWS_AS(out.add("bad-name", metric_type::gauge, "h", 1), std::invalid_argument);
+  CHECK_THROWS_AS(out.add("ok", metric_type::gauge, "h", 1, {{"bad-label", "v"}}), std::invalid_argument);
+  CHECK_THROWS_AS(out.add("ok2", metric_type::gauge, "h", 1, {{"__reserved", "v"}}), std::invalid_argument);
+  out.add("x_total", metric_type::counter, "h", 1);
+  CHECK_THROWS_AS(out.add("x_total", metric_type::gauge, "h", 1), std::invalid_argument);
+}
+
+TEST_CASE("system stats count messages handled, dead letters, restarts and stops", "[integration][metrics]") {
+  troupe::actor_system sys("metrics");
+  const auto before = sys.stats();
+  test_probe probe(sys);
+  auto a = sys.spawn<fragile>("fragile");
+  for (int i = 0; i < 100; ++i) a.tell(std::to_string(i), probe.ref());
+  for (int i = 0; i < 100; ++i) probe.expect_msg<std::string>(std::to_string(i));
+  await_condition(sys, [&] { return sys.stats().messages_processed >= before.messages_processed + 100; }, 5s,
+                  "100 messages counted");
+
+  a.tell(std::string("boom"), probe.ref());  // the user guardian restarts it
+  a.tell(std::string("after"), probe.ref());
+  probe.expect_msg<std::string>("after");
+  await_condition(sys, [&] { return sys.stats().actors_restarted == before.actors_restarted + 1; }, 5s,
+                  "one restart counted");
+
+  sys.stop(a);
+  await_condition(sys, [&] { return sys.stats().actors_stopped >= before.actors_stopped + 1; }, 5s,
+                  "the stop counted");
+  a.tell(std::string("to the dead"));
+  await_condition(sys, [&] { return sys.stats().dead_letters >= before.dead_letters + 1; }, 5s,
+                  "a dead letter counted");
+  CHECK(sys.stats().dead_letters == sys.dead_letter_count());
+}
