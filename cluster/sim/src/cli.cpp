@@ -1,6 +1,9 @@
 #include "troupe/cluster/sim/cli.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
@@ -80,7 +83,18 @@ int run_cli(int argc, char** argv) {
     return 2;
   }
 
+  // Runs that take long show where they stand, on a terminal only (not in logs or pipes).
+  if (::isatty(STDERR_FILENO) == 1) {
+    o.on_progress = [](const progress_report& p) {
+      std::fprintf(stderr,
+                   "\r\033[Ktroupe-sim: %.1f s simulated; %zu running, %zu members, %zu up; %.0f s so far, at most "
+                   "%.0f s more for this phase",
+                   p.simulated_s, p.running, p.members, p.up, p.wall_s, p.phase_left_s);
+      std::fflush(stderr);
+    };
+  }
   const scenario_result r = run_scenario(o);
+  if (o.on_progress) std::fputs("\r\033[K", stderr);  // the last progress line gives way to the result
   if (json)
     std::cout << to_json(r).dump(2) << "\n";
   else

@@ -67,12 +67,39 @@ class run {
     return false;
   }
 
+  // Tells `on_progress` where the run stands, at most every `progress_every`.
+  void report_progress(nanoseconds phase_start, std::chrono::steady_clock::time_point phase_wall_start,
+                       nanoseconds deadline) {
+    const auto wall_now = std::chrono::steady_clock::now();
+    if (!options_.on_progress || wall_now - last_progress_ < options_.progress_every) return;
+    last_progress_ = wall_now;
+    progress_report p;
+    p.simulated_s = seconds(sim_.now());
+    p.phase_end_s = seconds(deadline);
+    p.wall_s = std::chrono::duration<double>(wall_now - wall_start_).count();
+    const double phase_sim = seconds(sim_.now() - phase_start);
+    const double phase_wall = std::chrono::duration<double>(wall_now - phase_wall_start).count();
+    p.phase_left_s = phase_sim > 0 ? (p.phase_end_s - p.simulated_s) * phase_wall / phase_sim : 0;
+    for (const auto& n : sim_.nodes()) {
+      if (n.life != node_life::running) continue;
+      ++p.running;
+      if (n.phase != join_phase::member) continue;
+      if (p.members++ == 0) {
+        for (const auto& m : n.view->gossip().members()) p.up += m.status() == model::member_status::up ? 1 : 0;
+      }
+    }
+    options_.on_progress(p);
+  }
+
   // Runs until `done` or `deadline` (or the wall budget); true if `done` held.
   bool until(const std::function<bool()>& done, nanoseconds deadline) {
     bool budget_hit = false;
+    const nanoseconds phase_start = sim_.now();
+    const auto phase_wall_start = std::chrono::steady_clock::now();
     const bool held = sim_.run_until(
         [&] {
           if (out_of_time()) budget_hit = true;
+          report_progress(phase_start, phase_wall_start, deadline);
           return budget_hit || done();
         },
         deadline);
@@ -213,6 +240,7 @@ class run {
   simulation sim_;
   scenario_result result_;
   std::chrono::steady_clock::time_point wall_start_;
+  std::chrono::steady_clock::time_point last_progress_ = std::chrono::steady_clock::now();
   bool out_of_budget_ = false;
   std::string budget_reason_;
   double peak_rss_ = 0;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 using namespace troupe::cluster::sim;
 using namespace std::chrono_literals;
@@ -83,4 +84,29 @@ TEST_CASE("randomized faults over many seeds keep every invariant", "[integratio
   check_many("crash-one", 6, 50, 0.02);  // with message loss
   check_many("partition-2-3", 5, 50, 0.02);
   check_many("churn", 8, 10, 0.02);
+}
+
+TEST_CASE("a run reports its progress: simulated time forward, members among running nodes", "[unit][sim]") {
+  scenario_options o;
+  o.name = "join";
+  o.settings.nodes = 20;
+  o.settings.seed = Catch::rngSeed();
+  o.extra = 5s;
+  o.progress_every = std::chrono::duration<double>::zero();  // every check, so a short run reports too
+  std::vector<progress_report> seen;
+  o.on_progress = [&](const progress_report& p) { seen.push_back(p); };
+  const scenario_result r = run_scenario(o);
+  REQUIRE(r.ok);
+  REQUIRE(seen.size() > 10);
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    const auto& p = seen[i];
+    CHECK(p.members <= p.running);
+    CHECK(p.up <= 20);
+    CHECK(p.running <= 20);
+    CHECK(p.simulated_s <= p.phase_end_s);
+    CHECK(p.phase_left_s >= 0);
+    if (i > 0) CHECK(p.simulated_s >= seen[i - 1].simulated_s);
+  }
+  CHECK(seen.back().members == 20);
+  CHECK(seen.back().up == 20);
 }

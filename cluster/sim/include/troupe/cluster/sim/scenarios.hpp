@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -28,6 +29,19 @@
 namespace troupe::cluster::sim {
 
 /// What to run.
+/// Where a long run stands (`scenario_options::on_progress`).
+struct progress_report {
+  double simulated_s = 0;  ///< simulated time now
+  double phase_end_s = 0;  ///< the simulated time the current phase runs to at most
+  double wall_s = 0;       ///< wall-clock seconds since the run started
+  /// Wall-clock seconds the current phase takes at most at the pace so far (it ends
+  /// sooner when its condition holds, e.g. every node up).
+  double phase_left_s = 0;
+  std::size_t running = 0;  ///< nodes running
+  std::size_t members = 0;  ///< of them, welcomed members
+  std::size_t up = 0;       ///< members up in the view of the first running member
+};
+
 struct scenario_options {
   std::string name = "join";  ///< a scenario name (see the file comment)
   sim_settings settings;      ///< nodes, seeds, seed, intervals, network
@@ -44,6 +58,10 @@ struct scenario_options {
   bool overlapping_crashes = false;
   double max_wall_seconds = 0;                        ///< stop early past this (0: no limit)
   double max_rss_mib = 0;                             ///< stop early past this memory (0: no limit)
+  /// Called about every `progress_every` of wall-clock time while the run lasts (never for
+  /// runs shorter than that); troupe-sim prints it on stderr when that is a terminal.
+  std::function<void(const progress_report&)> on_progress;
+  std::chrono::duration<double> progress_every = std::chrono::seconds{1};
 };
 
 /// Times about one faulty node, in seconds after the fault.
