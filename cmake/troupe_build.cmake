@@ -1,10 +1,13 @@
 # Warnings, language level and sanitizer flavour shared by every troupe target.
 include_guard(GLOBAL)
 
-if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+# (The build type is the embedding project's choice when troupe is not the top level.)
+if(PROJECT_IS_TOP_LEVEL AND NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
   set(CMAKE_BUILD_TYPE Release CACHE STRING "Build type" FORCE)
 endif()
 
+# Libraries link it PRIVATE as $<BUILD_INTERFACE:troupe::build_options>, so that it never
+# reaches the exported targets (a static library's private links are part of its export).
 add_library(troupe_build_options INTERFACE)
 add_library(troupe::build_options ALIAS troupe_build_options)
 target_compile_features(troupe_build_options INTERFACE cxx_std_20)
