@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "troupe/actor.hpp"
+#include "troupe/cluster/discovery.hpp"
 #include "troupe/cluster/management.hpp"
 #include "troupe/cluster/node_core.hpp"
 #include "troupe/cluster/protocol.hpp"
@@ -330,6 +331,7 @@ class cluster_daemon final : public actor {
 cluster::cluster(actor_system& system) : system_(system), shared_(std::make_shared<detail::cluster_shared>()) {}
 
 cluster::~cluster() {
+  if (discovery_) discovery_->stop();
   if (management_) management_->stop();
 }
 
@@ -348,6 +350,10 @@ expected<model::address, std::string> cluster::start(cluster_settings settings) 
   if (settings.system != system_.name())
     return unexpected("the settings name the system \"" + settings.system + "\" but this actor system is \"" +
                       system_.name() + "\"");
+  if (settings.seed_nodes.empty() && settings.discovery && settings.discovery->method == "postgresql" &&
+      settings.discovery->connection.empty())
+    return unexpected(std::string(
+        "discovery.connection: expected a PostgreSQL connection string (or TROUPE_PG_CONNECTION), got nothing"));
   auto& transport = system_.extension<remote::transport>();
   protocol::register_protocol(transport.serialization());
   if (!transport.is_running()) {
@@ -414,6 +420,7 @@ expected<model::address, std::string> cluster::start(cluster_settings settings) 
     return f;
   }});
   cs.add_task("cluster-shutdown", "stop-cluster-daemon", std::function<void()>{[this] {
+    if (discovery_) discovery_->stop();
     if (management_) management_->stop();
     if (auto d = daemon_of(*shared_)) system_.stop(d);
   }});
@@ -421,6 +428,13 @@ expected<model::address, std::string> cluster::start(cluster_settings settings) 
     std::vector<model::address> seeds;
     for (const auto& s : settings.seed_nodes) seeds.push_back(to_model(s));
     join_seed_nodes(std::move(seeds));
+  } else if (settings.discovery) {
+    // Seed discovery: a thread of its own looks up (lookups block) and joins once.
+    const auto& d = *settings.discovery;
+    discovery_ = std::make_unique<seed_discovery>(
+        make_seed_provider(settings), model::bootstrap_settings{d.required_contact_points, d.stable_margin},
+        d.interval, system_.log(), [this](std::vector<model::address> seeds) { join_seed_nodes(std::move(seeds)); });
+    discovery_->start();
   }
   return self_address;
 }

@@ -214,6 +214,75 @@ void parse_management(const object_reader& root, cluster_settings& s) {
   }
 }
 
+// Seed discovery (settings.hpp, `discovery`): after `remote` and `seed-nodes`, whose
+// values it checks against.
+void parse_discovery(const object_reader& root, cluster_settings& s) {
+  auto d = root.object("discovery", {"method", "service-name", "port", "srv", "required-contact-points",
+                                     "stable-margin-ms", "interval-ms", "connection", "ttl-ms"});
+  if (!d) return;
+  discovery_settings ds;
+  // 1. Only one way to find the seeds.
+  if (!s.seed_nodes.empty()) {
+    throw config_error("discovery", "expected either seed-nodes or discovery, got both (discovery finds the seeds)");
+  }
+  // 2. The method, and only its own keys.
+  if (!d->find("method")) throw config_error(d->key("method"), "expected \"dns\" or \"postgresql\", got nothing");
+  d->string("method", ds.method, false);
+  if (ds.method != "dns" && ds.method != "postgresql") {
+    throw config_error(d->key("method"), "expected \"dns\" or \"postgresql\", got \"" + ds.method + "\"");
+  }
+  const bool dns = ds.method == "dns";
+  for (const char* key : {"service-name", "port", "srv"}) {
+    if (!dns && d->find(key)) {
+      throw config_error(d->key(key), "expected only with method \"dns\", got it with \"" + ds.method + "\"");
+    }
+  }
+  for (const char* key : {"connection", "ttl-ms"}) {
+    if (dns && d->find(key)) {
+      throw config_error(d->key(key), "expected only with method \"postgresql\", got it with \"dns\"");
+    }
+  }
+  // 3. dns: the name and the port.
+  if (dns) {
+    if (!d->find("service-name")) {
+      throw config_error(d->key("service-name"),
+                         "expected a DNS name (e.g. troupe.shop.svc.cluster.local), got nothing");
+    }
+    d->string("service-name", ds.service_name, false);
+    if (ds.service_name.size() > 253 || ds.service_name.find_first_of(" \t\r\n/@,") != std::string::npos) {
+      throw config_error(d->key("service-name"), "expected a DNS name of at most 253 characters, got \"" +
+                                                     ds.service_name + "\"");
+    }
+    d->boolean("srv", ds.srv);
+    ds.port = s.remote.port;
+    d->integer("port", ds.port, 1, 65535);
+    if (ds.srv && d->find("port")) {
+      throw config_error(d->key("port"), "expected no port with srv: true (each SRV record gives its own), got " +
+                                             d->find("port")->dump());
+    }
+    if (!ds.srv && ds.port == 0) {
+      throw config_error(d->key("port"), "expected an integer in [1, 65535] (remote.port is 0, so it cannot be the "
+                                         "default), got nothing");
+    }
+  }
+  // 4. The bootstrap rule and the lookup interval.
+  d->integer("required-contact-points", ds.required_contact_points, 1, 1000);
+  d->millis("stable-margin-ms", ds.stable_margin, 0, max_interval_ms);
+  d->millis("interval-ms", ds.interval, 1, max_interval_ms);
+  // 5. postgresql: where, and when a row is stale. The connection may come later from
+  //    TROUPE_PG_CONNECTION (apply_environment); `cluster::start` checks it is there.
+  if (!dns) {
+    d->string("connection", ds.connection, true);
+    d->millis("ttl-ms", ds.ttl, 1, max_interval_ms);
+    if (ds.ttl <= ds.interval) {
+      throw config_error(d->key("ttl-ms"), "expected more than interval-ms (" + std::to_string(ds.interval.count()) +
+                                               "): a live node refreshes its row every interval, got " +
+                                               std::to_string(ds.ttl.count()));
+    }
+  }
+  s.discovery = std::move(ds);
+}
+
 cluster_settings parse_or_throw(const json& j) {
   const object_reader root(
       j, "",
@@ -221,7 +290,7 @@ cluster_settings parse_or_throw(const json& j) {
        "allow-weakly-up-members", "weakly-up-after-ms", "gossip-interval-ms", "heartbeat-interval-ms",
        "leader-actions-interval-ms", "unreachable-nodes-reaper-interval-ms", "seed-node-timeout-ms",
        "first-seed-forms-cluster-when-alone", "known-members-file", "retry-unsuccessful-join-after-ms",
-       "failure-detector", "downing", "run-coordinated-shutdown-when-down", "management"});
+       "failure-detector", "downing", "run-coordinated-shutdown-when-down", "management", "discovery"});
   cluster_settings s;
 
   // 1. Identity: the system name and the transport's block.
@@ -313,6 +382,9 @@ cluster_settings parse_or_throw(const json& j) {
   parse_downing(root, s);
   root.boolean("run-coordinated-shutdown-when-down", s.run_coordinated_shutdown_when_down);
   parse_management(root, s);
+
+  // 8. Seed discovery, instead of seed-nodes.
+  parse_discovery(root, s);
   return s;
 }
 
@@ -394,6 +466,10 @@ expected<cluster_settings, config_error> cluster_settings::apply_environment(
 
   // 3. TROUPE_SEEDS: comma-separated seed URIs of this system, replacing seed-nodes.
   if (auto seeds = read("TROUPE_SEEDS")) {
+    if (s.discovery) {
+      return unexpected<config_error>{config_error(
+          "TROUPE_SEEDS", "expected no seeds: the settings have a discovery block, which finds them")};
+    }
     std::vector<remote::address> parsed;
     std::string_view rest = *seeds;
     for (std::size_t item = 1;; ++item) {
@@ -419,7 +495,13 @@ expected<cluster_settings, config_error> cluster_settings::apply_environment(
     s.seed_nodes = std::move(parsed);
   }
 
-  // 4. TROUPE_COOKIE: the shared secret, replacing remote.cookie, so that a file kept in
+  // 4. TROUPE_PG_CONNECTION: the postgresql discovery's connection string (it may hold a
+  //    password), replacing discovery.connection.
+  if (auto pg = read("TROUPE_PG_CONNECTION")) {
+    if (s.discovery && s.discovery->method == "postgresql") s.discovery->connection = std::string(*pg);
+  }
+
+  // 5. TROUPE_COOKIE: the shared secret, replacing remote.cookie, so that a file kept in
   //    version control or a container image need not hold it.
   if (auto cookie = read("TROUPE_COOKIE")) {
     s.remote.cookie = std::string(*cookie);

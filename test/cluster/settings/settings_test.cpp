@@ -375,3 +375,128 @@ TEST_CASE("the first seed's safety and the known-members file are read and check
   check_error(R"({"known-members-file": ""})", "known-members-file", "expected a non-empty string");
   check_error(R"({"known-members-file": 3})", "known-members-file", "expected a non-empty string");
 }
+
+TEST_CASE("seed discovery is read and checked", "[unit][cluster-settings][discovery]") {
+  SECTION("none by default") {
+    auto s = cluster_settings::parse(std::string("{}"));
+    REQUIRE(s);
+    CHECK_FALSE(s->discovery);
+  }
+  SECTION("dns A/AAAA with Akka's defaults and the remote port") {
+    auto s = cluster_settings::parse(std::string(
+        R"({"remote": {"port": 2552}, "discovery": {"method": "dns", "service-name": "troupe.shop.svc.cluster.local"}})"));
+    if (!s) FAIL(s.error().what());
+    REQUIRE(s->discovery);
+    CHECK(s->discovery->method == "dns");
+    CHECK(s->discovery->service_name == "troupe.shop.svc.cluster.local");
+    CHECK(s->discovery->port == 2552);
+    CHECK_FALSE(s->discovery->srv);
+    CHECK(s->discovery->required_contact_points == 2);
+    CHECK(s->discovery->stable_margin == 5s);
+    CHECK(s->discovery->interval == 1s);
+    CHECK(s->discovery->resolver == nullptr);
+    CHECK(s->seed_nodes.empty());
+  }
+  SECTION("every key") {
+    auto s = cluster_settings::parse(std::string(
+        R"({"discovery": {"method": "dns", "service-name": "troupe.svc", "port": 2600, "srv": false,
+                          "required-contact-points": 3, "stable-margin-ms": 250, "interval-ms": 100}})"));
+    if (!s) FAIL(s.error().what());
+    CHECK(s->discovery->port == 2600);
+    CHECK(s->discovery->required_contact_points == 3);
+    CHECK(s->discovery->stable_margin == 250ms);
+    CHECK(s->discovery->interval == 100ms);
+  }
+  SECTION("srv without a port, even when remote.port is 0") {
+    auto s = cluster_settings::parse(std::string(
+        R"({"remote": {"port": 0}, "discovery": {"method": "dns", "service-name": "_troupe._tcp.shop", "srv": true}})"));
+    if (!s) FAIL(s.error().what());
+    CHECK(s->discovery->srv);
+  }
+  SECTION("a stable margin of 0 joins at the first sufficient lookup") {
+    auto s = cluster_settings::parse(std::string(
+        R"({"discovery": {"method": "dns", "service-name": "a", "port": 1, "stable-margin-ms": 0}})"));
+    REQUIRE(s);
+    CHECK(s->discovery->stable_margin == 0ms);
+  }
+}
+
+TEST_CASE("bad seed discovery settings name the key and the expected value", "[unit][cluster-settings][discovery]") {
+  check_error(R"({"seed-nodes": ["troupe://troupe@127.0.0.1:2551"],
+                  "discovery": {"method": "dns", "service-name": "a", "port": 1}})",
+              "discovery", "either seed-nodes or discovery");
+  check_error(R"({"discovery": []})", "discovery", "expected a JSON object");
+  check_error(R"({"discovery": {"service-name": "a", "port": 1}})", "discovery.method", "expected \"dns\"");
+  check_error(R"({"discovery": {"method": "consul", "service-name": "a", "port": 1}})", "discovery.method",
+              "got \"consul\"");
+  check_error(R"({"discovery": {"method": "postgresql", "service-name": "a"}})", "discovery.service-name",
+              "only with method \"dns\"");
+  check_error(R"({"discovery": {"method": "postgresql", "srv": true}})", "discovery.srv", "only with method \"dns\"");
+  check_error(R"({"discovery": {"method": "postgresql", "connection": 5}})", "discovery.connection",
+              "expected a string");
+  check_error(R"({"discovery": {"method": "postgresql", "interval-ms": 1000, "ttl-ms": 1000}})", "discovery.ttl-ms",
+              "more than interval-ms (1000)");
+  check_error(R"({"discovery": {"method": "postgresql", "ttl-ms": 0}})", "discovery.ttl-ms", "[1, 3600000]");
+  check_error(R"({"discovery": {"method": "dns", "port": 1}})", "discovery.service-name", "expected a DNS name");
+  check_error(R"({"discovery": {"method": "dns", "service-name": "", "port": 1}})", "discovery.service-name",
+              "non-empty string");
+  check_error(R"({"discovery": {"method": "dns", "service-name": "a b", "port": 1}})", "discovery.service-name",
+              "expected a DNS name");
+  check_error(R"({"discovery": {"method": "dns", "service-name": "a", "port": 0}})", "discovery.port",
+              "[1, 65535]");
+  check_error(R"({"discovery": {"method": "dns", "service-name": "a", "port": 70000}})", "discovery.port",
+              "[1, 65535]");
+  check_error(R"({"remote": {"port": 0}, "discovery": {"method": "dns", "service-name": "a"}})", "discovery.port",
+              "remote.port is 0");
+  check_error(R"({"discovery": {"method": "dns", "service-name": "a", "srv": true, "port": 2552}})",
+              "discovery.port", "no port with srv: true");
+  check_error(R"({"discovery": {"method": "dns", "service-name": "a", "srv": "yes"}})", "discovery.srv",
+              "true or false");
+  check_error(R"({"discovery": {"method": "dns", "service-name": "a", "port": 1, "required-contact-points": 0}})",
+              "discovery.required-contact-points", "[1, 1000]");
+  check_error(R"({"discovery": {"method": "dns", "service-name": "a", "port": 1, "stable-margin-ms": -1}})",
+              "discovery.stable-margin-ms", "[0, 3600000]");
+  check_error(R"({"discovery": {"method": "dns", "service-name": "a", "port": 1, "interval-ms": 0}})",
+              "discovery.interval-ms", "[1, 3600000]");
+  check_error(R"({"discovery": {"method": "dns", "service-name": "a", "port": 1, "ttl-ms": 5}})",
+              "discovery.ttl-ms", "only with method \"postgresql\"");
+  check_error(R"({"discovery": {"method": "dns", "service-name": "a", "port": 1, "connection": "x"}})",
+              "discovery.connection", "only with method \"postgresql\"");
+  check_error(R"({"discovery": {"method": "dns", "service-name": "a", "port": 1, "hosts": []}})",
+              "discovery.hosts", "unknown key");
+}
+
+TEST_CASE("TROUPE_SEEDS with a discovery block is an error", "[unit][cluster-settings][discovery]") {
+  auto s = cluster_settings::parse(std::string(R"({"discovery": {"method": "dns", "service-name": "a", "port": 1}})"));
+  REQUIRE(s);
+  fake_environment env{{{"TROUPE_SEEDS", "troupe://troupe@127.0.0.1:2551"}}};
+  auto e = s->apply_environment(env);
+  REQUIRE_FALSE(e);
+  CHECK(e.error().key == "TROUPE_SEEDS");
+  CHECK_THAT(std::string(e.error().what()), Catch::Contains("discovery"));
+  fake_environment host{{{"TROUPE_HOST", "10.0.0.7"}}};
+  auto h = s->apply_environment(host);
+  REQUIRE(h);
+  CHECK(h->discovery);
+}
+
+TEST_CASE("postgresql discovery settings and TROUPE_PG_CONNECTION", "[unit][cluster-settings][discovery]") {
+  auto s = cluster_settings::parse(std::string(R"({"discovery": {"method": "postgresql"}})"));
+  if (!s) FAIL(s.error().what());
+  REQUIRE(s->discovery);
+  CHECK(s->discovery->method == "postgresql");
+  CHECK(s->discovery->connection.empty());
+  CHECK(s->discovery->ttl == 10s);
+  CHECK(s->discovery->interval == 1s);
+  auto full = cluster_settings::parse(std::string(
+      R"({"discovery": {"method": "postgresql", "connection": "host=db dbname=shop", "ttl-ms": 3000,
+                        "interval-ms": 500, "required-contact-points": 3}})"));
+  if (!full) FAIL(full.error().what());
+  CHECK(full->discovery->connection == "host=db dbname=shop");
+  CHECK(full->discovery->ttl == 3s);
+  CHECK(full->discovery->interval == 500ms);
+  fake_environment env{{{"TROUPE_PG_CONNECTION", "host=other password=x"}}};
+  auto e = full->apply_environment(env);
+  REQUIRE(e);
+  CHECK(e->discovery->connection == "host=other password=x");
+}

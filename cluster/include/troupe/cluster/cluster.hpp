@@ -48,6 +48,7 @@ namespace detail {
 struct cluster_shared;
 }
 class management_server;
+class seed_discovery;
 struct management_request;
 struct management_response;
 
@@ -159,6 +160,7 @@ class cluster {
   actor_system& system_;
   std::shared_ptr<detail::cluster_shared> shared_;
   std::unique_ptr<management_server> management_;
+  std::unique_ptr<seed_discovery> discovery_;  ///< with `discovery` and no seed nodes, until it joins
 };
 
 }  // namespace troupe::cluster

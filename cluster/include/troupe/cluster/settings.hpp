@@ -36,7 +36,10 @@
 //     "management": {"enabled": false, "host": "127.0.0.1", "port": 8558,
 //                    "token-file": "", "token-env": "", "token-for-reads": false,
 //                    "allow-unauthenticated-changes": false, "https": false,
-//                    "certificate": "", "private-key": "", "allowed-hosts": ["mgmt.example.com"]}
+//                    "certificate": "", "private-key": "", "allowed-hosts": ["mgmt.example.com"]},
+//     "discovery": {"method": "dns", "service-name": "troupe.shop.svc.cluster.local", "port": 2552,
+//                   "srv": false, "required-contact-points": 2, "stable-margin-ms": 5000,
+//                   "interval-ms": 1000}
 //   }
 //
 // - `remote` is the transport's own block, parsed by `remote::remote_settings::parse`
@@ -70,6 +73,21 @@
 //   `port`; for a loopback address also localhost, 127.0.0.1 and [::1]; for a wildcard
 //   (0.0.0.0, ::) localhost and any IP address on `port`; and each `allowed-hosts` entry,
 //   "host" (any port) or "host:port", an IPv6 address in brackets, e.g. "[fd00::1]:8558".
+// - `discovery` (default: none; docs/cluster.md, "Seed discovery") finds the seeds instead
+//   of `seed-nodes` (giving both is an error). `method` (required) is "dns": the A/AAAA
+//   records of `service-name` with `port` (default: remote.port, which must then not be
+//   0), or with `srv: true` the SRV records of `service-name`, each giving a target
+//   (resolved to its addresses) and a port; or "postgresql": the table troupe_discovery
+//   at `connection` (a libpq connection string, or TROUPE_PG_CONNECTION), where each node
+//   keeps its row fresh and rows older than `ttl-ms` (default 10000, more than
+//   `interval-ms`) are nodes gone, e.g. {"method": "postgresql", "connection":
+//   "host=db dbname=shop", "ttl-ms": 10000}. Every `interval-ms`
+//   (default 1000) the node looks up; once at least `required-contact-points` (default 2)
+//   addresses are found and unchanged for `stable-margin-ms` (default 5000, Akka's), it
+//   joins through them sorted by address: the lowest forms the cluster when none of the
+//   others is a member (troupe/cluster/model/bootstrap.hpp). Failed lookups are logged and
+//   keep the found set and its timer. The addresses must spell the nodes' own
+//   `remote.host` (e.g. the pod IP in TROUPE_HOST), or a node does not recognise itself.
 //
 // Environment variables may then override the address, the seeds and the cookie (empty ones
 // count as unset), so one file serves every node of a demo or a container image, and the
@@ -85,6 +103,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -101,6 +120,8 @@
 #include "troupe/remote/settings.hpp"
 
 namespace troupe::cluster {
+
+class dns_resolver;
 
 /// Cluster management over HTTP (Akka Management): off by default, on its own port,
 /// read-only by default. Changes need a bearer token (or, without one, an explicit
@@ -129,6 +150,25 @@ struct management_settings {
   /// any port) or "host:port" (a DNS name, an IPv4 address or an IPv6 one in brackets),
   /// e.g. the name of a proxy in front, or the port `kubectl port-forward` listens on.
   std::vector<std::string> allowed_hosts;
+};
+
+/// Seed discovery (troupe/cluster/discovery.hpp): where to look the contact points up, and
+/// Akka Cluster Bootstrap's rule for when to join through them.
+struct discovery_settings {
+  std::string method = "dns";       ///< the lookup method: "dns" or "postgresql"
+  std::string service_name;         ///< the DNS name whose A/AAAA (or SRV) records list the nodes
+  std::uint16_t port = 0;           ///< with A/AAAA records: the nodes' port (default: remote.port)
+  bool srv = false;                 ///< look up SRV records: each gives a target and a port
+  std::size_t required_contact_points = 2;           ///< join only with at least this many
+  std::chrono::milliseconds stable_margin{5000};     ///< ...unchanged for this long
+  std::chrono::milliseconds interval{1000};          ///< between two lookups
+  /// postgresql: the libpq connection string (or TROUPE_PG_CONNECTION, apply_environment).
+  std::string connection;
+  /// postgresql: rows not refreshed for this long are nodes gone; more than `interval`.
+  std::chrono::milliseconds ttl{10000};
+  /// The resolver the dns method asks; null (what parsing gives): the system's. Tests and
+  /// embedders with their own name service set it.
+  std::shared_ptr<dns_resolver> resolver;
 };
 
 /// One node's cluster settings; the defaults are Akka cluster's.
@@ -169,6 +209,8 @@ struct cluster_settings {
   bool run_coordinated_shutdown_when_down = true;
 
   management_settings management;  ///< the HTTP management endpoints
+  /// Seed discovery; nullopt (the default): none. Never together with `seed_nodes`.
+  std::optional<discovery_settings> discovery;
 
   /// This node's address: `troupe://system@remote.host:remote.port`.
   remote::address self_address() const { return {system, remote.host, remote.port}; }
@@ -185,7 +227,9 @@ struct cluster_settings {
   /// lambda calling `std::getenv`): `TROUPE_HOST` (remote.host), `TROUPE_PORT`
   /// (remote.port, 0-65535), `TROUPE_SEEDS` (comma-separated `troupe://system@host:port`
   /// URIs replacing seed-nodes) and `TROUPE_COOKIE` (remote.cookie, and remote.insecure
-  /// off). Empty variables count as unset. An error's key is the variable's name.
+  /// off). Empty variables count as unset. An error's key is the variable's name;
+  /// `TROUPE_SEEDS` with a `discovery` block is one. `TROUPE_PG_CONNECTION` replaces the
+  /// postgresql discovery's `connection`.
   expected<cluster_settings, config_error> apply_environment(
       const std::function<const char*(const char*)>& getenv) const;
 };
