@@ -19,12 +19,12 @@ debug: deps
 
 # The concurrent code (the actor runtime, the transport, the cluster daemon, sharding and
 # the singleton, the persistent actors and the SQLite plugin's threads) runs under both
-# sanitizers; sharding's pure model and its simulator, single-threaded, under ASan+UBSan
+# sanitizers; sharding's pure model and its simulator and the CRDTs, single-threaded, under ASan+UBSan
 # only (ThreadSanitizer has no race to find there, and CI's 45 minutes are counted).
 TSAN_TESTS = troupe_actor_tests troupe_remote_tests troupe_cluster_daemon_tests \
   troupe_cluster_management_tests troupe_sharding_tests troupe_sharding_singleton_tests \
   troupe_persistence_tests troupe_persistence_store_tests
-ASAN_TESTS = $(TSAN_TESTS) troupe_sharding_model_tests troupe_sharding_sim_tests
+ASAN_TESTS = $(TSAN_TESTS) troupe_sharding_model_tests troupe_sharding_sim_tests troupe_ddata_tests
 
 asan: deps
 	cmake --preset asan >/dev/null

@@ -43,6 +43,8 @@ inline constexpr std::uint32_t string = 2;  ///< std::string as UTF-8 bytes
 inline constexpr std::uint32_t bytes = 3;   ///< remote::bytes as is
 inline constexpr std::uint32_t system = 4;  ///< runtime system messages (CBOR maps)
 // 5: the cluster's protocol (troupe/cluster/protocol.hpp), registered by the cluster layer.
+// 6: sharding's and the singleton's protocol (troupe/sharding/protocol.hpp).
+// 7: distributed data's CRDT values and deltas (troupe/ddata/serializers.hpp).
 inline constexpr std::uint32_t first_user = 100;
 }  // namespace serializer_id
 
