@@ -392,12 +392,21 @@ actor_cell* system_core::user_guardian() const noexcept { return static_cast<act
 actor_cell* system_core::system_guardian() const noexcept {
   return static_cast<actor_cell*>(system_.get());
 }
+void system_core::count_stop() noexcept {
+  dispatcher* d = current_dispatcher();
+  if ((d == dispatchers_[0] || d == dispatchers_[1]) && d->count_stop_here()) return;
+  stops_total_.fetch_add(1, std::memory_order_relaxed);
+}
+
 system_stats system_core::stats() const noexcept {
   system_stats s;
   s.messages_processed = dispatchers_[0]->messages_processed();
-  if (dispatchers_[1] != dispatchers_[0]) s.messages_processed += dispatchers_[1]->messages_processed();
+  s.actors_stopped = stops_total_.load(std::memory_order_relaxed) + dispatchers_[0]->stops_counted();
+  if (dispatchers_[1] != dispatchers_[0]) {
+    s.messages_processed += dispatchers_[1]->messages_processed();
+    s.actors_stopped += dispatchers_[1]->stops_counted();
+  }
   s.dead_letters = dead_letter_count();
-  s.actors_stopped = stops_total_.load(std::memory_order_relaxed);
   s.actors_restarted = restarts_total_.load(std::memory_order_relaxed);
   return s;
 }

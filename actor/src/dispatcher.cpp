@@ -148,6 +148,19 @@ bool work_stealing_dispatcher::park() {
   return !stop_.load();
 }
 
+bool work_stealing_dispatcher::count_stop_here() noexcept {
+  if (tls_worker.owner != this) return false;
+  auto& w = *workers_[tls_worker.index];
+  w.stops.store(w.stops.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  return true;
+}
+
+std::uint64_t work_stealing_dispatcher::stops_counted() const noexcept {
+  std::uint64_t total = 0;
+  for (const auto& w : workers_) total += w->stops.load(std::memory_order_relaxed);
+  return total;
+}
+
 std::uint64_t work_stealing_dispatcher::messages_processed() const noexcept {
   std::uint64_t total = 0;
   for (const auto& w : workers_) total += w->processed.load(std::memory_order_relaxed);

@@ -35,6 +35,11 @@ class dispatcher {
   int throughput() const noexcept { return throughput_; }
   /// User messages handled by the actors this dispatcher ran, so far (any thread).
   virtual std::uint64_t messages_processed() const noexcept = 0;
+  /// Counts an actor's stop on the calling thread's own counter, if the thread is one of
+  /// this dispatcher's workers (true); else the caller counts it elsewhere (false).
+  virtual bool count_stop_here() noexcept { return false; }
+  /// The stops `count_stop_here` counted (any thread).
+  virtual std::uint64_t stops_counted() const noexcept { return 0; }
 
  protected:
   explicit dispatcher(int throughput) : throughput_(throughput) {}
@@ -48,13 +53,16 @@ class work_stealing_dispatcher final : public dispatcher {
   void schedule(actor_cell* c) noexcept override;
   void shutdown() override;
   std::uint64_t messages_processed() const noexcept override;
+  bool count_stop_here() noexcept override;
+  std::uint64_t stops_counted() const noexcept override;
 
  private:
   struct worker {
     actor_cell* next = nullptr;  // owner thread only
     // Written by the owner thread only (a load and a store, no locked instruction, on a
-    // line it owns anyway); read by `messages_processed`.
+    // line it owns anyway); read by `messages_processed` and `stops_counted`.
     std::atomic<std::uint64_t> processed{0};
+    std::atomic<std::uint64_t> stops{0};
     spin_lock queue_lock;
     std::deque<actor_cell*> queue;
     std::thread thread;

@@ -58,7 +58,9 @@ class system_core {
   std::uint64_t dead_letter_count() const noexcept {
     return dead_letters_total_.load(std::memory_order_relaxed);
   }
-  void count_stop() noexcept { stops_total_.fetch_add(1, std::memory_order_relaxed); }
+  /// On a worker's own counter when called on one of this system's workers (the usual
+  /// case: a stop ends an actor's turn), else on a shared one.
+  void count_stop() noexcept;
   void count_restart() noexcept { restarts_total_.fetch_add(1, std::memory_order_relaxed); }
   /// The counters of `actor_system::stats`.
   system_stats stats() const noexcept;
