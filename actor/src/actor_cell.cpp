@@ -325,6 +325,7 @@ void actor_cell::fetch() noexcept {
   }
   envelope* sys_head = nullptr;
   envelope* sys_tail = nullptr;
+  std::int32_t users = 0;
   while (fifo) {
     envelope* n = fifo->next;
     fifo->next = nullptr;
@@ -334,8 +335,12 @@ void actor_cell::fetch() noexcept {
     } else {
       (user_last_ ? user_last_->next : user_first_) = fifo;
       user_last_ = fifo;
+      ++users;
     }
     fifo = n;
+  }
+  if (!capacity_ && users) {  // only this turn writes it: no locked instruction needed
+    user_count_.store(user_count_.load(std::memory_order_relaxed) + users, std::memory_order_relaxed);
   }
   if (sys_head) {
     // The system queue is nearly always empty here (it is drained before each fetch), so
@@ -361,7 +366,11 @@ envelope* actor_cell::pop_user() noexcept {
     user_first_ = e->next;
     if (!user_first_) user_last_ = nullptr;
     e->next = nullptr;
-    if (capacity_) user_count_.fetch_sub(1, std::memory_order_relaxed);
+    if (capacity_) {
+      user_count_.fetch_sub(1, std::memory_order_relaxed);
+    } else {
+      user_count_.store(user_count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    }
   }
   return e;
 }
@@ -433,6 +442,7 @@ void actor_cell::close_mailbox() noexcept {
   drain(std::exchange(sys_first_, nullptr));
   drain(std::exchange(user_first_, nullptr));
   user_last_ = nullptr;
+  if (!capacity_) user_count_.store(0, std::memory_order_relaxed);
   drain(fifo);
 }
 
@@ -488,7 +498,14 @@ int actor_cell::run(int throughput) noexcept {
     release();  // the hold taken in finish_terminate
     return throughput - budget;
   }
-  if (reschedule) dispatcher_of(*core_, dispatcher_index_)->schedule(this);
+  if (reschedule) {
+    // A long mailbox is listed for `deepest_mailboxes` (still on this turn, so the cell
+    // is alive); a backlog shows only here, where a turn ends with work left.
+    if (user_count_.load(std::memory_order_relaxed) >= system_core::deep_mailbox_threshold) {
+      core_->note_deep_mailbox(this);
+    }
+    dispatcher_of(*core_, dispatcher_index_)->schedule(this);
+  }
   return throughput - budget;
 }
 
@@ -1198,7 +1215,12 @@ void actor_cell::unstash_all() {
     if (!user_last_) user_last_ = e;
   }
   // pop_user() counts them out again.
-  if (capacity_) user_count_.fetch_add(static_cast<std::int32_t>(ext_->stash.size()), std::memory_order_relaxed);
+  const auto n = static_cast<std::int32_t>(ext_->stash.size());
+  if (capacity_) {
+    user_count_.fetch_add(n, std::memory_order_relaxed);
+  } else {
+    user_count_.store(user_count_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   ext_->stash.clear();
 }
 

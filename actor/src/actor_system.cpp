@@ -1,5 +1,6 @@
 #include "troupe/actor/actor_system.hpp"
 
+#include <algorithm>
 #include <thread>
 
 #include "internal/actor_cell.hpp"
@@ -193,6 +194,11 @@ bool system_core::await_termination(std::chrono::nanoseconds timeout) {
 }
 
 void system_core::release_guardians() {
+  {
+    std::array<actor_ref, deep_mailbox_slots> listed;  // released outside the lock
+    std::lock_guard lock(deep_lock_);
+    listed.swap(deep_);
+  }
   user_ = actor_ref{};
   system_ = actor_ref{};
   // The root cell was never owned by a parent: drop the reference start() made.
@@ -339,6 +345,9 @@ void actor_system::publish_dead_letter(message m, const actor_ref& recipient, co
 std::uint64_t actor_system::dead_letter_count() const noexcept { return core_->dead_letter_count(); }
 
 system_stats actor_system::stats() const noexcept { return core_->stats(); }
+std::vector<mailbox_depth> actor_system::deepest_mailboxes(std::size_t n) const {
+  return core_->deepest_mailboxes(n);
+}
 
 const logger& actor_system::log() const noexcept { return core_->log(); }
 troupe::scheduler& actor_system::scheduler() noexcept { return core_->timers(); }
@@ -396,6 +405,59 @@ void system_core::count_stop() noexcept {
   dispatcher* d = current_dispatcher();
   if ((d == dispatchers_[0] || d == dispatchers_[1]) && d->count_stop_here()) return;
   stops_total_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void system_core::note_deep_mailbox(actor_cell* c) noexcept {
+  // One call in 8 on average, drawn by a per-thread xorshift rather than counted: a count
+  // would keep picking the same one of a few long mailboxes that take turns.
+  thread_local std::uint32_t draw = 0x9e3779b9u;
+  draw ^= draw << 13;
+  draw ^= draw >> 17;
+  draw ^= draw << 5;
+  if ((draw & 7) != 0 || terminating_.load(std::memory_order_relaxed)) return;
+  actor_ref evicted;  // released outside the lock: it may be the last reference
+  std::lock_guard lock(deep_lock_);
+  actor_ref* shortest = nullptr;
+  std::uint32_t shortest_depth = 0;
+  for (auto& slot : deep_) {
+    if (!slot) {
+      if (!shortest || shortest_depth > 0) shortest = &slot, shortest_depth = 0;
+      continue;
+    }
+    auto* listed = static_cast<actor_cell*>(slot.get());
+    if (listed == c) return;
+    const std::uint32_t d = listed->is_terminated() ? 0 : listed->queued_user_messages();
+    if (!shortest || d < shortest_depth) shortest = &slot, shortest_depth = d;
+  }
+  if (shortest_depth >= c->queued_user_messages()) return;
+  evicted = std::exchange(*shortest, c->self_ref());
+}
+
+std::vector<mailbox_depth> system_core::deepest_mailboxes(std::size_t n) {
+  std::vector<actor_ref> listed;
+  std::vector<actor_ref> dropped;  // released outside the lock
+  {
+    std::lock_guard lock(deep_lock_);
+    for (auto& slot : deep_) {
+      if (!slot) continue;
+      auto* cell = static_cast<actor_cell*>(slot.get());
+      if (cell->is_terminated() || cell->queued_user_messages() == 0) {
+        dropped.push_back(std::move(slot));
+        slot = actor_ref{};
+      } else {
+        listed.push_back(slot);
+      }
+    }
+  }
+  std::vector<mailbox_depth> out;
+  out.reserve(listed.size());
+  for (const auto& r : listed) {
+    const auto d = static_cast<actor_cell*>(r.get())->queued_user_messages();
+    if (d > 0) out.push_back({r.path(), d});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.depth > b.depth; });
+  if (out.size() > n) out.resize(n);
+  return out;
 }
 
 system_stats system_core::stats() const noexcept {

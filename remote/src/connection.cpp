@@ -153,6 +153,7 @@ void connection::read_more() {
 
 void connection::on_read(std::size_t n) {
   core_.stats.bytes_received.fetch_add(n, std::memory_order_relaxed);
+  if (assoc_) add_single_writer(assoc_->traffic.bytes_received, n);  // before the handshake: no peer yet
   std::span<const std::uint8_t> input(read_buffer_.data(), n);
   wire::frame_view f;
   while (!closed_) {
@@ -316,6 +317,10 @@ void connection::kick() {
                       self->core_.stats.messages_sent.fetch_add(self->writing_messages_, std::memory_order_relaxed);
                       self->core_.stats.messages_sent_by_lane[self->lane_].fetch_add(self->writing_messages_,
                                                                                       std::memory_order_relaxed);
+                      if (auto* a = self->assoc_.get()) {
+                        add_single_writer(a->traffic.bytes_sent, n);
+                        add_single_writer(a->traffic.messages_sent[self->lane_], self->writing_messages_);
+                      }
                       // Keep the buffer's capacity when it is modest; give a huge one back.
                       if (self->writing_.capacity() > (4u << 20)) wire::byte_buffer().swap(self->writing_);
                       self->kick();

@@ -105,4 +105,8 @@ transport_stats transport::stats() const noexcept {
 
 std::size_t transport::connected_peer_count() const { return core_ ? core_->connected_peer_count() : 0; }
 
+std::vector<peer_stats> transport::peer_stats() const {
+  return core_ ? core_->peer_stats() : std::vector<remote::peer_stats>{};
+}
+
 }  // namespace troupe::remote

@@ -416,6 +416,7 @@ void transport_core::enqueue_frame(association& a, std::size_t lane_index, const
     std::lock_guard lock(lane.mutex);
     if (lane.pending_messages >= settings_.outbound_queue_size && for_dead_letter) {
       stats.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
+      add_single_writer(a.traffic.dropped_queue_full[lane_index], 1);
     } else {
       lane.pending.insert(lane.pending.end(), frame.begin(), frame.end());
       ++lane.pending_messages;
@@ -895,6 +896,7 @@ void transport_core::on_envelope(connection& c, association& a, std::uint64_t pe
     c.write_frame(reply);
   }
   stats.messages_received.fetch_add(1, std::memory_order_relaxed);
+  add_single_writer(a.traffic.messages_received, 1);
   actor_ref recipient = local_recipient(a, e.recipient_path, e.recipient_uid);
   ref_codec_scope scope(&codec_);
   auto decoded = serialization_->decode(e.serializer, e.manifest, e.payload);
@@ -1150,6 +1152,34 @@ std::size_t transport_core::connected_peer_count() {
     if (a->peer_uid != 0 && !a->current_quarantined.load()) ++n;
   }
   return n;
+}
+
+std::vector<remote::peer_stats> transport_core::peer_stats() {
+  std::vector<remote::peer_stats> out;
+  for (auto& a : all_associations()) {
+    if (a->peer == self_) continue;
+    remote::peer_stats p;
+    p.node = a->peer;
+    {
+      std::lock_guard lock(a->state_mutex);
+      p.uid = a->peer_uid;
+      p.connected = a->peer_uid != 0 && !a->current_quarantined.load();
+    }
+    p.quarantined = a->current_quarantined.load();
+    auto get = [](const std::atomic<std::uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+    for (std::size_t i = 0; i < lane_count; ++i) {
+      p.messages_sent_by_lane[i] = get(a->traffic.messages_sent[i]);
+      p.dropped_queue_full_by_lane[i] = get(a->traffic.dropped_queue_full[i]);
+      std::lock_guard lock(a->lanes[i].mutex);
+      p.queued_messages_by_lane[i] = a->lanes[i].pending_messages;
+      p.queued_bytes += a->lanes[i].pending.size();
+    }
+    p.messages_received = get(a->traffic.messages_received);
+    p.bytes_sent = get(a->traffic.bytes_sent);
+    p.bytes_received = get(a->traffic.bytes_received);
+    out.push_back(std::move(p));
+  }
+  return out;
 }
 
 }  // namespace troupe::remote::detail

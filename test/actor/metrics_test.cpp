@@ -102,3 +102,85 @@ TEST_CASE("system stats count messages handled, dead letters, restarts and stops
                   "a dead letter counted");
   CHECK(sys.stats().dead_letters == sys.dead_letter_count());
 }
+
+namespace {
+
+/// Counts the ints it is sent.
+class counter_sink final : public troupe::actor {
+ public:
+  explicit counter_sink(std::shared_ptr<int> seen) : seen_(std::move(seen)) {}
+  troupe::behavior make_behavior() override {
+    return {[this](int) { ++*seen_; }};
+  }
+
+ private:
+  std::shared_ptr<int> seen_;
+};
+
+troupe::actor_system_settings quiet_manual_settings() {
+  auto s = troupe::testkit::manual_settings();
+  s.log_min_level = troupe::log_level::off;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("deepest mailboxes: a backlog is listed with its depth now, and leaves the list once drained",
+          "[unit][metrics]") {
+  troupe::actor_system sys("depth", quiet_manual_settings());
+  auto hot_seen = std::make_shared<int>(0);
+  auto warm_seen = std::make_shared<int>(0);
+  auto calm_seen = std::make_shared<int>(0);
+  auto hot = sys.spawn<counter_sink>("hot", hot_seen);
+  auto warm = sys.spawn<counter_sink>("warm", warm_seen);
+  auto calm = sys.spawn<counter_sink>("calm", calm_seen);
+  sys.run_until_idle();
+  CHECK(sys.deepest_mailboxes().empty());
+
+  for (int i = 0; i < 1000; ++i) hot.tell(i);
+  for (int i = 0; i < 300; ++i) warm.tell(i);
+  for (int i = 0; i < 10; ++i) calm.tell(i);  // never long enough to be listed
+  // Turns of 5 messages (the default throughput) until both long mailboxes are listed:
+  // about one turn in 8 that ends with a backlog lists its actor.
+  int turns = 0;
+  while (sys.deepest_mailboxes().size() < 2 && turns < 200) {
+    REQUIRE(sys.run_one());
+    ++turns;
+  }
+  auto listed = sys.deepest_mailboxes();
+  REQUIRE(listed.size() == 2);
+  CHECK(listed[0].path == "troupe://depth/user/hot");
+  CHECK(listed[0].depth == static_cast<std::uint32_t>(1000 - *hot_seen));
+  CHECK(listed[1].path == "troupe://depth/user/warm");
+  CHECK(listed[1].depth == static_cast<std::uint32_t>(300 - *warm_seen));
+  CHECK(sys.deepest_mailboxes(1).size() == 1);
+
+  // The depth is read when asked, not when listed.
+  for (int i = 0; i < 5; ++i) REQUIRE(sys.run_one());
+  listed = sys.deepest_mailboxes();
+  REQUIRE(!listed.empty());
+  for (const auto& m : listed) {
+    const int seen = m.path == "troupe://depth/user/hot" ? *hot_seen : *warm_seen;
+    CHECK(m.depth == static_cast<std::uint32_t>((m.path == "troupe://depth/user/hot" ? 1000 : 300) - seen));
+  }
+
+  sys.run_until_idle();
+  CHECK(*hot_seen == 1000);
+  CHECK(*warm_seen == 300);
+  CHECK(sys.deepest_mailboxes().empty());
+}
+
+TEST_CASE("deepest mailboxes: a stopped actor leaves the list",
+          "[unit][metrics]") {
+  troupe::actor_system sys("depth-stop", quiet_manual_settings());
+  auto seen = std::make_shared<int>(0);
+  auto a = sys.spawn<counter_sink>("a", seen);
+  sys.run_until_idle();
+  for (int i = 0; i < 500; ++i) a.tell(i);
+  for (int turns = 0; sys.deepest_mailboxes().empty() && turns < 50; ++turns) REQUIRE(sys.run_one());
+  REQUIRE(sys.deepest_mailboxes().size() == 1);
+  sys.stop(a);
+  sys.run_until_idle();
+  CHECK(*seen < 500);  // the stop overtook the rest, which went to dead letters
+  CHECK(sys.deepest_mailboxes().empty());
+}

@@ -9,6 +9,7 @@
 // replaces the mark schedules the cell. One CAS per message, no lock.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -71,6 +72,11 @@ class actor_cell final : public ref_target {
   std::string name() const override { return std::string(name_.view()); }
   bool is_terminated() const noexcept override {
     return terminated_.load(std::memory_order_acquire);
+  }
+  /// User messages waiting (any thread; for unbounded mailboxes those already taken off the
+  /// stack, so a turn's new arrivals count from the next turn on).
+  std::uint32_t queued_user_messages() const noexcept {
+    return static_cast<std::uint32_t>(std::max(0, user_count_.load(std::memory_order_relaxed)));
   }
 
   /// Runs one turn: all system messages, then up to `throughput` user messages.
@@ -218,7 +224,10 @@ class actor_cell final : public ref_target {
   void unlock_children() const noexcept;
 
   // ---- fields (ordered for size: 176 bytes with the ref_target base) ----
-  std::atomic<std::int32_t> user_count_{0};  // only for bounded mailboxes
+  // Bounded mailboxes: the messages queued, counted by the producers. Unbounded ones: the
+  // messages fetched and not yet handled, written by the cell's turn only (a load and a
+  // store, no locked instruction); read by `deepest_mailboxes`.
+  std::atomic<std::int32_t> user_count_{0};
   std::atomic<bool> terminated_{false};
   mutable spin_lock children_lock_;
   lifecycle state_ = lifecycle::creating;

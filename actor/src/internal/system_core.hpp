@@ -3,14 +3,17 @@
 // so a ref kept after the system stopped still routes to dead letters safely.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "internal/dispatcher.hpp"
+#include "internal/spin_lock.hpp"
 #include "troupe/actor/actor_system.hpp"
 #include "troupe/actor/event_stream.hpp"
 #include "troupe/actor/log.hpp"
@@ -65,6 +68,15 @@ class system_core {
   /// The counters of `actor_system::stats`.
   system_stats stats() const noexcept;
 
+  /// A cell whose turn ends with at least this many user messages waiting is a candidate
+  /// for `deepest_mailboxes`.
+  static constexpr std::int32_t deep_mailbox_threshold = 64;
+  /// Lists `c` among the long mailboxes (on `c`'s turn; sampled: one call in 8, drawn per thread,
+  /// takes the lock). A full list gives the slot of its shortest mailbox to a longer one.
+  void note_deep_mailbox(actor_cell* c) noexcept;
+  /// The `n` longest listed mailboxes, longest first; drops those that emptied or stopped.
+  std::vector<mailbox_depth> deepest_mailboxes(std::size_t n);
+
   /// Called by the root cell when it has stopped.
   void on_root_terminated();
   void terminate();
@@ -100,6 +112,11 @@ class system_core {
   std::chrono::steady_clock::time_point dl_window_start_{};
   int dl_logged_in_window_ = 0;
   std::uint64_t dl_suppressed_ = 0;
+
+  // The long mailboxes seen (cells held by a reference; emptied on termination).
+  static constexpr std::size_t deep_mailbox_slots = 16;
+  spin_lock deep_lock_;
+  std::array<actor_ref, deep_mailbox_slots> deep_{};
 
   std::mutex term_mutex_;
   std::condition_variable term_cv_;

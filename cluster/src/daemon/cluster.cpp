@@ -518,6 +518,13 @@ std::string cluster::metrics() const {
   out.add("troupe_actor_restarts_total", counter, "Actor restarts by their supervisors",
           static_cast<double>(sys.actors_restarted), system);
   out.add("troupe_actor_stops_total", counter, "Actors stopped", static_cast<double>(sys.actors_stopped), system);
+  const auto deepest = system_.deepest_mailboxes(10);
+  for (const auto& m : deepest) {
+    out.add("troupe_actor_mailbox_depth", gauge, "User messages waiting in the longest mailboxes (64 or more when listed)",
+            m.depth, {{"system", system_.name()}, {"actor", m.path}});
+  }
+  out.add("troupe_actor_mailbox_depth_max", gauge, "The longest mailbox listed (0: none held 64 messages at a turn's end)",
+          deepest.empty() ? 0 : deepest.front().depth, system);
   // 2. The transport.
   auto& transport = system_.extension<remote::transport>();
   const auto t = transport.stats();
@@ -554,6 +561,30 @@ std::string cluster::metrics() const {
           static_cast<double>(t.system_messages_resent));
   out.add("troupe_remote_connected_peers", gauge, "Nodes with a live connection",
           static_cast<double>(transport.connected_peer_count()));
+  for (const auto& p : transport.peer_stats()) {
+    const auto peer = remote::to_string(p.node);
+    for (std::size_t i = 0; i < p.messages_sent_by_lane.size(); ++i) {
+      const metrics_text::labels by_lane{{"peer", peer}, {"lane", lanes[i]}};
+      out.add("troupe_remote_peer_messages_sent_total", counter, "Messages written to one peer, by lane",
+              static_cast<double>(p.messages_sent_by_lane[i]), by_lane);
+      out.add("troupe_remote_outbound_queue_messages", gauge, "Messages waiting in a peer's outbound queue, by lane",
+              static_cast<double>(p.queued_messages_by_lane[i]), by_lane);
+      out.add("troupe_remote_outbound_queue_dropped_total", counter,
+              "Messages dropped for a full outbound queue, by peer and lane",
+              static_cast<double>(p.dropped_queue_full_by_lane[i]), by_lane);
+    }
+    const metrics_text::labels of_peer{{"peer", peer}};
+    out.add("troupe_remote_outbound_queue_bytes", gauge, "Bytes waiting in a peer's outbound queues",
+            static_cast<double>(p.queued_bytes), of_peer);
+    out.add("troupe_remote_peer_messages_received_total", counter, "Messages from one peer delivered here",
+            static_cast<double>(p.messages_received), of_peer);
+    out.add("troupe_remote_peer_bytes_sent_total", counter, "Bytes written to one peer",
+            static_cast<double>(p.bytes_sent), of_peer);
+    out.add("troupe_remote_peer_bytes_received_total", counter, "Bytes read from one peer after its handshake",
+            static_cast<double>(p.bytes_received), of_peer);
+    out.add("troupe_remote_peer_connected", gauge, "1 while a handshake with the peer's incarnation holds",
+            p.connected ? 1 : 0, of_peer);
+  }
   // 3. The membership, as this node sees it.
   std::map<std::string, std::function<void(metrics_text&)>> later;
   cluster_stats st;

@@ -115,7 +115,21 @@ class association {
   /// the address is answered with it (0: no claim pending).
   std::uint64_t unverified_uid = 0;
   std::unordered_map<std::string, actor_ref> sender_cache;  ///< "path#uid" -> remote ref
+
+  /// This peer's traffic (`transport::peer_stats`). Each counter has one writer at a time,
+  /// the I/O thread or a sender holding the lane's mutex, so it adds with a load and a
+  /// store (no locked instruction); readers on any thread load it.
+  struct traffic {
+    std::array<std::atomic<std::uint64_t>, lane_count> messages_sent{};  ///< I/O thread
+    std::atomic<std::uint64_t> messages_received{0}, bytes_sent{0}, bytes_received{0};  ///< I/O thread
+    std::array<std::atomic<std::uint64_t>, lane_count> dropped_queue_full{};  ///< under the lane's mutex
+  } traffic;
 };
+
+/// Adds `n` to a counter that has a single writer at a time.
+inline void add_single_writer(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
 
 /// A ref to an actor on another node.
 class remote_ref final : public ref_target {
@@ -210,6 +224,7 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
     std::array<std::atomic<std::uint64_t>, lane_count> messages_sent_by_lane{};
   } stats;
   std::size_t connected_peer_count();
+  std::vector<remote::peer_stats> peer_stats();
 
   /// Rate-limited warning (at most 10 a second, then a summary).
   void warn(const std::string& text);

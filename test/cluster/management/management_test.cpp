@@ -1377,7 +1377,7 @@ TEST_CASE("management server: GET /metrics serves the node's metrics in Promethe
                              "troupe_remote_handshake_failures_total", "troupe_cluster_members",
                              "troupe_cluster_unreachable_members", "troupe_cluster_leader_changes_total",
                              "troupe_cluster_gossip_sent_total", "troupe_cluster_heartbeats_sent_total",
-                             "troupe_cluster_converged"}) {
+                             "troupe_cluster_converged", "troupe_actor_mailbox_depth_max"}) {
     INFO(family);
     CHECK_THAT(t, Catch::Contains(std::string("\n# TYPE ") + family + " "));
   }
@@ -1412,4 +1412,30 @@ TEST_CASE("management server: GET /metrics serves the node's metrics in Promethe
 
   CHECK(request(*port, "GET", "/metricsx").status == 404);
   CHECK(request(*port, "PUT", "/metrics").status == 405);
+}
+
+TEST_CASE("management server: /metrics has each peer's traffic and outbound queues", "[integration][management][metrics]") {
+  cluster_node first(any_port());
+  first.join_and_await_up();
+  cluster_node second;
+  second.cluster.join(first.cluster.self_address());
+  await_condition(first.system, [&] { return second.self_status() == member_status::up; }, 10s, "second up");
+  const auto port = first.cluster.management_port();
+  REQUIRE(port);
+  const std::string peer = "{peer=\"" + troupe::cluster::model::to_string(second.cluster.self_address()) + "\"";
+  std::string t;
+  // Gossip and heartbeats flow on the control lane both ways once the second is up.
+  await_condition(first.system, [&] {
+    t = request(*port, "GET", "/metrics").body;
+    return t.find("\ntroupe_remote_peer_connected" + peer + "} 1\n") != std::string::npos &&
+           t.find("\ntroupe_remote_peer_messages_sent_total" + peer + ",lane=\"control\"} 0\n") == std::string::npos;
+  }, 10s, "the second node's figures");
+  for (const char* family : {"troupe_remote_peer_messages_sent_total", "troupe_remote_peer_messages_received_total",
+                             "troupe_remote_peer_bytes_sent_total", "troupe_remote_peer_bytes_received_total",
+                             "troupe_remote_outbound_queue_messages", "troupe_remote_outbound_queue_bytes",
+                             "troupe_remote_outbound_queue_dropped_total"}) {
+    INFO(family);
+    CHECK_THAT(t, Catch::Contains(std::string("\n") + family + peer));
+  }
+  CHECK_THAT(t, Catch::Contains("\ntroupe_remote_outbound_queue_dropped_total" + peer + ",lane=\"ordinary\"} 0\n"));
 }

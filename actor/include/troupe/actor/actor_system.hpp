@@ -24,6 +24,7 @@
 #include <string_view>
 #include <typeindex>
 #include <unordered_map>
+#include <vector>
 
 #include "troupe/actor/actor.hpp"
 #include "troupe/actor/event_stream.hpp"
@@ -85,6 +86,12 @@ struct system_stats {
   std::uint64_t actors_restarted = 0;    ///< restarts by a supervisor
 };
 
+/// One long mailbox (`actor_system::deepest_mailboxes`).
+struct mailbox_depth {
+  std::string path;     ///< as `actor_ref::path()`: "troupe://shop/user/orders/17"
+  std::uint32_t depth;  ///< user messages waiting
+};
+
 class actor_system {
  public:
   /// Starts a system with `settings`; `name` appears in every path.
@@ -128,6 +135,11 @@ class actor_system {
   std::uint64_t dead_letter_count() const noexcept;
   /// The runtime's counters since start (for monitoring: the cluster's `/metrics`).
   system_stats stats() const noexcept;
+  /// The `n` longest mailboxes, longest first, with their depth now. Sampled: an actor is
+  /// listed when one of its turns ends with 64 or more user messages still waiting (16 are
+  /// kept; a longer one takes the place of the shortest), and it leaves the list once its
+  /// mailbox is empty or it stopped. Empty while no mailbox runs long.
+  std::vector<mailbox_depth> deepest_mailboxes(std::size_t n = 10) const;
   /// The system's logger (source: the system name).
   const logger& log() const noexcept;
   /// The clock and timers of this system.

@@ -49,6 +49,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "troupe/actor/actor_system.hpp"
 #include "troupe/actor/expected.hpp"
@@ -92,6 +93,23 @@ struct transport_stats {
   std::uint64_t unverified_incarnations = 0;
   /// Node incarnations quarantined by this node or by their own word (never talked to again).
   std::uint64_t quarantines = 0;
+};
+
+/// One peer node's traffic since this transport first talked to it
+/// (`transport::peer_stats`). Lanes are indexed [0] control, [1] ordinary, [2] large.
+struct peer_stats {
+  address node;
+  std::uint64_t uid = 0;   ///< the incarnation last seen (0: never connected)
+  bool connected = false;  ///< handshake done with that incarnation, not quarantined
+  bool quarantined = false;
+  std::array<std::uint64_t, 3> messages_sent_by_lane{};  ///< written to its socket
+  std::uint64_t messages_received = 0;                  ///< delivered here from it
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t bytes_received = 0;                     ///< after its handshake
+  std::array<std::uint64_t, 3> dropped_queue_full_by_lane{};
+  /// Waiting in the outbound queue now (at most `outbound-queue-size` per lane).
+  std::array<std::uint64_t, 3> queued_messages_by_lane{};
+  std::uint64_t queued_bytes = 0;
 };
 
 /// Published on the event stream when a node incarnation is quarantined.
@@ -168,6 +186,9 @@ class transport {
   transport_stats stats() const noexcept;
   /// The number of peer nodes this node has completed a handshake with and not quarantined.
   std::size_t connected_peer_count() const;
+  /// Every peer address this node has sent to or heard from, with its traffic and the
+  /// depth of its outbound queues now (locks each lane briefly).
+  std::vector<remote::peer_stats> peer_stats() const;
 
  private:
   actor_system& system_;
