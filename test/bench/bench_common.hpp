@@ -30,6 +30,10 @@ inline constexpr std::int64_t spawn_count = 1'000'000;
 inline constexpr std::int64_t idle_actors = 1'000'000;
 inline constexpr std::int64_t skynet_leaves = 1'000'000;      // 1,111,111 actors in all
 inline constexpr std::int64_t skynet_div = 10;
+inline constexpr std::int64_t fan_in_senders = 100;
+inline constexpr std::int64_t fan_in_per_sender = 100'000;  // 10 M messages to one receiver
+/// A sender sends this many per turn, then tells itself to go on (so senders interleave).
+inline constexpr std::int64_t fan_in_burst = 1'000;
 /// Expected skynet sum: the leaf ids 0 .. leaves-1.
 inline constexpr std::int64_t skynet_sum = skynet_leaves * (skynet_leaves - 1) / 2;
 
@@ -91,7 +95,7 @@ inline void report(std::string_view workload, std::string_view runtime, std::str
 
 inline int usage(const char* prog) {
   std::fprintf(stderr,
-               "usage: %s ping_pong|pairs_100|spawn_1m|bytes_per_actor|skynet [scale]\n"
+               "usage: %s ping_pong|pairs_100|fan_in_100|spawn_1m|bytes_per_actor|skynet [scale]\n"
                "  runs the workload once (sizes times `scale`, default 1) and prints one JSON\n"
                "  line; $BENCH_WORKERS sets the worker threads (default: hardware threads).\n"
                "  troupe_bench also has bytes_per_actor_shared_props (one props for all).\n",

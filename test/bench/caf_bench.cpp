@@ -17,6 +17,8 @@ using ping_atom = caf::atom_constant<caf::atom("ping")>;
 using pong_atom = caf::atom_constant<caf::atom("pong")>;
 using kickoff_atom = caf::atom_constant<caf::atom("kickoff")>;
 using sum_atom = caf::atom_constant<caf::atom("sum")>;
+using burst_atom = caf::atom_constant<caf::atom("burst")>;
+using item_atom = caf::atom_constant<caf::atom("item")>;
 
 /// Both runtimes get the same number of worker threads; everything else is CAF's default.
 struct config : caf::actor_system_config {
@@ -85,6 +87,60 @@ double run_pairs(std::int64_t n, std::int64_t rounds) {
     for (auto& a : pongers) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   }
   return static_cast<double>(n * rounds * 2) / s;
+}
+
+// ---- fan_in_100 ----
+
+class fan_receiver : public caf::event_based_actor {
+ public:
+  fan_receiver(caf::actor_config& cfg, bench::countdown* done, std::int64_t expected, std::int64_t* sum)
+      : caf::event_based_actor(cfg), done_(done), left_(expected), sum_(sum) {}
+  caf::behavior make_behavior() override {
+    return {[this](item_atom, std::int64_t n) {
+      *sum_ += n;
+      if (--left_ == 0) done_->hit();
+    }};
+  }
+
+ private:
+  bench::countdown* done_;
+  std::int64_t left_;
+  std::int64_t* sum_;
+};
+
+class fan_sender : public caf::event_based_actor {
+ public:
+  fan_sender(caf::actor_config& cfg, caf::actor sink, std::int64_t count)
+      : caf::event_based_actor(cfg), sink_(std::move(sink)), left_(count) {}
+  caf::behavior make_behavior() override {
+    return {[this](burst_atom) {
+      for (std::int64_t i = 0; i < bench::fan_in_burst && left_ > 0; ++i) send(sink_, item_atom::value, left_--);
+      if (left_ > 0) send(this, burst_atom::value);
+    }};
+  }
+
+ private:
+  caf::actor sink_;
+  std::int64_t left_;
+};
+
+double run_fan_in(std::int64_t senders, std::int64_t per_sender, std::int64_t* sum) {
+  config cfg;
+  caf::actor_system sys{cfg};
+  bench::countdown done(1);
+  double s = 0;
+  {
+    auto sink = sys.spawn<fan_receiver>(&done, senders * per_sender, sum);
+    std::vector<caf::actor> all;
+    for (std::int64_t i = 0; i < senders; ++i) all.push_back(sys.spawn<fan_sender>(sink, per_sender));
+    const auto t0 = bench::clock::now();
+    for (auto& a : all) caf::anon_send(a, burst_atom::value);
+    done.wait();
+    s = bench::seconds_since(t0);
+    for (auto& a : all) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(sink, caf::exit_reason::user_shutdown);
+  }
+  return static_cast<double>(senders * per_sender) / s;
 }
 
 // ---- spawn_1m ----
@@ -212,6 +268,15 @@ int main(int argc, char** argv) {
     bench::report(w, "caf-0.17", "msg/s", run_pairs(1, bench::scaled(bench::ping_pong_rounds, scale)));
   } else if (w == "pairs_100") {
     bench::report(w, "caf-0.17", "msg/s", run_pairs(bench::pairs, bench::scaled(bench::pairs_rounds, scale)));
+  } else if (w == "fan_in_100") {
+    const auto per_sender = bench::scaled(bench::fan_in_per_sender, scale);
+    std::int64_t sum = 0;
+    const double rate = run_fan_in(bench::fan_in_senders, per_sender, &sum);
+    if (sum != bench::fan_in_senders * per_sender * (per_sender + 1) / 2) {
+      std::fprintf(stderr, "fan_in_100: wrong sum %lld\n", static_cast<long long>(sum));
+      return 1;
+    }
+    bench::report(w, "caf-0.17", "msg/s", rate, sum);
   } else if (w == "spawn_1m") {
     bench::report(w, "caf-0.17", "s", run_spawn(bench::scaled(bench::spawn_count, scale)));
   } else if (w == "bytes_per_actor") {

@@ -83,6 +83,58 @@ double run_pairs(std::int64_t n, std::int64_t rounds) {
   return static_cast<double>(n * rounds * 2) / s;
 }
 
+// ---- fan_in_100 ----
+
+struct burst {};
+struct item {
+  std::int64_t n;
+};
+
+/// Counts what it receives; hits `done` at the last of `expected`, checking the sum.
+struct fan_receiver : troupe::actor {
+  fan_receiver(bench::countdown* done, std::int64_t expected, std::int64_t* sum)
+      : done_(done), left_(expected), sum_(sum) {}
+  troupe::behavior make_behavior() override {
+    return {[this](const item& m) {
+      *sum_ += m.n;
+      if (--left_ == 0) done_->hit();
+    }};
+  }
+
+ private:
+  bench::countdown* done_;
+  std::int64_t left_;
+  std::int64_t* sum_;
+};
+
+/// Sends `count` items to `sink`, a burst per turn.
+struct fan_sender : troupe::actor {
+  fan_sender(troupe::actor_ref sink, std::int64_t count) : sink_(std::move(sink)), left_(count) {}
+  troupe::behavior make_behavior() override {
+    return {[this](const burst&) {
+      for (std::int64_t i = 0; i < bench::fan_in_burst && left_ > 0; ++i) sink_.tell(item{left_--});
+      if (left_ > 0) self().tell(burst{});
+    }};
+  }
+
+ private:
+  troupe::actor_ref sink_;
+  std::int64_t left_;
+};
+
+/// `senders` actors each send `per_sender` messages to one receiver; messages per second.
+double run_fan_in(std::int64_t senders, std::int64_t per_sender, std::int64_t* sum) {
+  troupe::actor_system sys("bench", settings());
+  bench::countdown done(1);
+  auto sink = sys.spawn<fan_receiver>("", &done, senders * per_sender, sum);
+  std::vector<troupe::actor_ref> all;
+  for (std::int64_t i = 0; i < senders; ++i) all.push_back(sys.spawn<fan_sender>("", sink, per_sender));
+  const auto t0 = bench::clock::now();
+  for (auto& s : all) s.tell(burst{});
+  done.wait();
+  return static_cast<double>(senders * per_sender) / bench::seconds_since(t0);
+}
+
 // ---- spawn_1m ----
 
 struct trivial : troupe::actor {
@@ -202,6 +254,15 @@ int main(int argc, char** argv) {
     bench::report(w, "troupe", "msg/s", run_pairs(1, bench::scaled(bench::ping_pong_rounds, scale)));
   } else if (w == "pairs_100") {
     bench::report(w, "troupe", "msg/s", run_pairs(bench::pairs, bench::scaled(bench::pairs_rounds, scale)));
+  } else if (w == "fan_in_100") {
+    const auto per_sender = bench::scaled(bench::fan_in_per_sender, scale);
+    std::int64_t sum = 0;
+    const double rate = run_fan_in(bench::fan_in_senders, per_sender, &sum);
+    if (sum != bench::fan_in_senders * per_sender * (per_sender + 1) / 2) {
+      std::fprintf(stderr, "fan_in_100: wrong sum %lld\n", static_cast<long long>(sum));
+      return 1;
+    }
+    bench::report(w, "troupe", "msg/s", rate, sum);
   } else if (w == "spawn_1m") {
     bench::report(w, "troupe", "s", run_spawn(bench::scaled(bench::spawn_count, scale)));
   } else if (w == "bytes_per_actor" || w == "bytes_per_actor_shared_props") {
