@@ -113,7 +113,8 @@ void replicator_core::receive(const peer_envelope& env, nanoseconds now) {
         } else if constexpr (std::is_same_v<M, write_ack>) {
           on_write_answer(env.from, m.op, true, now);
         } else if constexpr (std::is_same_v<M, write_nack>) {
-          notice(env.from, "", "write refused: " + m.reason);
+          const auto op = ops_.find(m.op);
+          notice(env.from, op != ops_.end() ? op->second.key : data_key{}, "write refused: " + m.reason);
           on_write_answer(env.from, m.op, false, now);
         } else if constexpr (std::is_same_v<M, read>) {
           on_read(env.from, m);

@@ -1,0 +1,18 @@
+// The replicator actor's props (private to the library).
+#pragma once
+
+#include <memory>
+
+#include "troupe/actor/props.hpp"
+#include "troupe/ddata/replicator.hpp"
+
+namespace troupe::ddata::detail {
+
+/// The actor at /system/ddata-replicator, driving a `replicator_core`; `codecs` hold every
+/// type it may meet and are not changed any more.
+props replicator_props(distributed_data_settings settings, std::shared_ptr<const data_codecs> codecs);
+
+/// A stable hash (FNV-1a 64) of the type tag and the wire form: the core's `digest_of`.
+std::uint64_t stable_digest(const replicated_data& d, const data_codecs& codecs);
+
+}  // namespace troupe::ddata::detail

@@ -1,0 +1,241 @@
+// The replicator on a running cluster: three actor systems on loopback in one process, each
+// a cluster node with its replicator, with intervals shortened so a case takes seconds.
+// Every wait polls a condition with a deadline.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <troupe/actor.hpp>
+#include <troupe/actor/testkit.hpp>
+#include <troupe/cluster/cluster.hpp>
+#include <troupe/cluster/model/membership_state.hpp>
+#include <troupe/ddata/ddata.hpp>
+#include <troupe/ddata/replicator.hpp>
+#include <troupe/remote/transport.hpp>
+
+using namespace std::chrono_literals;
+using troupe::actor_system;
+using troupe::testkit::await_condition;
+namespace dd = troupe::ddata;
+namespace model = troupe::cluster::model;
+namespace tc = troupe::cluster;
+
+namespace {
+
+nlohmann::json fast_cluster() {
+  // No downing: a blackholed node comes back instead of being removed.
+  return {
+      {"system", "ddtest"},
+      {"remote", {{"host", "127.0.0.1"}, {"port", 0}, {"cookie", "c00kie"}}},
+      {"gossip-interval-ms", 100},
+      {"heartbeat-interval-ms", 200},
+      {"leader-actions-interval-ms", 100},
+      {"unreachable-nodes-reaper-interval-ms", 200},
+      {"seed-node-timeout-ms", 1000},
+      {"retry-unsuccessful-join-after-ms", 2000},
+      {"failure-detector",
+       {{"acceptable-heartbeat-pause-ms", 1000}, {"expected-response-after-ms", 200}, {"min-std-deviation-ms", 50}}},
+  };
+}
+
+dd::distributed_data_settings fast_ddata() {
+  auto s = dd::distributed_data_settings::parse(nlohmann::json{{"gossip-interval-ms", 200},
+                                                               {"delta-propagation-interval-ms", 50},
+                                                               {"notify-subscribers-interval-ms", 50},
+                                                               {"operation-timeout-check-interval-ms", 20}});
+  REQUIRE(s);
+  return *s;
+}
+
+struct node {
+  node() : system("ddtest") {
+    auto s = tc::cluster_settings::parse(fast_cluster());
+    REQUIRE(s);
+    auto started = cl().start(*s);
+    REQUIRE(started);
+    address = *started;
+  }
+  ~node() {
+    system.terminate();
+    system.await_termination(10s);
+  }
+  tc::cluster& cl() { return tc::cluster::get(system); }
+  dd::distributed_data& ddata() { return dd::distributed_data::get(system); }
+  troupe::remote::transport& transport() { return system.extension<troupe::remote::transport>(); }
+
+  /// Adds `n` to the counter `key` at `c`.
+  dd::update_response increment(const std::string& key, std::uint64_t n, dd::consistency c) {
+    const dd::replica_id self = ddata().self();
+    return ddata()
+        .ask_update(dd::update_of<dd::gcounter>(key, dd::gcounter{}, [self, n](dd::gcounter& g) { g.increment(self, n); }, c),
+                    10s)
+        .get();
+  }
+  dd::get_response read(const std::string& key, dd::consistency c = dd::consistency::local()) {
+    return ddata().ask_get({key, c}, 10s).get();
+  }
+  /// The counter's value here, or -1 when absent.
+  long long counter(const std::string& key) {
+    const auto r = read(key);
+    const auto* ok = std::get_if<dd::get_success>(&r);
+    if (!ok) return -1;
+    const auto* c = dd::value_as<dd::gcounter>(*ok);
+    return c ? static_cast<long long>(c->value()) : -2;
+  }
+
+  actor_system system;
+  model::address address;
+};
+
+bool all_up(node& n, std::size_t count) {
+  const auto st = n.cl().state();
+  if (st.members.size() != count) return false;
+  for (const auto& m : st.members)
+    if (m.status() != model::member_status::up) return false;
+  return model::membership_state{n.cl().latest_gossip(), n.cl().self_unique_address()}.convergence();
+}
+
+/// Three nodes in one cluster, each with a started replicator.
+std::vector<std::unique_ptr<node>> start_nodes(std::size_t n = 3) {
+  std::vector<std::unique_ptr<node>> nodes;
+  for (std::size_t i = 0; i < n; ++i) nodes.push_back(std::make_unique<node>());
+  nodes[0]->cl().join(nodes[0]->address);
+  for (std::size_t i = 1; i < n; ++i) nodes[i]->cl().join_seed_nodes({nodes[0]->address});
+  for (auto& x : nodes) await_condition(x->system, [&] { return all_up(*x, n); }, 20s, "all members up");
+  // Only the first node can replicate sets of int32 (not a built-in type).
+  REQUIRE(nodes[0]->ddata().add_type<dd::gset<std::int32_t>>());
+  for (auto& x : nodes) REQUIRE(x->ddata().start(fast_ddata()));
+  CHECK_FALSE(nodes[1]->ddata().add_type<dd::gset<std::int32_t>>());  // too late
+  return nodes;
+}
+
+}  // namespace
+
+TEST_CASE("replicator: settings name the bad key", "[unit]") {
+  auto bad = dd::distributed_data_settings::parse(R"({"gossip-interval-ms": 0})");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().key == "gossip-interval-ms");
+  auto unknown = dd::distributed_data_settings::parse(R"({"gossip-intervall-ms": 10})");
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().key == "gossip-intervall-ms");
+  auto good = dd::distributed_data_settings::parse(R"({"role": "backend", "max-delta-elements": 20})");
+  REQUIRE(good);
+  CHECK(good->replicator.role == "backend");
+  CHECK(good->replicator.max_delta_elements == 20);
+  CHECK(good->replicator.gossip_interval == 2s);  // Akka's default kept
+}
+
+TEST_CASE("replicator: reads, writes, propagation, subscriptions and deletes on three nodes", "[integration]") {
+  auto nodes = start_nodes();
+  node& a = *nodes[0];
+  node& b = *nodes[1];
+  node& c = *nodes[2];
+  const auto majority = dd::consistency::majority(3s);
+
+  {
+    INFO("a majority write on one node is seen by a majority read on another");
+    const auto w = a.increment("majority", 3, majority);
+    REQUIRE(std::holds_alternative<dd::update_success>(w));
+    const auto r = c.read("majority", majority);
+    REQUIRE(std::holds_alternative<dd::get_success>(r));
+    CHECK(dd::value_as<dd::gcounter>(std::get<dd::get_success>(r))->value() == 3);
+  }
+  {
+    INFO("a subscriber on another node gets changed");
+    troupe::testkit::test_probe probe(c.system);
+    c.ddata().replicator().tell(dd::subscribe{"watched", probe.ref()});
+    const auto w = a.increment("watched", 5, dd::consistency::local());
+    REQUIRE(std::holds_alternative<dd::update_success>(w));
+    const auto got = probe.fish_for<dd::changed>(
+        [](const dd::changed& ch) {
+          const auto* v = dd::value_as<dd::gcounter>(ch);
+          return ch.key == "watched" && v && v->value() == 5;
+        },
+        10s);
+    CHECK(got.key == "watched");
+  }
+  {
+    INFO("a local update reaches every node by deltas and gossip");
+    REQUIRE(std::holds_alternative<dd::update_success>(b.increment("spread", 2, dd::consistency::local())));
+    for (auto* n : {&a, &b, &c})
+      await_condition(n->system, [&] { return n->counter("spread") == 2; }, 10s, "the local update everywhere");
+  }
+  {
+    INFO("replies to a plain tell come as their own types to the sender");
+    troupe::testkit::test_probe probe(b.system);
+    const dd::replica_id self = b.ddata().self();
+    probe.send(b.ddata().replicator(),
+               dd::update_of<dd::gcounter>("told", dd::gcounter{}, [self](dd::gcounter& g) { g.increment(self); }));
+    CHECK(probe.expect_msg<dd::update_success>(5s).key == "told");
+    probe.send(b.ddata().replicator(), dd::get{"no-such-key"});
+    CHECK(probe.expect_msg<dd::not_found>(5s).key == "no-such-key");
+  }
+  {
+    INFO("a delete answers data_deleted everywhere");
+    REQUIRE(std::holds_alternative<dd::update_success>(a.increment("doomed", 1, majority)));
+    const auto d = b.ddata().ask_remove({"doomed", majority}, 10s).get();
+    REQUIRE(std::holds_alternative<dd::delete_success>(d));
+    for (auto* n : {&a, &b, &c})
+      await_condition(
+          n->system, [&] { return std::holds_alternative<dd::data_deleted>(n->read("doomed")); }, 10s,
+          "deleted everywhere");
+    CHECK(std::holds_alternative<dd::data_deleted>(a.increment("doomed", 1, dd::consistency::local())));
+  }
+  {
+    INFO("a value a peer cannot decode is dropped there (and logged), and a write of it refused");
+    using int_set = dd::gset<std::int32_t>;
+    const auto w = a.ddata()
+                       .ask_update(dd::update_of<int_set>("ints", int_set{}, [](int_set& s) { s.add(7); },
+                                                          dd::consistency::all(500ms)),
+                                   10s)
+                       .get();
+    CAPTURE(w.index());
+    REQUIRE(std::holds_alternative<dd::update_timeout>(w));
+    CHECK(std::get<dd::update_timeout>(w).acknowledged == 1);
+    CHECK(std::holds_alternative<dd::get_success>(a.read("ints")));
+    CHECK(std::holds_alternative<dd::not_found>(b.read("ints")));
+    // b cannot even be asked to take one: an update of a type without a codec fails.
+    const auto refused = b.ddata()
+                             .ask_update(dd::update_of<int_set>("ints2", int_set{}, [](int_set& s) { s.add(1); }), 10s)
+                             .get();
+    REQUIRE(std::holds_alternative<dd::modify_failure>(refused));
+    CHECK(std::get<dd::modify_failure>(refused).reason.find("no codec") != std::string::npos);
+  }
+  {
+    INFO("an update of another type is a modify_failure and changes nothing");
+    REQUIRE(std::holds_alternative<dd::update_success>(a.increment("typed", 4, dd::consistency::local())));
+    const auto w = a.ddata()
+                       .ask_update(dd::update_of<dd::flag>("typed", dd::flag{}, [](dd::flag& f) { f.switch_on(); }),
+                                   10s)
+                       .get();
+    REQUIRE(std::holds_alternative<dd::modify_failure>(w));
+    CHECK(std::get<dd::modify_failure>(w).reason.find("ddata.gcounter") != std::string::npos);
+    CHECK(a.counter("typed") == 4);
+  }
+}
+
+TEST_CASE("replicator: an all-write times out while a replica is blackholed, then succeeds", "[integration]") {
+  auto nodes = start_nodes();
+  node& a = *nodes[0];
+  node& c = *nodes[2];
+  const troupe::remote::address c_addr = c.transport().local_address();
+  a.transport().blackhole(c_addr, troupe::remote::direction::both);
+  const auto w = a.increment("everyone", 1, dd::consistency::all(300ms));
+  CAPTURE(w.index());
+  REQUIRE(std::holds_alternative<dd::update_timeout>(w));
+  const auto& t = std::get<dd::update_timeout>(w);
+  CHECK(t.acknowledged == 2);
+  CHECK(t.needed == 3);
+  CHECK(t.key == "everyone");
+  a.transport().pass_through(c_addr);
+  await_condition(
+      a.system,
+      [&] { return std::holds_alternative<dd::update_success>(a.increment("everyone", 1, dd::consistency::all(1s))); },
+      15s, "an all-write after the blackhole", 10ms);
+  await_condition(c.system, [&] { return c.counter("everyone") >= 2; }, 10s, "the writes on the blackholed node");
+}
