@@ -27,6 +27,16 @@ if(_troupe_san)
   add_link_options(${_troupe_san})
 endif()
 
+# troupe_test_code_options(<target>)
+# The test programs' own code compiles with -Og in optimised builds: the code under test
+# (the libraries, and the simulators the tests drive) keeps the build type's -O2, while
+# the tests themselves, mostly Catch2's expanded assertions, spend most of their compile
+# time in -O2's optimiser for nothing (membership_state_test.cpp: 12.4 s of CPU at -O2,
+# 6.1 s at -Og). Debug builds keep -O0.
+function(troupe_test_code_options target)
+  target_compile_options(${target} PRIVATE $<$<CONFIG:RelWithDebInfo,Release,MinSizeRel>:-Og>)
+endfunction()
+
 # troupe_add_tests(<target> SOURCES ... LIBS ... [TIMEOUT s])
 # Builds one Catch2 executable and registers its test cases with CTest, one label per
 # Catch tag: [unit], [integration], [stress] and [fault] cases are labelled alike, so
@@ -39,6 +49,7 @@ function(troupe_add_tests target)
   add_executable(${target} ${arg_SOURCES})
   set_property(GLOBAL APPEND PROPERTY TROUPE_TEST_TARGETS ${target})
   target_link_libraries(${target} PRIVATE ${arg_LIBS} troupe_test_main troupe::build_options)
+  troupe_test_code_options(${target})
   foreach(label unit integration stress fault)
     catch_discover_tests(${target}
       TEST_SPEC "[${label}]"

@@ -2,9 +2,13 @@
 // cluster's `/metrics` endpoint serves them with.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -140,7 +144,7 @@ TEST_CASE("deepest mailboxes: a backlog is listed with its depth now, and leaves
   for (int i = 0; i < 1000; ++i) hot.tell(i);
   for (int i = 0; i < 300; ++i) warm.tell(i);
   for (int i = 0; i < 10; ++i) calm.tell(i);  // never long enough to be listed
-  // Turns of 5 messages (the default throughput) until both long mailboxes are listed:
+  // Turns of one message (manual mode) until both long mailboxes are listed:
   // about one turn in 8 that ends with a backlog lists its actor.
   int turns = 0;
   while (sys.deepest_mailboxes().size() < 2 && turns < 200) {
@@ -182,5 +186,59 @@ TEST_CASE("deepest mailboxes: a stopped actor leaves the list",
   sys.stop(a);
   sys.run_until_idle();
   CHECK(*seen < 500);  // the stop overtook the rest, which went to dead letters
+  CHECK(sys.deepest_mailboxes().empty());
+}
+
+namespace {
+
+/// Holds its first message until `gate` opens, then counts the rest.
+class gated_sink final : public troupe::actor {
+ public:
+  gated_sink(std::shared_ptr<std::atomic<bool>> gate, std::shared_ptr<std::atomic<int>> seen)
+      : gate_(std::move(gate)), seen_(std::move(seen)) {}
+  troupe::behavior make_behavior() override {
+    return {[this](int) {
+      while (!gate_->load(std::memory_order_acquire)) std::this_thread::yield();
+      seen_->fetch_add(1, std::memory_order_relaxed);
+    }};
+  }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> gate_;
+  std::shared_ptr<std::atomic<int>> seen_;
+};
+
+}  // namespace
+
+TEST_CASE("deepest mailboxes: read while workers list and drain long mailboxes", "[integration][metrics]") {
+  // For the sanitizers: the list is written on the workers' turns and read here at once.
+  troupe::actor_system sys("depth-threads");
+  auto gate = std::make_shared<std::atomic<bool>>(false);
+  std::vector<troupe::actor_ref> sinks;
+  std::vector<std::shared_ptr<std::atomic<int>>> seen;
+  constexpr int per_sink = 3000;
+  for (int i = 0; i < 4; ++i) {
+    seen.push_back(std::make_shared<std::atomic<int>>(0));
+    sinks.push_back(sys.spawn<gated_sink>("sink-" + std::to_string(i), gate, seen.back()));
+  }
+  for (int n = 0; n < per_sink; ++n) {
+    for (auto& s : sinks) s.tell(n);
+  }
+  gate->store(true, std::memory_order_release);
+  std::size_t max_listed = 0;
+  await_condition(sys, [&] {
+    const auto listed = sys.deepest_mailboxes();
+    max_listed = std::max(max_listed, listed.size());
+    for (const auto& m : listed) {
+      CHECK(m.path.starts_with("troupe://depth-threads/user/sink-"));
+      CHECK(m.depth <= static_cast<std::uint32_t>(per_sink));
+      CHECK(m.depth > 0);
+    }
+    for (const auto& s : seen) {
+      if (s->load(std::memory_order_relaxed) < per_sink) return false;
+    }
+    return true;
+  }, 20s, "every sink drained", 100us);
+  CHECK(max_listed <= 4);
   CHECK(sys.deepest_mailboxes().empty());
 }
