@@ -789,3 +789,50 @@ TEST_CASE("replicas found in values but not members are pruned, unless they come
   }
   CHECK(sim[0].entry("c")->data.get_if<gcounter>()->value_of(sim.id(0)) == 7);
 }
+
+TEST_CASE("durable keys: every change of a durable entry is listed once, and loaded entries are not",
+          "[unit][ddata][replicator]") {
+  auto s = test_settings();
+  s.durable_keys = {"cart-*", "total"};
+  cluster_sim sim(2, 7, s);
+  CHECK(sim[0].is_durable("cart-1"));
+  CHECK(sim[0].is_durable("cart-"));
+  CHECK(sim[0].is_durable("total"));
+  CHECK_FALSE(sim[0].is_durable("totals"));
+  CHECK_FALSE(sim[0].is_durable("car"));
+
+  sim.command(0, increment(1, "cart-1", sim.id(0), 2));
+  sim.command(0, increment(2, "cart-1", sim.id(0), 1));
+  sim.command(0, increment(3, "hits", sim.id(0), 1));
+  auto w = sim[0].take_durable_writes();
+  REQUIRE(w.size() == 1);  // two changes of one key, listed once; "hits" is not durable
+  CHECK(w[0].first == "cart-1");
+  CHECK(w[0].second.data.get_if<gcounter>()->value() == 3);
+  CHECK(sim[0].take_durable_writes().empty());
+
+  // A change that arrives from a peer is listed there too.
+  sim.run(1s);
+  auto at_peer = sim[1].take_durable_writes();
+  REQUIRE(at_peer.size() == 1);
+  CHECK(at_peer[0].second.data.get_if<gcounter>()->value() == 3);
+
+  // A delete is listed as a deleted entry.
+  sim.command(0, dd::delete_request{4, 1, "cart-1", consistency::local()});
+  w = sim[0].take_durable_writes();
+  REQUIRE(w.size() == 1);
+  CHECK(w[0].second.deleted);
+
+  // Loading (a restart) sets the entry without listing it or sending it as a delta.
+  replicator_core fresh(s, test_replica(9), codec_hooks(), 1);
+  fresh.member_up(test_replica(10));
+  dd::data_envelope e;
+  gcounter g;
+  g.increment(test_replica(9), 5);
+  e.data = replicated_data(g);
+  fresh.load_durable("total", e);
+  REQUIRE(fresh.entry("total") != nullptr);
+  CHECK(fresh.entry("total")->data.get_if<gcounter>()->value() == 5);
+  CHECK(fresh.take_durable_writes().empty());
+  fresh.on_tick(replicator_tick::delta_propagation, 1s);
+  CHECK(fresh.take_outbox().empty());
+}

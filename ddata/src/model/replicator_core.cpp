@@ -657,11 +657,39 @@ bool replicator_core::merge_in(const replica_id& from, const data_key& key, cons
 }
 
 void replicator_core::set_entry(const data_key& key, data_envelope e) {
+  if (is_durable(key)) durable_dirty_.insert(key);
   auto [it, added] = entries_.try_emplace(key);
   if (subscribers_.count(key) > 0 && (added || it->second.deleted != e.deleted || !(it->second.data == e.data))) {
     changed_.insert(key);
   }
   it->second = std::move(e);
+  digests_.erase(key);
+}
+
+bool replicator_core::is_durable(const data_key& key) const {
+  for (const auto& d : settings_.durable_keys) {
+    if (!d.empty() && d.back() == '*') {
+      if (key.compare(0, d.size() - 1, d, 0, d.size() - 1) == 0) return true;
+    } else if (key == d) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::vector<std::pair<data_key, data_envelope>> replicator_core::take_durable_writes() {
+  std::vector<std::pair<data_key, data_envelope>> out;
+  out.reserve(durable_dirty_.size());
+  for (const auto& key : durable_dirty_) {
+    const auto it = entries_.find(key);
+    if (it != entries_.end()) out.emplace_back(key, it->second);
+  }
+  durable_dirty_.clear();
+  return out;
+}
+
+void replicator_core::load_durable(const data_key& key, data_envelope e) {
+  entries_.insert_or_assign(key, std::move(e));
   digests_.erase(key);
 }
 

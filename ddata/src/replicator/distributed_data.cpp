@@ -1,5 +1,6 @@
 // The distributed_data extension: starts the replicator once the cluster runs, holds the
 // value codecs it uses, and asks it on behalf of code outside actors.
+#include "durable_store.hpp"
 #include "replicator_actor.hpp"
 #include "troupe/cluster/cluster.hpp"
 #include "troupe/ddata/replicator.hpp"
@@ -22,13 +23,26 @@ expected<actor_ref, std::string> distributed_data::start(distributed_data_settin
   if (replicator_) return replicator_;
   if (!cluster::cluster::get(system_).is_started())
     return unexpected(std::string("ddata: start the cluster before distributed data"));
+  // The durable store opens here, so that a file that cannot be opened is start's error.
+  std::shared_ptr<detail::durable_store> store;
+  if (!settings.replicator.durable_keys.empty()) {
+    std::string path = settings.durable_path;
+    if (path.empty()) {
+      const auto self = cluster::cluster::get(system_).self_unique_address().address;
+      path = "ddata-" + self.system + "-" + std::to_string(self.port) + ".db";
+    }
+    auto opened = detail::durable_store::open(path, settings.durable_full_sync);
+    if (!opened) return unexpected(opened.error());
+    store = std::move(*opened);
+  }
   // From here on the codecs are shared with the replicator and the registry: no more types.
   std::shared_ptr<const data_codecs> codecs = codecs_;
   auto& s = serialization();
   register_data_types(s);
   register_replicator_protocol(s, codecs);
   try {
-    replicator_ = system_.spawn_system_actor(detail::replicator_props(std::move(settings), std::move(codecs)),
+    replicator_ = system_.spawn_system_actor(detail::replicator_props(std::move(settings), std::move(codecs),
+                                                                      std::move(store)),
                                              std::string(replicator_path.substr(std::string_view("/system/").size())));
   } catch (const std::exception& e) {
     return unexpected(std::string("ddata: cannot start the replicator: ") + e.what());

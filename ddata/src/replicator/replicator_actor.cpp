@@ -4,6 +4,8 @@
 // the core's; this file maps opaque requester ids to actors and replicas to refs.
 #include "replicator_actor.hpp"
 
+#include "durable_store.hpp"
+
 #include <chrono>
 #include <map>
 #include <optional>
@@ -57,8 +59,9 @@ std::optional<V> as_variant(reply_message&& m) {
 
 class replicator_actor final : public actor {
  public:
-  replicator_actor(distributed_data_settings settings, std::shared_ptr<const data_codecs> codecs)
-      : settings_(std::move(settings)), codecs_(std::move(codecs)) {}
+  replicator_actor(distributed_data_settings settings, std::shared_ptr<const data_codecs> codecs,
+                   std::shared_ptr<durable_store> store)
+      : settings_(std::move(settings)), codecs_(std::move(codecs)), store_(std::move(store)) {}
 
   void pre_start() override {
     using std::chrono::system_clock;
@@ -75,6 +78,9 @@ class replicator_actor final : public actor {
       return b ? b->size() : 0;
     };
     core_ = std::make_unique<replicator_core>(settings_.replicator, self_, std::move(hooks), self_.uid);
+    // 2b. The durable keys as they were stored, before anything is answered (this turn
+    //     runs before any message).
+    if (store_) load_durable();
     // 3. Ticks, and the members.
     const auto& s = settings_.replicator;
     timers().start_periodic_timer("gossip", replicator_tick_message{replicator_tick::gossip}, s.gossip_interval);
@@ -265,7 +271,51 @@ class replicator_actor final : public actor {
 
   // ---- carrying out ----
 
+  void load_durable() {
+    auto rows = store_->load_all();
+    if (!rows) {
+      TROUPE_LOG(log(), error) << rows.error() << "; the durable keys start empty";
+      return;
+    }
+    std::size_t loaded = 0;
+    for (const auto& [key, bytes] : *rows) {
+      auto w = decode_addressed<write>(bytes, *codecs_);
+      if (!w || !w->undecodable.empty() || w->message.key != key) {
+        TROUPE_LOG(log(), error) << "ddata: durable key \"" << key << "\" in \"" << store_->path()
+                                 << "\" cannot be read back ("
+                                 << (!w ? w.error().message
+                                        : !w->undecodable.empty() ? w->undecodable.front().reason : "another key inside")
+                                 << "); left out";
+        continue;
+      }
+      if (!core_->is_durable(key)) continue;  // no longer durable: left in the file, unused
+      core_->load_durable(key, std::move(w->message.envelope));
+      ++loaded;
+    }
+    TROUPE_LOG(log(), info) << "ddata: " << loaded << " durable keys loaded from \"" << store_->path() << "\"";
+  }
+
+  /// Stores the durable keys this turn changed, before the turn's replies go out.
+  void store_durable() {
+    auto writes = core_->take_durable_writes();
+    if (writes.empty() || !store_) return;
+    std::vector<durable_store::row> rows;
+    rows.reserve(writes.size());
+    for (auto& [key, entry] : writes) {
+      auto b = encode_addressed(addressed<write>{self_, self_, write{0, key, std::move(entry)}, {}}, *codecs_);
+      if (!b) {
+        TROUPE_LOG(log(), error) << "ddata: durable key \"" << key << "\" cannot be encoded: " << b.error().message;
+        continue;
+      }
+      rows.emplace_back(key, std::move(*b));
+    }
+    if (auto e = store_->store(rows)) {
+      TROUPE_LOG(log(), error) << *e << "; the change is kept in memory only";
+    }
+  }
+
   void flush() {
+    store_durable();
     for (auto& env : core_->take_outbox()) send(env);
     for (auto& r : core_->take_replies()) reply_to(std::move(r));
     for (const auto& n : core_->take_notices())
@@ -314,6 +364,7 @@ class replicator_actor final : public actor {
 
   distributed_data_settings settings_;
   std::shared_ptr<const data_codecs> codecs_;
+  std::shared_ptr<durable_store> store_;
   replica_id self_;
   remote::transport* transport_ = nullptr;
   nanoseconds epoch_offset_{0};
@@ -340,8 +391,9 @@ std::uint64_t stable_digest(const replicated_data& d, const data_codecs& codecs)
   return h <= deleted_digest ? h + 2 : h;
 }
 
-props replicator_props(distributed_data_settings settings, std::shared_ptr<const data_codecs> codecs) {
-  return props::of<replicator_actor>(std::move(settings), std::move(codecs));
+props replicator_props(distributed_data_settings settings, std::shared_ptr<const data_codecs> codecs,
+                       std::shared_ptr<durable_store> store) {
+  return props::of<replicator_actor>(std::move(settings), std::move(codecs), std::move(store));
 }
 
 }  // namespace troupe::ddata::detail

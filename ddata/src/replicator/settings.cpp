@@ -18,7 +18,8 @@ expected<distributed_data_settings, config_error> distributed_data_settings::par
         j, "",
         {"gossip-interval-ms", "notify-subscribers-interval-ms", "delta-propagation-interval-ms", "max-delta-elements",
          "pruning-interval-ms", "max-pruning-dissemination-ms", "pruning-marker-time-to-live-ms",
-         "gossip-max-bytes-per-round", "role", "operation-timeout-check-interval-ms"});
+         "gossip-max-bytes-per-round", "role", "operation-timeout-check-interval-ms", "durable-keys", "durable-path",
+         "durable-sync"});
     root.millis("gossip-interval-ms", r.gossip_interval, 1, max_interval_ms);
     root.millis("notify-subscribers-interval-ms", r.notify_subscribers_interval, 1, max_interval_ms);
     root.millis("delta-propagation-interval-ms", r.delta_propagation_interval, 1, max_interval_ms);
@@ -29,6 +30,22 @@ expected<distributed_data_settings, config_error> distributed_data_settings::par
     root.integer("gossip-max-bytes-per-round", r.gossip_max_bytes_per_round, 1024, 1'000'000'000);
     root.string("role", r.role, true);
     root.millis("operation-timeout-check-interval-ms", s.timeout_check_interval, 1, 60'000);
+    if (j.contains("durable-keys")) {
+      const auto& keys = j.at("durable-keys");
+      if (!keys.is_array())
+        throw config_error("durable-keys", "expected an array of keys or prefixes ending in '*', got " + keys.dump());
+      for (const auto& k : keys) {
+        if (!k.is_string() || k.get<std::string>().empty())
+          throw config_error("durable-keys", "expected non-empty keys or prefixes such as \"cart-*\", got " + k.dump());
+        r.durable_keys.push_back(k.get<std::string>());
+      }
+    }
+    root.string("durable-path", s.durable_path, true);
+    std::string sync = "normal";
+    root.string("durable-sync", sync, false);
+    if (sync != "normal" && sync != "full")
+      throw config_error("durable-sync", "expected \"normal\" or \"full\", got \"" + sync + "\"");
+    s.durable_full_sync = sync == "full";
     return s;
   } catch (const config_error& e) {
     return unexpected<config_error>{e};

@@ -18,6 +18,8 @@
 #include <troupe/ddata/replicator.hpp>
 #include <troupe/remote/transport.hpp>
 
+#include "support/temp_files.hpp"
+
 using namespace std::chrono_literals;
 using troupe::actor_system;
 using troupe::testkit::await_condition;
@@ -238,4 +240,49 @@ TEST_CASE("replicator: an all-write times out while a replica is blackholed, the
       [&] { return std::holds_alternative<dd::update_success>(a.increment("everyone", 1, dd::consistency::all(1s))); },
       15s, "an all-write after the blackhole", 10ms);
   await_condition(c.system, [&] { return c.counter("everyone") >= 2; }, 10s, "the writes on the blackholed node");
+}
+
+TEST_CASE("replicator: durable keys come back when a node starts again, before it answers", "[integration]") {
+  troupe::test_support::temp_dir dir("troupe-ddata-durable");
+  const std::string path = (dir.path() / "node.db").string();
+  auto durable = [&] {
+    auto s = dd::distributed_data_settings::parse(nlohmann::json{{"durable-keys", {"cart-*"}}, {"durable-path", path}});
+    REQUIRE(s);
+    return *s;
+  };
+  {
+    node n;
+    n.cl().join(n.address);
+    await_condition(n.system, [&] { return all_up(n, 1); }, 10s, "a cluster of one");
+    REQUIRE(n.ddata().start(durable()));
+    REQUIRE(std::holds_alternative<dd::update_success>(n.increment("cart-7", 3, dd::consistency::local())));
+    REQUIRE(std::holds_alternative<dd::update_success>(n.increment("cart-7", 2, dd::consistency::local())));
+    REQUIRE(std::holds_alternative<dd::update_success>(n.increment("hits", 1, dd::consistency::local())));
+    REQUIRE(std::holds_alternative<dd::update_success>(n.increment("cart-gone", 1, dd::consistency::local())));
+    REQUIRE(std::holds_alternative<dd::delete_success>(
+        n.ddata().ask_remove({"cart-gone", dd::consistency::local()}, 10s).get()));
+  }  // the node stops; the file stays
+  node again;
+  again.cl().join(again.address);
+  await_condition(again.system, [&] { return all_up(again, 1); }, 10s, "a cluster of one");
+  REQUIRE(again.ddata().start(durable()));
+  CHECK(again.counter("cart-7") == 5);  // the first read already sees it
+  CHECK(again.counter("hits") == -1);   // not durable: gone
+  CHECK(std::holds_alternative<dd::data_deleted>(again.read("cart-gone")));
+  // And it goes on from there.
+  REQUIRE(std::holds_alternative<dd::update_success>(again.increment("cart-7", 1, dd::consistency::local())));
+  CHECK(again.counter("cart-7") == 6);
+}
+
+TEST_CASE("replicator: a durable store that cannot be opened is start's error, naming the file", "[integration]") {
+  node n;
+  auto s = dd::distributed_data_settings::parse(
+      nlohmann::json{{"durable-keys", {"k"}}, {"durable-path", "/nonexistent-dir/for/troupe/ddata.db"}});
+  REQUIRE(s);
+  auto started = n.ddata().start(*s);
+  REQUIRE_FALSE(started);
+  CHECK(started.error().find("/nonexistent-dir/for/troupe/ddata.db") != std::string::npos);
+  auto bad = dd::distributed_data_settings::parse(nlohmann::json{{"durable-sync", "sometimes"}});
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().key == "durable-sync");
 }

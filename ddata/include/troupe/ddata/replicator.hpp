@@ -80,6 +80,11 @@ struct distributed_data_settings {
   replicator_settings replicator;  ///< the core's
   /// How often read and write timeouts are checked (the `timers` tick).
   std::chrono::nanoseconds timeout_check_interval = std::chrono::milliseconds{100};
+  /// The SQLite file of the durable keys (`replicator.durable_keys`); empty: the default,
+  /// "ddata-<system>-<port>.db" in the working directory.
+  std::string durable_path;
+  /// fsync every write of a durable key (survives power loss), not only a killed process.
+  bool durable_full_sync = false;
 
   /// Every key optional, unknown keys are errors; an error names the key and the range.
   static expected<distributed_data_settings, config_error> parse(const nlohmann::json& j);

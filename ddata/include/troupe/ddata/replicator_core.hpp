@@ -32,9 +32,12 @@
 //    digests differ, at most `max_delta_elements` keys per message and
 //    `gossip_max_bytes_per_round` bytes (by `hooks.size_of`) per gossip interval.
 // 3. Values of another type than the local one are never merged: a `write_nack` and a notice.
-// 4. Subscribers get `changed` (or `deleted`) on `notify` ticks only, for keys that changed
+// 4. Durable keys (`durable_keys`): every change of their entries is listed for the driver
+//    to store (`take_durable_writes`), and their stored entries come back with
+//    `load_durable` when a node starts again.
+// 5. Subscribers get `changed` (or `deleted`) on `notify` ticks only, for keys that changed
 //    since the last tick; a new subscriber gets the current value on the next tick.
-// 5. Pruning (Akka's "CRDT garbage"): on `prune` ticks, and only when no member is
+// 6. Pruning (Akka's "CRDT garbage"): on `prune` ticks, and only when no member is
 //    unreachable, the smallest replica among the up members and self (the pruning leader)
 //    starts pruning replicas removed more than `max_pruning_dissemination` ago (and unknown
 //    replicas found in values); once every member has seen that (so a member that is up but
@@ -85,6 +88,8 @@ struct replicator_settings {
   nanoseconds pruning_marker_time_to_live = std::chrono::hours{6};          ///< performed markers kept
   std::size_t gossip_max_bytes_per_round = 512 * 1024;  ///< entries sent in gossip per interval
   std::string role;  ///< replicate only among members with this role ("" for all)
+  /// Keys kept in the durable store: exact names, or prefixes ending in '*' ("cart-*").
+  std::vector<std::string> durable_keys;
 };
 
 /// How many replicas must take part in a read or a write, and how long to wait for them.
@@ -297,6 +302,15 @@ class replicator_core {
   std::vector<local_reply> take_replies();
   /// Things to log; empties the list.
   std::vector<replicator_notice> take_notices();
+  /// Durable keys whose entries changed since the last call, with their entries now (a
+  /// deleted key as a deleted entry), in key order; empties the list. The driver stores
+  /// them before it sends the replies taken with them.
+  std::vector<std::pair<data_key, data_envelope>> take_durable_writes();
+  /// An entry of a durable key read back from the store at start, before any other input:
+  /// set as it was stored, not written back, not sent as a delta (gossip spreads it).
+  void load_durable(const data_key& key, data_envelope e);
+  /// Whether `key` is one of the settings' durable keys.
+  bool is_durable(const data_key& key) const;
 
   /// This incarnation.
   const replica_id& self() const noexcept { return self_; }
@@ -388,6 +402,7 @@ class replicator_core {
   std::map<data_key, std::set<requester_id>> subscribers_;
   std::map<data_key, std::set<requester_id>> new_subscribers_;
   std::set<data_key> changed_;
+  std::set<data_key> durable_dirty_;  ///< durable keys changed since take_durable_writes
 
   std::uint64_t status_round_ = 0;
   std::size_t gossip_bytes_left_ = 0;
