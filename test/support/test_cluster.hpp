@@ -76,10 +76,13 @@ inline bool sees_all_up(cluster_node& n, std::size_t count) {
   return cluster::model::membership_state{n.cl().latest_gossip(), n.cl().self_unique_address()}.convergence();
 }
 
-/// `settings.size()` nodes, the first the seed, waited for until all are up everywhere.
-inline std::vector<std::unique_ptr<cluster_node>> form_cluster(const std::vector<nlohmann::json>& settings) {
-  std::vector<std::unique_ptr<cluster_node>> nodes;
-  for (const auto& s : settings) nodes.push_back(std::make_unique<cluster_node>(s));
+/// `settings.size()` nodes of type `Node` (a `cluster_node`, or a type derived from it that
+/// is constructible from its settings), the first the seed, waited for until all are up
+/// everywhere.
+template <class Node = cluster_node>
+std::vector<std::unique_ptr<Node>> form_cluster(const std::vector<nlohmann::json>& settings) {
+  std::vector<std::unique_ptr<Node>> nodes;
+  for (const auto& s : settings) nodes.push_back(std::make_unique<Node>(s));
   nodes[0]->cl().join(nodes[0]->address);
   for (std::size_t i = 1; i < nodes.size(); ++i) nodes[i]->cl().join_seed_nodes({nodes[0]->address});
   for (auto& x : nodes)
@@ -89,8 +92,9 @@ inline std::vector<std::unique_ptr<cluster_node>> form_cluster(const std::vector
 }
 
 /// `n` nodes of system `system_name` without roles.
-inline std::vector<std::unique_ptr<cluster_node>> form_cluster(std::size_t n, const std::string& system_name) {
-  return form_cluster(std::vector<nlohmann::json>(n, fast_cluster_json(system_name)));
+template <class Node = cluster_node>
+std::vector<std::unique_ptr<Node>> form_cluster(std::size_t n, const std::string& system_name) {
+  return form_cluster<Node>(std::vector<nlohmann::json>(n, fast_cluster_json(system_name)));
 }
 
 }  // namespace troupe::test

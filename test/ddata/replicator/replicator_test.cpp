@@ -19,6 +19,7 @@
 #include <troupe/remote/transport.hpp>
 
 #include "support/temp_files.hpp"
+#include "support/test_cluster.hpp"
 
 using namespace std::chrono_literals;
 using troupe::actor_system;
@@ -29,22 +30,6 @@ namespace tc = troupe::cluster;
 
 namespace {
 
-nlohmann::json fast_cluster() {
-  // No downing: a blackholed node comes back instead of being removed.
-  return {
-      {"system", "ddtest"},
-      {"remote", {{"host", "127.0.0.1"}, {"port", 0}, {"cookie", "c00kie"}}},
-      {"gossip-interval-ms", 100},
-      {"heartbeat-interval-ms", 200},
-      {"leader-actions-interval-ms", 100},
-      {"unreachable-nodes-reaper-interval-ms", 200},
-      {"seed-node-timeout-ms", 1000},
-      {"retry-unsuccessful-join-after-ms", 2000},
-      {"failure-detector",
-       {{"acceptable-heartbeat-pause-ms", 1000}, {"expected-response-after-ms", 200}, {"min-std-deviation-ms", 50}}},
-  };
-}
-
 dd::distributed_data_settings fast_ddata() {
   auto s = dd::distributed_data_settings::parse(nlohmann::json{{"gossip-interval-ms", 200},
                                                                {"delta-propagation-interval-ms", 50},
@@ -54,21 +39,10 @@ dd::distributed_data_settings fast_ddata() {
   return *s;
 }
 
-struct node {
-  node() : system("ddtest") {
-    auto s = tc::cluster_settings::parse(fast_cluster());
-    REQUIRE(s);
-    auto started = cl().start(*s);
-    REQUIRE(started);
-    address = *started;
-  }
-  ~node() {
-    system.terminate();
-    system.await_termination(10s);
-  }
-  tc::cluster& cl() { return tc::cluster::get(system); }
+/// A cluster node with shortcuts to its replicator.
+struct node : troupe::test::cluster_node {
+  explicit node(const nlohmann::json& settings = troupe::test::fast_cluster_json("ddtest")) : cluster_node(settings) {}
   dd::distributed_data& ddata() { return dd::distributed_data::get(system); }
-  troupe::remote::transport& transport() { return system.extension<troupe::remote::transport>(); }
 
   /// Adds `n` to the counter `key` at `c`.
   dd::update_response increment(const std::string& key, std::uint64_t n, dd::consistency c) {
@@ -89,26 +63,13 @@ struct node {
     const auto* c = dd::value_as<dd::gcounter>(*ok);
     return c ? static_cast<long long>(c->value()) : -2;
   }
-
-  actor_system system;
-  model::address address;
 };
 
-bool all_up(node& n, std::size_t count) {
-  const auto st = n.cl().state();
-  if (st.members.size() != count) return false;
-  for (const auto& m : st.members)
-    if (m.status() != model::member_status::up) return false;
-  return model::membership_state{n.cl().latest_gossip(), n.cl().self_unique_address()}.convergence();
-}
+bool all_up(node& n, std::size_t count) { return troupe::test::sees_all_up(n, count); }
 
 /// Three nodes in one cluster, each with a started replicator.
 std::vector<std::unique_ptr<node>> start_nodes(std::size_t n = 3) {
-  std::vector<std::unique_ptr<node>> nodes;
-  for (std::size_t i = 0; i < n; ++i) nodes.push_back(std::make_unique<node>());
-  nodes[0]->cl().join(nodes[0]->address);
-  for (std::size_t i = 1; i < n; ++i) nodes[i]->cl().join_seed_nodes({nodes[0]->address});
-  for (auto& x : nodes) await_condition(x->system, [&] { return all_up(*x, n); }, 20s, "all members up");
+  auto nodes = troupe::test::form_cluster<node>(n, "ddtest");
   // Only the first node can replicate sets of int32 (not a built-in type).
   REQUIRE(nodes[0]->ddata().add_type<dd::gset<std::int32_t>>());
   for (auto& x : nodes) REQUIRE(x->ddata().start(fast_ddata()));

@@ -1,0 +1,15 @@
+// The mediator actor's props (private to the library).
+#pragma once
+
+#include "troupe/actor/props.hpp"
+#include "troupe/pubsub/pubsub.hpp"
+
+namespace troupe::pubsub::detail {
+
+/// The actor at /system/pubsub-mediator, driving a `mediator_core`.
+props mediator_props(distributed_pubsub_settings settings);
+
+/// The path of an actor URI without its address: "troupe://s@h:1/user/a" -> "/user/a".
+std::string path_of(const std::string& uri);
+
+}  // namespace troupe::pubsub::detail
