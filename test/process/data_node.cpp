@@ -1,0 +1,283 @@
+// data_node: one cluster node running Distributed Data, Distributed Pub-Sub and a cluster
+// group router, for the partition-and-heal process test (partition_heal_test.cpp starts
+// three of them).
+//
+//   data_node --host 127.80.1.1 --port 2701 --seeds troupe://dfault@127.80.1.1:2701,...
+//             --commands /tmp/dir/node1.cmd
+//
+// Cluster timing is five times Akka's and there is no downing, so a node cut off by a
+// partition comes back when it heals. The node reads commands appended to the --commands
+// file (stdin is not available to the test's children), one per line, and answers each
+// with a JSON line on stdout:
+//   incr KEY N             local increment of the counter KEY   {"event":"incr","key","ok"}
+//   incr-majority KEY N    majority write, 1 s timeout           {"event":"incr-majority","key","ok"}
+//   read KEY               the local value (-1: none)            {"event":"value","key","value"}
+//   subscribe TOPIC        a local listener subscribes           {"event":"subscribed","topic"}
+//   publish TOPIC TEXT     through the mediator                  {"event":"published","topic"}
+//   count TOPIC            subscribers in this node's registry   {"event":"count","topic","n"}
+// and prints what its listener receives ({"event":"got","topic","text"}). Every 200 ms a
+// status line: {"event":"status","up":N,"unreachable":M,"routees":R}, R being the routees
+// of its round-robin group router over /user/worker on every member. SIGTERM or SIGINT
+// ends it. Bad options exit with 2.
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include <troupe/actor.hpp>
+#include <troupe/cluster/cluster.hpp>
+#include <troupe/ddata/ddata.hpp>
+#include <troupe/ddata/replicator.hpp>
+#include <troupe/pubsub/pubsub.hpp>
+#include <troupe/remote/transport.hpp>
+#include <troupe/routers/cluster_router.hpp>
+
+namespace tc = troupe::cluster;
+namespace dd = troupe::ddata;
+namespace ps = troupe::pubsub;
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+namespace {
+
+std::atomic<int> signal_received{0};
+extern "C" void on_signal(int sig) { signal_received = sig; }
+
+/// Writes whole JSON lines from any thread.
+class printer {
+ public:
+  void say(const json& j) {
+    std::lock_guard lock(mutex_);
+    std::cout << j.dump() << std::endl;
+  }
+
+ private:
+  std::mutex mutex_;
+};
+
+/// What a publish carries (registered with the transport).
+struct note {
+  std::string text;
+};
+void to_json(json& j, const note& n) { j = {{"text", n.text}}; }
+void from_json(const json& j, note& n) { j.at("text").get_to(n.text); }
+
+/// Prints every note it gets, with its topic.
+class listener final : public troupe::actor {
+ public:
+  listener(std::shared_ptr<printer> out, std::string topic) : out_(std::move(out)), topic_(std::move(topic)) {}
+  troupe::behavior make_behavior() override {
+    return {[this](const note& n) {
+              out_->say({{"event", "got"}, {"topic", topic_}, {"text", n.text}});
+            },
+            [](const ps::subscribe_ack&) {}};
+  }
+
+ private:
+  std::shared_ptr<printer> out_;
+  std::string topic_;
+};
+
+/// The routers' routee on every node: counts what it gets.
+class worker final : public troupe::actor {
+ public:
+  troupe::behavior make_behavior() override {
+    return {[this](troupe::message&) { ++handled_; }};
+  }
+
+ private:
+  std::uint64_t handled_ = 0;
+};
+
+struct options {
+  std::string host;
+  int port = 0;
+  std::string seeds;
+  std::string commands;
+};
+
+std::optional<options> parse(int argc, char** argv, std::string& error) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (i + 1 >= argc) {
+      error = std::string(a) + " needs a value";
+      return std::nullopt;
+    }
+    const std::string v = argv[++i];
+    try {
+      if (a == "--host")
+        o.host = v;
+      else if (a == "--port")
+        o.port = std::stoi(v);
+      else if (a == "--seeds")
+        o.seeds = v;
+      else if (a == "--commands")
+        o.commands = v;
+      else {
+        error = "unknown option " + std::string(a);
+        return std::nullopt;
+      }
+    } catch (const std::exception&) {
+      error = std::string(a) + ": not a number: " + v;
+      return std::nullopt;
+    }
+  }
+  if (o.host.empty() || o.port <= 0 || o.port > 65535 || o.seeds.empty() || o.commands.empty()) {
+    error = "--host, --port (1..65535), --seeds and --commands are required";
+    return std::nullopt;
+  }
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string error;
+  const auto opts = parse(argc, argv, error);
+  if (!opts) {
+    std::cerr << "data_node: " << error << '\n';
+    return 2;
+  }
+  json seeds = json::array();
+  for (std::size_t start = 0; start <= opts->seeds.size();) {
+    const std::size_t comma = std::min(opts->seeds.find(',', start), opts->seeds.size());
+    if (comma > start) seeds.push_back(opts->seeds.substr(start, comma - start));
+    start = comma + 1;
+  }
+  auto settings = tc::cluster_settings::parse(json{
+      {"system", "dfault"},
+      {"remote", {{"host", opts->host}, {"port", opts->port}, {"cookie", "troupe-data-fault-test-cookie"}}},
+      {"seed-nodes", seeds},
+      {"gossip-interval-ms", 200},
+      {"heartbeat-interval-ms", 200},
+      {"leader-actions-interval-ms", 200},
+      {"unreachable-nodes-reaper-interval-ms", 200},
+      {"seed-node-timeout-ms", 1000},
+      {"failure-detector",
+       {{"acceptable-heartbeat-pause-ms", 1000}, {"expected-response-after-ms", 200}, {"min-std-deviation-ms", 50}}},
+  });
+  if (!settings) {
+    std::cerr << "data_node: " << settings.error().what() << '\n';
+    return 2;
+  }
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+
+  troupe::actor_system_settings system_settings;
+  system_settings.log_min_level = troupe::log_level::warning;
+  troupe::actor_system system("dfault", system_settings);
+  auto out = std::make_shared<printer>();
+  auto& cluster = tc::cluster::get(system);
+  auto started = cluster.start(*settings);
+  if (!started) {
+    std::cerr << "data_node: " << started.error() << '\n';
+    return 2;
+  }
+  out->say({{"event", "started"}, {"node", tc::model::to_string(*started)}});
+  system.extension<troupe::remote::transport>().serialization().register_json<note>("dfault.note");
+
+  // The services, once this node is up (the replicator and mediator count members from then).
+  while (cluster.self_member().status() != tc::model::member_status::up) {
+    if (signal_received != 0 || system.is_terminated()) return 0;
+    system.await_termination(50ms);
+  }
+  auto& ddata = dd::distributed_data::get(system);
+  auto ds = dd::distributed_data_settings::parse(json{{"gossip-interval-ms", 500},
+                                                      {"delta-propagation-interval-ms", 100},
+                                                      {"operation-timeout-check-interval-ms", 50}});
+  auto& pubsub = ps::distributed_pubsub::get(system);
+  auto pss = ps::distributed_pubsub_settings::parse(json{{"gossip-interval-ms", 200}});
+  if (!ds || !pss || !ddata.start(*ds) || !pubsub.start(*pss)) {
+    std::cerr << "data_node: cannot start ddata or pub-sub\n";
+    return 2;
+  }
+  system.spawn(troupe::props::of<worker>(), "worker");
+  troupe::routers::cluster_router_settings rs;
+  rs.routees_paths = {"/user/worker"};
+  auto router = system.spawn(troupe::routers::cluster_group(rs, troupe::routing::round_robin()), "workers");
+  out->say({{"event", "services"}});
+
+  const dd::replica_id self = ddata.self();
+  auto increment = [&](const std::string& key, std::uint64_t n, dd::consistency c) {
+    const auto r = ddata
+                       .ask_update(dd::update_of<dd::gcounter>(
+                                       key, dd::gcounter{}, [self, n](dd::gcounter& g) { g.increment(self, n); }, c),
+                                   5s)
+                       .result();
+    return r && std::holds_alternative<dd::update_success>(*r);
+  };
+  auto run = [&](const std::string& line) {
+    std::istringstream in(line);
+    std::string cmd, a, b;
+    in >> cmd >> a;
+    std::getline(in >> std::ws, b);
+    if (cmd == "incr" || cmd == "incr-majority") {
+      const auto c = cmd == "incr" ? dd::consistency::local() : dd::consistency::majority(1s);
+      out->say({{"event", cmd}, {"key", a}, {"ok", increment(a, std::stoull(b), c)}});
+    } else if (cmd == "read") {
+      auto r = ddata.ask_get({a, dd::consistency::local()}, 5s).result();
+      long long v = -1;
+      if (r)
+        if (const auto* ok = std::get_if<dd::get_success>(&*r))
+          if (const auto* g = dd::value_as<dd::gcounter>(*ok)) v = static_cast<long long>(g->value());
+      out->say({{"event", "value"}, {"key", a}, {"value", v}});
+    } else if (cmd == "subscribe") {
+      auto l = system.spawn(troupe::props::of<listener>(out, a));
+      pubsub.mediator().tell(ps::subscribe{a, l}, l);
+      out->say({{"event", "subscribed"}, {"topic", a}});
+    } else if (cmd == "publish") {
+      pubsub.mediator().tell(ps::publish::of(a, note{b}));
+      out->say({{"event", "published"}, {"topic", a}});
+    } else if (cmd == "count") {
+      auto r = pubsub.ask_count(a, 5s).result();
+      out->say({{"event", "count"}, {"topic", a}, {"n", r ? static_cast<long long>(r->count) : -1}});
+    } else {
+      out->say({{"event", "error"}, {"line", line}});
+    }
+  };
+
+  std::ifstream commands;
+  std::string pending;
+  auto next_status = std::chrono::steady_clock::now();
+  while (!system.is_terminated() && signal_received == 0) {
+    // 1. New commands (the file may not exist yet; lines are complete once they end in \n).
+    if (!commands.is_open()) commands.open(opts->commands);
+    if (commands.is_open()) {
+      std::string chunk;
+      char buf[4096];
+      while (commands.read(buf, sizeof buf) || commands.gcount() > 0)
+        chunk.append(buf, static_cast<std::size_t>(commands.gcount()));
+      commands.clear();  // at the end: ready for what is appended next
+      pending += chunk;
+      for (auto nl = pending.find('\n'); nl != std::string::npos; nl = pending.find('\n')) {
+        const std::string line = pending.substr(0, nl);
+        pending.erase(0, nl + 1);
+        if (!line.empty()) run(line);
+      }
+    }
+    // 2. The status line.
+    if (std::chrono::steady_clock::now() >= next_status) {
+      next_status += 200ms;
+      const auto st = cluster.state();
+      std::size_t up = 0;
+      for (const auto& m : st.members) up += m.status() == tc::model::member_status::up;
+      auto r = troupe::ask<troupe::routing::routees>(system, router, troupe::routing::get_routees{}, 1s).result();
+      out->say({{"event", "status"},
+                {"up", up},
+                {"unreachable", st.unreachable.size()},
+                {"routees", r ? static_cast<long long>(r->refs.size()) : -1}});
+    }
+    system.await_termination(20ms);
+  }
+  return 0;
+}
