@@ -25,8 +25,6 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -41,28 +39,20 @@
 #include <troupe/remote/transport.hpp>
 #include <troupe/routers/cluster_router.hpp>
 
+#include "support/node_program.hpp"
+
 namespace tc = troupe::cluster;
 namespace dd = troupe::ddata;
 namespace ps = troupe::pubsub;
 using namespace std::chrono_literals;
 using json = nlohmann::json;
+using troupe::test_support::json_printer;
+using troupe::test_support::node_options;
 
 namespace {
 
 std::atomic<int> signal_received{0};
 extern "C" void on_signal(int sig) { signal_received = sig; }
-
-/// Writes whole JSON lines from any thread.
-class printer {
- public:
-  void say(const json& j) {
-    std::lock_guard lock(mutex_);
-    std::cout << j.dump() << std::endl;
-  }
-
- private:
-  std::mutex mutex_;
-};
 
 /// What a publish carries (registered with the transport).
 struct note {
@@ -74,7 +64,7 @@ void from_json(const json& j, note& n) { j.at("text").get_to(n.text); }
 /// Prints every note it gets, with its topic.
 class listener final : public troupe::actor {
  public:
-  listener(std::shared_ptr<printer> out, std::string topic) : out_(std::move(out)), topic_(std::move(topic)) {}
+  listener(std::shared_ptr<json_printer> out, std::string topic) : out_(std::move(out)), topic_(std::move(topic)) {}
   troupe::behavior make_behavior() override {
     return {[this](const note& n) {
               out_->say({{"event", "got"}, {"topic", topic_}, {"text", n.text}});
@@ -83,7 +73,7 @@ class listener final : public troupe::actor {
   }
 
  private:
-  std::shared_ptr<printer> out_;
+  std::shared_ptr<json_printer> out_;
   std::string topic_;
 };
 
@@ -98,66 +88,22 @@ class worker final : public troupe::actor {
   std::uint64_t handled_ = 0;
 };
 
-struct options {
-  std::string host;
-  int port = 0;
-  std::string seeds;
-  std::string commands;
-};
-
-std::optional<options> parse(int argc, char** argv, std::string& error) {
-  options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    if (i + 1 >= argc) {
-      error = std::string(a) + " needs a value";
-      return std::nullopt;
-    }
-    const std::string v = argv[++i];
-    try {
-      if (a == "--host")
-        o.host = v;
-      else if (a == "--port")
-        o.port = std::stoi(v);
-      else if (a == "--seeds")
-        o.seeds = v;
-      else if (a == "--commands")
-        o.commands = v;
-      else {
-        error = "unknown option " + std::string(a);
-        return std::nullopt;
-      }
-    } catch (const std::exception&) {
-      error = std::string(a) + ": not a number: " + v;
-      return std::nullopt;
-    }
-  }
-  if (o.host.empty() || o.port <= 0 || o.port > 65535 || o.seeds.empty() || o.commands.empty()) {
-    error = "--host, --port (1..65535), --seeds and --commands are required";
-    return std::nullopt;
-  }
-  return o;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string error;
-  const auto opts = parse(argc, argv, error);
+  const auto opts = node_options::parse(argc, argv, {"--host", "--port", "--seeds", "--commands"}, {}, error);
   if (!opts) {
     std::cerr << "data_node: " << error << '\n';
     return 2;
   }
-  json seeds = json::array();
-  for (std::size_t start = 0; start <= opts->seeds.size();) {
-    const std::size_t comma = std::min(opts->seeds.find(',', start), opts->seeds.size());
-    if (comma > start) seeds.push_back(opts->seeds.substr(start, comma - start));
-    start = comma + 1;
-  }
   auto settings = tc::cluster_settings::parse(json{
       {"system", "dfault"},
-      {"remote", {{"host", opts->host}, {"port", opts->port}, {"cookie", "troupe-data-fault-test-cookie"}}},
-      {"seed-nodes", seeds},
+      {"remote",
+       {{"host", opts->text("--host")},
+        {"port", opts->number("--port", 0)},
+        {"cookie", "troupe-data-fault-test-cookie"}}},
+      {"seed-nodes", opts->seed_list()},
       {"gossip-interval-ms", 200},
       {"heartbeat-interval-ms", 200},
       {"leader-actions-interval-ms", 200},
@@ -176,7 +122,7 @@ int main(int argc, char** argv) {
   troupe::actor_system_settings system_settings;
   system_settings.log_min_level = troupe::log_level::warning;
   troupe::actor_system system("dfault", system_settings);
-  auto out = std::make_shared<printer>();
+  auto out = std::make_shared<json_printer>();
   auto& cluster = tc::cluster::get(system);
   auto started = cluster.start(*settings);
   if (!started) {
@@ -251,7 +197,7 @@ int main(int argc, char** argv) {
   auto next_status = std::chrono::steady_clock::now();
   while (!system.is_terminated() && signal_received == 0) {
     // 1. New commands (the file may not exist yet; lines are complete once they end in \n).
-    if (!commands.is_open()) commands.open(opts->commands);
+    if (!commands.is_open()) commands.open(opts->text("--commands"));
     if (commands.is_open()) {
       std::string chunk;
       char buf[4096];

@@ -18,8 +18,6 @@
 #include <csignal>
 #include <iostream>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,34 +27,24 @@
 #include <troupe/cluster/cluster.hpp>
 #include <troupe/sharding/singleton.hpp>
 
+#include "support/node_program.hpp"
+
 namespace tc = troupe::cluster;
 using namespace std::chrono_literals;
 using json = nlohmann::json;
+using troupe::test_support::json_printer;
+using troupe::test_support::node_options;
 
 namespace {
 
 std::atomic<int> signal_received{0};
 extern "C" void on_signal(int sig) { signal_received = sig; }
 
-/// Writes whole JSON lines, stamped with the wall clock, from any thread.
-class printer {
- public:
-  void say(json j) {
-    j["ts"] = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::system_clock::now().time_since_epoch())
-                  .count();
-    std::lock_guard lock(mutex_);
-    std::cout << j.dump() << std::endl;
-  }
-
- private:
-  std::mutex mutex_;
-};
-
 /// The singleton: says when it starts and stops.
 class announcing_singleton final : public troupe::actor {
  public:
-  announcing_singleton(std::shared_ptr<printer> out, std::string node) : out_(std::move(out)), node_(std::move(node)) {}
+  announcing_singleton(std::shared_ptr<json_printer> out, std::string node)
+      : out_(std::move(out)), node_(std::move(node)) {}
   void pre_start() override { out_->say({{"event", "singleton started"}, {"node", node_}}); }
   void post_stop() override { out_->say({{"event", "singleton stopped"}, {"node", node_}}); }
   troupe::behavior make_behavior() override {
@@ -64,46 +52,9 @@ class announcing_singleton final : public troupe::actor {
   }
 
  private:
-  std::shared_ptr<printer> out_;
+  std::shared_ptr<json_printer> out_;
   std::string node_;
 };
-
-struct options {
-  std::string host;
-  int port = 0;
-  std::string seeds;
-  int stable_after_ms = 2000;
-};
-
-std::optional<options> parse(int argc, char** argv, std::string& error) {
-  options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    if (i + 1 >= argc) {
-      error = std::string(a) + " needs a value";
-      return std::nullopt;
-    }
-    const std::string v = argv[++i];
-    try {
-      if (a == "--host") o.host = v;
-      else if (a == "--port") o.port = std::stoi(v);
-      else if (a == "--seeds") o.seeds = v;
-      else if (a == "--stable-after-ms") o.stable_after_ms = std::stoi(v);
-      else {
-        error = "unknown option " + std::string(a);
-        return std::nullopt;
-      }
-    } catch (const std::exception&) {
-      error = std::string(a) + ": not a number: " + v;
-      return std::nullopt;
-    }
-  }
-  if (o.host.empty() || o.port <= 0 || o.port > 65535 || o.seeds.empty()) {
-    error = "--host, --port (1..65535) and --seeds are required";
-    return std::nullopt;
-  }
-  return o;
-}
 
 json member_json(const tc::model::member& m) {
   return {{"node", tc::model::to_string(m.address())},
@@ -116,21 +67,18 @@ json member_json(const tc::model::member& m) {
 
 int main(int argc, char** argv) {
   std::string error;
-  const auto opts = parse(argc, argv, error);
+  const auto opts = node_options::parse(argc, argv, {"--host", "--port", "--seeds"}, {"--stable-after-ms"}, error);
   if (!opts) {
     std::cerr << "singleton_node: " << error << '\n';
     return 2;
   }
-  json seeds = json::array();
-  for (std::size_t start = 0; start <= opts->seeds.size();) {
-    const std::size_t comma = std::min(opts->seeds.find(',', start), opts->seeds.size());
-    if (comma > start) seeds.push_back(opts->seeds.substr(start, comma - start));
-    start = comma + 1;
-  }
   auto settings = tc::cluster_settings::parse(json{
       {"system", "sfault"},
-      {"remote", {{"host", opts->host}, {"port", opts->port}, {"cookie", "troupe-singleton-fault-test"}}},
-      {"seed-nodes", seeds},
+      {"remote",
+       {{"host", opts->text("--host")},
+        {"port", opts->number("--port", 0)},
+        {"cookie", "troupe-singleton-fault-test"}}},
+      {"seed-nodes", opts->seed_list()},
       {"gossip-interval-ms", 200},
       {"heartbeat-interval-ms", 200},
       {"leader-actions-interval-ms", 200},
@@ -138,7 +86,7 @@ int main(int argc, char** argv) {
       {"seed-node-timeout-ms", 1000},
       {"failure-detector",
        {{"acceptable-heartbeat-pause-ms", 1000}, {"expected-response-after-ms", 200}, {"min-std-deviation-ms", 50}}},
-      {"downing", {{"strategy", "keep-majority"}, {"stable-after-ms", opts->stable_after_ms}}},
+      {"downing", {{"strategy", "keep-majority"}, {"stable-after-ms", opts->number("--stable-after-ms", 2000)}}},
   });
   if (!settings) {
     std::cerr << "singleton_node: " << settings.error().what() << '\n';
@@ -150,7 +98,7 @@ int main(int argc, char** argv) {
   troupe::actor_system_settings system_settings;
   system_settings.log_min_level = troupe::log_level::warning;
   troupe::actor_system system("sfault", system_settings);
-  auto out = std::make_shared<printer>();
+  auto out = std::make_shared<json_printer>(true);
   auto& cluster = tc::cluster::get(system);
   cluster.add_listener([out](const tc::cluster_event& e) {
     const std::string line = tc::to_string(e);
