@@ -61,10 +61,6 @@ std::string coordinator_manager_name(const std::string& type_name) { return type
 std::string coordinator_path(const std::string& type_name) {
   return "/system/sharding/" + coordinator_manager_name(type_name) + "/singleton";
 }
-std::string node_uri(const cluster::model::address& a) {
-  const bool v6 = a.host.find(':') != std::string::npos;
-  return "troupe://" + a.system + "@" + (v6 ? "[" + a.host + "]" : a.host) + ":" + std::to_string(a.port);
-}
 
 std::string entity_actor_name(const std::string& entity_id) {
   std::string out;

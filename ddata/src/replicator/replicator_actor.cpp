@@ -17,6 +17,7 @@
 
 #include "troupe/actor.hpp"
 #include "troupe/cluster/cluster.hpp"
+#include "troupe/cluster/model/actor_uri.hpp"
 #include "troupe/ddata/replicator_codec.hpp"
 #include "troupe/remote/transport.hpp"
 
@@ -33,10 +34,7 @@ struct replicator_tick_message {
 
 /// The replicator of `node` as a URI.
 std::string replicator_uri(const replica_id& node) {
-  const auto& a = node.address;
-  const bool v6 = a.host.find(':') != std::string::npos;
-  return "troupe://" + a.system + "@" + (v6 ? "[" + a.host + "]" : a.host) + ":" + std::to_string(a.port) +
-         std::string(replicator_path);
+  return cluster::model::actor_uri(node.address, replicator_path);
 }
 
 /// Which reply variant a request wants, if any.

@@ -15,6 +15,7 @@
 
 #include "troupe/actor.hpp"
 #include "troupe/cluster/cluster.hpp"
+#include "troupe/cluster/model/actor_uri.hpp"
 #include "troupe/pubsub/mediator_codec.hpp"
 #include "troupe/remote/transport.hpp"
 
@@ -29,10 +30,7 @@ struct gossip_tick {};
 
 /// The mediator of `node` as a URI.
 std::string mediator_uri(const node_id& node) {
-  const auto& a = node.address;
-  const bool v6 = a.host.find(':') != std::string::npos;
-  return "troupe://" + a.system + "@" + (v6 ? "[" + a.host + "]" : a.host) + ":" + std::to_string(a.port) +
-         std::string(mediator_path);
+  return cluster::model::actor_uri(node.address, mediator_path);
 }
 
 class mediator_actor final : public actor {

@@ -16,6 +16,7 @@
 
 #include "troupe/actor.hpp"
 #include "troupe/cluster/cluster.hpp"
+#include "troupe/cluster/model/actor_uri.hpp"
 #include "troupe/remote/transport.hpp"
 
 namespace troupe::routers {
@@ -59,12 +60,6 @@ constexpr auto refresh_interval = std::chrono::seconds(1);
 constexpr auto deploy_timeout = std::chrono::seconds(5);
 
 struct refresh_tick {};
-
-/// `troupe://system@host:port` of `a`, IPv6 hosts in brackets.
-std::string node_uri(const model::address& a) {
-  const bool v6 = a.host.find(':') != std::string::npos;
-  return "troupe://" + a.system + "@" + (v6 ? "[" + a.host + "]" : a.host) + ":" + std::to_string(a.port);
-}
 
 /// What both routers share: the plan fed by member events, and routing over `refs_`.
 class cluster_router_base : public actor {
@@ -136,7 +131,7 @@ class cluster_router_base : public actor {
   /// The ref of `path` on `node` (any incarnation of the actor there): local refs only for
   /// what exists now.
   std::optional<actor_ref> ref_at(const model::unique_address& node, const std::string& path) {
-    return transport_->ref_for(node_uri(node.address) + path);
+    return transport_->ref_for(model::actor_uri(node.address, path));
   }
 
   cluster_router_settings settings_;

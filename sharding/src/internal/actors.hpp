@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "troupe/cluster/model/actor_uri.hpp"
 #include "troupe/actor.hpp"
 #include "troupe/sharding/model/messages.hpp"
 #include "troupe/sharding/sharding.hpp"
@@ -124,8 +125,8 @@ std::string region_path(const std::string& type_name);
 std::string coordinator_manager_name(const std::string& type_name);
 /// "/system/sharding/<type>Coordinator/singleton".
 std::string coordinator_path(const std::string& type_name);
-/// `troupe://sys@host:port` of a node.
-std::string node_uri(const cluster::model::address& a);
+/// `troupe://sys@host:port` of a node (IPv6 in brackets).
+using cluster::model::node_uri;
 /// The actor name of an entity: its id, with '%', '/', '#', '@', spaces, control characters
 /// and a leading '$' percent-encoded ("a/b" -> "a%2Fb").
 std::string entity_actor_name(const std::string& entity_id);
