@@ -19,10 +19,10 @@ debug: deps
 
 # The concurrent code (the actor runtime, the transport, the cluster daemon, sharding and
 # the singleton, the persistent actors and the SQLite plugin's threads, the ddata
-# replicator, the pub-sub mediator, the cluster routers) runs under both sanitizers;
-# sharding's pure model and pub-sub's pure core and codec, single-threaded, under
-# ASan+UBSan only (ThreadSanitizer has no race to find there, and CI's 45 minutes are
-# counted). Sharding's simulator (whose scenario at 200 nodes takes 50 s under ASan) and
+# replicator, the pub-sub mediator, the cluster routers, the cache) runs under both
+# sanitizers; sharding's pure model, pub-sub's pure core and codec and the cache's store,
+# single-threaded, under ASan+UBSan only (ThreadSanitizer has no race to find there, and
+# CI's 45 minutes are counted). Sharding's simulator (whose scenario at 200 nodes takes 50 s under ASan) and
 # the CRDTs and their decoder, pure and single-threaded, run in the release tree only, for
 # CI's time; by hand under ASan+UBSan:
 #   cmake --build --preset asan --target troupe_sharding_sim_tests troupe_ddata_tests
@@ -30,8 +30,8 @@ debug: deps
 TSAN_TESTS = troupe_actor_tests troupe_remote_tests troupe_cluster_daemon_tests \
   troupe_cluster_management_tests troupe_sharding_tests troupe_sharding_singleton_tests \
   troupe_persistence_tests troupe_persistence_store_tests troupe_ddata_replicator_tests \
-  troupe_pubsub_mediator_tests troupe_routers_tests
-ASAN_TESTS = $(TSAN_TESTS) troupe_sharding_model_tests troupe_pubsub_tests
+  troupe_pubsub_mediator_tests troupe_routers_tests troupe_cache_tests
+ASAN_TESTS = $(TSAN_TESTS) troupe_sharding_model_tests troupe_pubsub_tests troupe_cache_model_tests
 
 asan: deps
 	cmake --preset asan >/dev/null
