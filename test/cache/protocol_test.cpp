@@ -32,7 +32,9 @@ T round_trip(const rs::serialization& s, T value) {
 TEST_CASE("cache protocol: messages round-trip with any bytes as values", "[unit]") {
   rs::serialization s;
   tcache::register_protocol(s);
-  const std::string bytes("\0\xff\xfe not utf-8 \x80", 17);
+  static constexpr char raw[] = "\0\xff\xfe not utf-8 \x80";
+  const std::string bytes(raw, sizeof raw - 1);  // every byte but the literal's terminator
+  REQUIRE(bytes.size() == 15);
 
   auto put = round_trip(s, tcache::put_request{"k", bytes, 1500});
   CHECK((put.key == "k" && put.value == bytes && put.ttl_ms == 1500));
