@@ -97,21 +97,7 @@ int main(int argc, char** argv) {
     std::cerr << "data_node: " << error << '\n';
     return 2;
   }
-  auto settings = tc::cluster_settings::parse(json{
-      {"system", "dfault"},
-      {"remote",
-       {{"host", opts->text("--host")},
-        {"port", opts->number("--port", 0)},
-        {"cookie", "troupe-data-fault-test-cookie"}}},
-      {"seed-nodes", opts->seed_list()},
-      {"gossip-interval-ms", 200},
-      {"heartbeat-interval-ms", 200},
-      {"leader-actions-interval-ms", 200},
-      {"unreachable-nodes-reaper-interval-ms", 200},
-      {"seed-node-timeout-ms", 1000},
-      {"failure-detector",
-       {{"acceptable-heartbeat-pause-ms", 1000}, {"expected-response-after-ms", 200}, {"min-std-deviation-ms", 50}}},
-  });
+  auto settings = tc::cluster_settings::parse(opts->cluster_json("dfault", "troupe-data-fault-test-cookie"));
   if (!settings) {
     std::cerr << "data_node: " << settings.error().what() << '\n';
     return 2;

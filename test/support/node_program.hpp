@@ -80,6 +80,24 @@ class node_options {
       return fallback;
     }
   }
+  /// The cluster settings of a fault-test node: system `system`, listening on --host and
+  /// --port, joining --seeds, at five times Akka's pace (gossip and heartbeat every 200 ms,
+  /// a silence of 1 s tolerated), without downing; add "downing" for a strategy.
+  nlohmann::json cluster_json(const std::string& system, const std::string& cookie) const {
+    return {
+        {"system", system},
+        {"remote", {{"host", text("--host")}, {"port", number("--port", 0)}, {"cookie", cookie}}},
+        {"seed-nodes", seed_list()},
+        {"gossip-interval-ms", 200},
+        {"heartbeat-interval-ms", 200},
+        {"leader-actions-interval-ms", 200},
+        {"unreachable-nodes-reaper-interval-ms", 200},
+        {"seed-node-timeout-ms", 1000},
+        {"failure-detector",
+         {{"acceptable-heartbeat-pause-ms", 1000}, {"expected-response-after-ms", 200}, {"min-std-deviation-ms", 50}}},
+    };
+  }
+
   /// `--seeds a,b,c` as a JSON array of strings.
   nlohmann::json seed_list() const {
     nlohmann::json seeds = nlohmann::json::array();

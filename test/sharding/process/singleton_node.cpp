@@ -72,22 +72,9 @@ int main(int argc, char** argv) {
     std::cerr << "singleton_node: " << error << '\n';
     return 2;
   }
-  auto settings = tc::cluster_settings::parse(json{
-      {"system", "sfault"},
-      {"remote",
-       {{"host", opts->text("--host")},
-        {"port", opts->number("--port", 0)},
-        {"cookie", "troupe-singleton-fault-test"}}},
-      {"seed-nodes", opts->seed_list()},
-      {"gossip-interval-ms", 200},
-      {"heartbeat-interval-ms", 200},
-      {"leader-actions-interval-ms", 200},
-      {"unreachable-nodes-reaper-interval-ms", 200},
-      {"seed-node-timeout-ms", 1000},
-      {"failure-detector",
-       {{"acceptable-heartbeat-pause-ms", 1000}, {"expected-response-after-ms", 200}, {"min-std-deviation-ms", 50}}},
-      {"downing", {{"strategy", "keep-majority"}, {"stable-after-ms", opts->number("--stable-after-ms", 2000)}}},
-  });
+  json cluster_json = opts->cluster_json("sfault", "troupe-singleton-fault-test");
+  cluster_json["downing"] = {{"strategy", "keep-majority"}, {"stable-after-ms", opts->number("--stable-after-ms", 2000)}};
+  auto settings = tc::cluster_settings::parse(cluster_json);
   if (!settings) {
     std::cerr << "singleton_node: " << settings.error().what() << '\n';
     return 2;
