@@ -6,8 +6,6 @@
 namespace troupe::cache::detail {
 namespace {
 
-model::time_point now() { return std::chrono::steady_clock::now(); }
-
 std::optional<std::chrono::nanoseconds> ttl_of(std::int64_t ttl_ms) {
   if (ttl_ms == 0) return std::nullopt;
   // A negative ttl reaches the store as one, which refuses it (bad_ttl).
@@ -27,6 +25,12 @@ void bucket_entity::pre_start() {
   budget_->join();
   store_.resize(budget_->share());
   timers().start_periodic_timer("sweep", sweep_tick{}, sweep_interval_);
+}
+
+model::time_point bucket_entity::now() const {
+  // The system's scheduler's clock, not the machine's: a manual scheduler drives the TTLs
+  // of a deterministic test.
+  return system().scheduler().now();
 }
 
 void bucket_entity::post_stop() { budget_->leave(store_.bytes()); }

@@ -1,5 +1,5 @@
 // bucket_entity: the sharded entity holding one bucket of keys. It receives a request,
-// reads the clock once, calls its pure `lru_store` with that time, and replies; its
+// reads the scheduler's clock once, calls its pure `lru_store` with that time, and replies; its
 // periodic timer drives the expiry sweep and trims the bucket to its share of the node's
 // budget. It also serialises get_or_load: one granted claim per key at a time, the others
 // waiting for its value.
@@ -46,6 +46,8 @@ class bucket_entity final : public actor {
   /// Answers the claims waiting for `key`'s load, if `claim` is its grant (0: any).
   void finish_load(const std::string& key, const load_answer& answer, std::uint64_t claim);
   void trim();
+  /// The time the store is given: the actor system's scheduler clock.
+  model::time_point now() const;
 
   std::shared_ptr<node_budget> budget_;
   std::chrono::milliseconds sweep_interval_;
