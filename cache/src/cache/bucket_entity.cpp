@@ -1,5 +1,7 @@
 #include "../internal/bucket_entity.hpp"
 
+#include "troupe/actor/actor_system.hpp"
+
 #include <optional>
 #include <utility>
 
