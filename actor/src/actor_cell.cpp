@@ -313,7 +313,7 @@ bool actor_cell::push(envelope* e) noexcept {
   return true;
 }
 
-void actor_cell::fetch() noexcept {
+std::int32_t actor_cell::fetch() noexcept {
   envelope* h = head_.exchange(nullptr, std::memory_order_acquire);
   assert(h != blocked_mark() && h != closed_mark());
   envelope* fifo = nullptr;
@@ -339,9 +339,6 @@ void actor_cell::fetch() noexcept {
     }
     fifo = n;
   }
-  if (!capacity_ && users) {  // only this turn writes it: no locked instruction needed
-    user_count_.store(user_count_.load(std::memory_order_relaxed) + users, std::memory_order_relaxed);
-  }
   if (sys_head) {
     // The system queue is nearly always empty here (it is drained before each fetch), so
     // finding its end is cheap and saves a tail field in every cell.
@@ -349,6 +346,7 @@ void actor_cell::fetch() noexcept {
     while (*tail) tail = &(*tail)->next;
     *tail = sys_head;
   }
+  return capacity_ ? 0 : users;
 }
 
 envelope* actor_cell::pop_system() noexcept {
@@ -366,11 +364,7 @@ envelope* actor_cell::pop_user() noexcept {
     user_first_ = e->next;
     if (!user_first_) user_last_ = nullptr;
     e->next = nullptr;
-    if (capacity_) {
-      user_count_.fetch_sub(1, std::memory_order_relaxed);
-    } else {
-      user_count_.store(user_count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-    }
+    if (capacity_) user_count_.fetch_sub(1, std::memory_order_relaxed);  // unbounded: the turn counts
   }
   return e;
 }
@@ -452,7 +446,17 @@ int actor_cell::run(int throughput) noexcept {
   actor_cell* const prev = tls_current;
   message* const prev_message = std::exchange(tls_message, nullptr);
   tls_current = this;
-  fetch();  // first: its acquire makes the previous turn's writes visible here
+  // Unbounded mailboxes: the turn's net change of `user_count_` (fetched minus handled),
+  // added once before the turn goes idle or ends rather than at every fetch and handling.
+  const std::int32_t counted = capacity_ ? 0 : 1;
+  std::int32_t delta = fetch();  // first: its acquire makes the previous turn's writes visible here
+  auto publish = [&] {
+    if (delta == 0) return;
+    // A stopped cell's mailbox was emptied (and its count zeroed) by close_mailbox.
+    const std::int32_t now = state_ == lifecycle::terminated ? 0 : user_count_.load(std::memory_order_relaxed) + delta;
+    user_count_.store(now, std::memory_order_relaxed);
+    delta = 0;
+  };
   if (create_pending_) {  // the first turn: as Akka's Create, before any other message
     create_pending_ = false;
     on_create();
@@ -466,12 +470,13 @@ int actor_cell::run(int throughput) noexcept {
       envelope* u = pop_user();
       if (!u) {
         if (head_.load(std::memory_order_relaxed) == nullptr) break;
-        fetch();
+        delta += fetch();
         continue;
       }
+      delta -= counted;
       invoke(u);
       --budget;
-      if (head_.load(std::memory_order_relaxed) != nullptr) fetch();
+      if (head_.load(std::memory_order_relaxed) != nullptr) delta += fetch();
     }
     if (sys_first_) continue;
     if (state_ == lifecycle::terminated) break;
@@ -479,6 +484,7 @@ int actor_cell::run(int throughput) noexcept {
       reschedule = true;
       break;
     }
+    publish();  // before try_block: once idle, this turn must not touch the cell
     if (try_block()) {
       // Idle: the next producer schedules the cell, maybe on another thread at once (which
       // may even stop and free it), so this turn must not touch it any more.
@@ -486,12 +492,13 @@ int actor_cell::run(int throughput) noexcept {
       tls_message = prev_message;
       return throughput - budget;
     }
-    fetch();                 // something arrived meanwhile
+    delta += fetch();  // something arrived meanwhile
     if (budget == 0) {
       reschedule = true;
       break;
     }
   }
+  publish();
   tls_current = prev;
   tls_message = prev_message;
   if (state_ == lifecycle::terminated) {

@@ -166,7 +166,9 @@ class actor_cell final : public ref_target {
   static envelope* blocked_mark() noexcept;
   static envelope* closed_mark() noexcept;
   bool push(envelope* e) noexcept;  // false: mailbox closed
-  void fetch() noexcept;            // stack -> caches
+  /// Stack -> caches; the user messages it queued (unbounded mailboxes: the turn publishes
+  /// the count, see `user_count_`).
+  std::int32_t fetch() noexcept;
   envelope* pop_system() noexcept;
   envelope* pop_user() noexcept;
   bool try_block() noexcept;  // true: went idle
@@ -225,8 +227,9 @@ class actor_cell final : public ref_target {
 
   // ---- fields (ordered for size: 176 bytes with the ref_target base) ----
   // Bounded mailboxes: the messages queued, counted by the producers. Unbounded ones: the
-  // messages fetched and not yet handled, written by the cell's turn only (a load and a
-  // store, no locked instruction); read by `deepest_mailboxes`.
+  // messages fetched and not yet handled, written by the cell's turn only, which adds its
+  // net change (fetched minus handled) once before it goes idle or ends, so a turn that
+  // handles what it fetched writes nothing; read by `deepest_mailboxes`.
   std::atomic<std::int32_t> user_count_{0};
   std::atomic<bool> terminated_{false};
   mutable spin_lock children_lock_;
