@@ -364,8 +364,11 @@ std::string transport_core::local_path_of(const actor_ref& r) {
   std::string p = strip_system(r.path());
   if (p.rfind("/user", 0) != 0 && p.rfind("/system", 0) != 0) {
     // Not reachable by path (an ask's temporary ref, dead letters): found by uid instead.
+    // Uids are random 32-bit numbers: at tens of thousands of asks a second a new ask
+    // meets the uid of one that finished but is not purged yet, and the newest holds it.
     std::lock_guard lock(temp_mutex_);
-    temp_refs_.emplace(static_cast<std::uint32_t>(r.uid()), r);
+    auto [it, added] = temp_refs_.try_emplace(static_cast<std::uint32_t>(r.uid()), r);
+    if (!added && it->second != r) it->second = r;
   }
   return p;
 }

@@ -4,9 +4,11 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include <boost/asio.hpp>
 #include <nlohmann/json.hpp>
@@ -126,6 +128,59 @@ TEST_CASE("ask works across nodes", "[integration][remote]") {
   auto ref = a.remoting().resolve(b.uri("/user/echo"), 5s);
   REQUIRE(ref);
   CHECK(troupe::ask<std::string>(a.system, *ref, std::string("asked"), 5s).get() == "asked");
+}
+
+namespace {
+
+/// A temporary ref with a chosen uid, as an ask's: not reachable by path, so the transport
+/// finds it by uid when an answer comes back. (Ask uids are random 32-bit numbers; at tens
+/// of thousands of asks a second a new ask meets the uid of a finished one.)
+class fixed_uid_ref final : public troupe::ref_target {
+ public:
+  explicit fixed_uid_ref(std::uint64_t uid) : ref_target(uid) {}
+  void enqueue(troupe::envelope* e) noexcept override {
+    troupe::message m(e);
+    if (const auto* s = m.get_if<std::string>()) {
+      std::lock_guard lock(mutex_);
+      got_.push_back(*s);
+    }
+  }
+  void enqueue_system(troupe::envelope* e) noexcept override { troupe::message m(e); }
+  std::string path() const override { return "troupe://alpha/temp/fixed"; }
+  std::string name() const override { return "fixed"; }
+  bool is_terminated() const noexcept override { return finished.load(); }
+
+  std::vector<std::string> got() {
+    std::lock_guard lock(mutex_);
+    return got_;
+  }
+  std::atomic<bool> finished{false};
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::string> got_;
+};
+
+}  // namespace
+
+TEST_CASE("an answer goes to the live temporary ref, not a finished one with the same uid", "[integration][remote]") {
+  node a("alpha"), b("beta");
+  b.system.spawn<echo>("echo");
+  auto echo_ref = a.remoting().resolve(b.uri("/user/echo"), 5s);
+  REQUIRE(echo_ref);
+
+  auto* first = new fixed_uid_ref(0x5eed);
+  const actor_ref first_ref = actor_ref::adopt(first);
+  echo_ref->tell(std::string("one"), first_ref);
+  await_condition(a.system, [&] { return first->got().size() == 1; }, 5s, "the first answer");
+  first->finished = true;  // the first "ask" is over; its uid is free again
+
+  auto* second = new fixed_uid_ref(0x5eed);
+  const actor_ref second_ref = actor_ref::adopt(second);
+  echo_ref->tell(std::string("two"), second_ref);
+  await_condition(a.system, [&] { return second->got().size() == 1; }, 5s, "the second answer");
+  CHECK(second->got() == std::vector<std::string>{"two"});
+  CHECK(first->got() == std::vector<std::string>{"one"});
 }
 
 TEST_CASE("an unregistered type fails at the sender and the association goes on", "[integration][remote]") {
