@@ -297,19 +297,41 @@ class replicator_actor final : public actor {
   void store_durable() {
     auto writes = core_->take_durable_writes();
     if (writes.empty() || !store_) return;
-    std::vector<durable_store::row> rows;
-    rows.reserve(writes.size());
+    // Rows that failed before and did not change since go again with these.
+    std::map<data_key, std::vector<std::uint8_t>> rows_by_key = std::move(unstored_);
+    unstored_.clear();
     for (auto& [key, entry] : writes) {
       auto b = encode_addressed(addressed<write>{self_, self_, write{0, key, std::move(entry)}, {}}, *codecs_);
       if (!b) {
-        TROUPE_LOG(log(), error) << "ddata: durable key \"" << key << "\" cannot be encoded: " << b.error().message;
+        std::string why = "ddata: durable key \"" + key + "\" cannot be encoded: " + b.error().message;
+        TROUPE_LOG(log(), error) << why;
+        store_failed_[key] = std::move(why);
+        rows_by_key.erase(key);
         continue;
       }
-      rows.emplace_back(key, std::move(*b));
+      rows_by_key[key] = std::move(*b);
     }
+    std::vector<durable_store::row> rows(std::make_move_iterator(rows_by_key.begin()),
+                                         std::make_move_iterator(rows_by_key.end()));
     if (auto e = store_->store(rows)) {
-      TROUPE_LOG(log(), error) << *e << "; the change is kept in memory only";
+      TROUPE_LOG(log(), error) << *e << "; the change is kept in memory and tried again with the next one";
+      for (auto& r : rows) {
+        store_failed_[r.first] = *e;
+        unstored_.emplace(std::move(r.first), std::move(r.second));
+      }
+    } else {
+      for (const auto& r : rows) store_failed_.erase(r.first);
     }
+  }
+
+  /// A success for a durable key whose last write to the store failed is a store_failure.
+  void mark_store_failure(reply_message& m) const {
+    if (store_failed_.empty()) return;
+    const data_key* key = nullptr;
+    if (const auto* u = std::get_if<update_success>(&m)) key = &u->key;
+    if (const auto* d = std::get_if<delete_success>(&m)) key = &d->key;
+    if (!key) return;
+    if (auto it = store_failed_.find(*key); it != store_failed_.end()) m = store_failure{it->first, it->second};
   }
 
   void flush() {
@@ -334,6 +356,7 @@ class replicator_actor final : public actor {
   }
 
   void reply_to(local_reply r) {
+    mark_store_failure(r.message);
     // 1. A subscriber's notification.
     if (auto s = subscribers_.find(r.to); s != subscribers_.end()) {
       std::visit([&](auto&& m) { s->second.ref.tell(std::move(m), self()); }, std::move(r.message));
@@ -373,6 +396,8 @@ class replicator_actor final : public actor {
   std::unordered_map<requester_id, subscriber> subscribers_;
   std::map<replica_id, actor_ref> peer_refs_;
   std::set<std::pair<data_key, replica_id>> warned_;  ///< undecodable values logged as warnings
+  std::map<data_key, std::string> store_failed_;      ///< durable keys whose last store failed, and why
+  std::map<data_key, std::vector<std::uint8_t>> unstored_;  ///< their rows, stored with the next write
 };
 
 }  // namespace

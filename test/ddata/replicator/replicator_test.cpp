@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <sqlite3.h>
 
 #include <troupe/actor.hpp>
 #include <troupe/actor/testkit.hpp>
@@ -233,6 +234,59 @@ TEST_CASE("replicator: durable keys come back when a node starts again, before i
   // And it goes on from there.
   REQUIRE(std::holds_alternative<dd::update_success>(again.increment("cart-7", 1, dd::consistency::local())));
   CHECK(again.counter("cart-7") == 6);
+}
+
+TEST_CASE("replicator: a change the durable store cannot write is answered with store_failure", "[integration]") {
+  troupe::test_support::temp_dir dir("troupe-ddata-store-failure");
+  const std::string path = (dir.path() / "node.db").string();
+  auto s = dd::distributed_data_settings::parse(nlohmann::json{{"durable-keys", {"cart-*"}}, {"durable-path", path}});
+  REQUIRE(s);
+  {
+    node n;
+    n.cl().join(n.address);
+    await_condition(
+        n.system, [&] { return all_up(n, 1); }, 10s, "a cluster of one");
+    REQUIRE(n.ddata().start(*s));
+    REQUIRE(std::holds_alternative<dd::update_success>(n.increment("cart-1", 1, dd::consistency::local())));
+
+    // Another connection takes the table away: the replicator's next write of a durable key
+    // fails in SQLite itself ("no such table").
+    sqlite3* other = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &other) == SQLITE_OK);
+    auto sql = [&](const char* text) {
+      char* err = nullptr;
+      const int rc = sqlite3_exec(other, text, nullptr, nullptr, &err);
+      INFO(text << ": " << (err ? err : "ok"));
+      sqlite3_free(err);
+      REQUIRE(rc == SQLITE_OK);
+    };
+    sql("DROP TABLE ddata_entries");
+    const auto failed = n.increment("cart-1", 1, dd::consistency::local());
+    const auto* f = std::get_if<dd::store_failure>(&failed);
+    REQUIRE(f);
+    CHECK(f->key == "cart-1");
+    CHECK(f->reason.find(path) != std::string::npos);
+    CHECK(n.counter("cart-1") == 2);  // kept in memory
+    // Keys that are not durable do not touch the store.
+    CHECK(std::holds_alternative<dd::update_success>(n.increment("hits", 1, dd::consistency::local())));
+    const auto removed = n.ddata().ask_remove({"cart-1", dd::consistency::local()}, 10s).get();
+    CHECK(std::holds_alternative<dd::store_failure>(removed));
+
+    // With the table back, the next change is stored again and answered as a success.
+    sql("CREATE TABLE ddata_entries(key TEXT PRIMARY KEY, entry BLOB NOT NULL)");
+    sqlite3_close(other);
+    CHECK(std::holds_alternative<dd::update_success>(n.increment("cart-2", 4, dd::consistency::local())));
+    CHECK(std::holds_alternative<dd::data_deleted>(n.read("cart-1")));
+  }  // the node stops; the file stays
+
+  // ...and the deletion that failed went with it: a restarted node knows both.
+  node again;
+  again.cl().join(again.address);
+  await_condition(
+      again.system, [&] { return all_up(again, 1); }, 10s, "a cluster of one");
+  REQUIRE(again.ddata().start(*s));
+  CHECK(again.counter("cart-2") == 4);
+  CHECK(std::holds_alternative<dd::data_deleted>(again.read("cart-1")));
 }
 
 TEST_CASE("replicator: a durable store that cannot be opened is start's error, naming the file", "[integration]") {

@@ -15,9 +15,11 @@
 //   repl.tell(troupe::ddata::subscribe{"hits", my_actor});        // changed{key, value}, deleted{key}
 //
 // Requests and replies (the sender of a request gets its reply; `ask` works):
-// - `update`  -> update_success | update_timeout | modify_failure | data_deleted
+// - `update`  -> update_success | update_timeout | modify_failure | data_deleted | store_failure
 // - `get`     -> get_success | not_found | get_failure | data_deleted
-// - `remove`  -> delete_success | delete_timeout | data_deleted
+// - `remove`  -> delete_success | delete_timeout | data_deleted | store_failure
+// (`store_failure`: a durable key's change that the durable store failed to write; it is
+// applied in memory and replicated, as a success would have been.)
 // - `subscribe` / `unsubscribe`: `changed` and `deleted` notifications, at most one per key
 //   and notify interval; a subscriber that stops is unsubscribed.
 // Each reply is its own type, for actors; a request with `as_response` set (the `ask_*`
@@ -128,11 +130,11 @@ struct unsubscribe {
 };
 
 /// Every outcome of an `update`.
-using update_response = std::variant<update_success, update_timeout, modify_failure, data_deleted>;
+using update_response = std::variant<update_success, update_timeout, modify_failure, data_deleted, store_failure>;
 /// Every outcome of a `get`.
 using get_response = std::variant<get_success, not_found, get_failure, data_deleted>;
 /// Every outcome of a `remove`.
-using delete_response = std::variant<delete_success, delete_timeout, data_deleted>;
+using delete_response = std::variant<delete_success, delete_timeout, data_deleted, store_failure>;
 
 /// An `update` of a `T`: `f(T&)` changes a copy of the current value (`initial` when none).
 template <crdt T, class F>

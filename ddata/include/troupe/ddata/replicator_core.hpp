@@ -188,6 +188,13 @@ struct update_timeout {
   std::size_t needed = 0;
   std::string reason;
 };
+/// A durable key's change is applied in memory (and replicated as asked) but could not be
+/// written to the durable store (Akka's StoreFailure); `reason` names the file and the
+/// database's error. The replicator writes the key again with its next durable write.
+struct store_failure {
+  data_key key;
+  std::string reason;
+};
 /// `modify` threw or returned another type: nothing changed.
 struct modify_failure {
   data_key key;
@@ -235,7 +242,7 @@ struct deleted {
 
 /// Any answer to a local command, or a subscriber's notification.
 using reply_message = std::variant<update_success, update_timeout, modify_failure, get_success, not_found, get_failure,
-                                   delete_success, delete_timeout, data_deleted, changed, deleted>;
+                                   delete_success, delete_timeout, data_deleted, changed, deleted, store_failure>;
 
 /// An answer for a requester (`id` of its request; 0 for notifications).
 struct local_reply {
