@@ -5,6 +5,7 @@
 #include <cstring>
 #include <thread>
 
+#include "internal/cell_arena.hpp"
 #include "internal/dispatcher.hpp"
 #include "internal/runtime_messages.hpp"
 #include "internal/system_core.hpp"
@@ -245,24 +246,39 @@ std::size_t storage_offset(std::size_t align) {
 actor_cell* actor_cell::make(system_core* core, actor_cell* parent, std::string_view name,
                              const props& p, std::uint8_t dispatcher_index) {
   const props::layout l = p.instance_layout();
-  if (l.size == 0) return new actor_cell(core, parent, name, p, dispatcher_index);
-  void* mem = ::operator new(storage_offset(l.align) + l.size);
+  const std::size_t bytes = l.size == 0 ? sizeof(actor_cell) : storage_offset(l.align) + l.size;
+  // Over-aligned instances keep ::operator new's memory, as before the arena.
+  void* mem = l.align <= alignof(std::max_align_t) ? cell_arena::allocate(bytes) : nullptr;
+  const bool from_arena = mem != nullptr;
+  if (!mem) mem = ::operator new(bytes);
   actor_cell* c;
   try {
     c = new (mem) actor_cell(core, parent, name, p, dispatcher_index);
   } catch (...) {
-    ::operator delete(mem);
+    if (from_arena) {
+      cell_arena::deallocate(mem, bytes);
+    } else {
+      ::operator delete(mem);
+    }
     throw;
   }
-  c->has_storage_ = true;
+  c->has_storage_ = l.size != 0;
+  c->from_arena_ = from_arena;
   return c;
 }
 
 void actor_cell::destroy() const noexcept {
-  // Memory from make() or from a plain new expression: both came from ::operator new.
+  // Memory from make() (the arena or ::operator new) or from a plain new expression.
   auto* self = const_cast<actor_cell*>(this);
+  const bool from_arena = from_arena_;
+  const props::layout l = props_.instance_layout();
+  const std::size_t bytes = has_storage_ ? storage_offset(l.align) + l.size : sizeof(actor_cell);
   self->~actor_cell();
-  ::operator delete(static_cast<void*>(self));
+  if (from_arena) {
+    cell_arena::deallocate(self, bytes);
+  } else {
+    ::operator delete(static_cast<void*>(self));
+  }
 }
 
 void* actor_cell::in_place_storage() const noexcept {

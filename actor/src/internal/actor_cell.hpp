@@ -238,6 +238,7 @@ class actor_cell final : public ref_target {
   bool create_pending_ : 1 = true;   // the instance is built at the start of the first turn
   bool has_storage_ : 1 = false;     // allocated by make() with room for the instance
   bool instance_in_place_ : 1 = false;
+  bool from_arena_ : 1 = false;      // memory from cell_arena (make() says)
   std::uint8_t dispatcher_index_;
   std::int16_t suspend_count_ = 0;
   std::uint32_t capacity_ = 0;
