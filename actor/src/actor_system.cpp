@@ -349,6 +349,13 @@ std::vector<mailbox_depth> actor_system::deepest_mailboxes(std::size_t n) const 
   return core_->deepest_mailboxes(n);
 }
 
+std::optional<std::uint32_t> actor_system::mailbox_size(const actor_ref& r) const {
+  // Local refs are cells, dead letters or an ask's temporary ref: only a cell has a mailbox.
+  const auto* cell = r ? dynamic_cast<const detail::actor_cell*>(r.get()) : nullptr;
+  if (!cell || &cell->core() != core_ || cell->is_terminated()) return std::nullopt;
+  return cell->queued_user_messages();
+}
+
 const logger& actor_system::log() const noexcept { return core_->log(); }
 troupe::scheduler& actor_system::scheduler() noexcept { return core_->timers(); }
 std::uint64_t actor_system::random_seed() noexcept { return core_->next_seed(); }

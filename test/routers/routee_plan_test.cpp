@@ -131,6 +131,14 @@ TEST_CASE("cluster router settings: keys, defaults and errors naming the key", "
   CHECK(good->total_instances == 10'000);
   CHECK(good->use_role == "backend");
   CHECK_FALSE(good->allow_local_routees);
+  CHECK(good->load_report_interval == std::chrono::milliseconds(500));  // the default
+
+  auto interval = tr::cluster_router_settings::parse(nlohmann::json{{"load-report-interval-ms", 50}});
+  REQUIRE(interval);
+  CHECK(interval->load_report_interval == std::chrono::milliseconds(50));
+  auto too_fast = tr::cluster_router_settings::parse(nlohmann::json{{"load-report-interval-ms", 5}});
+  REQUIRE_FALSE(too_fast);
+  CHECK(too_fast.error().key == "load-report-interval-ms");
 
   auto relative = tr::cluster_router_settings::parse(nlohmann::json{{"routees-paths", {"user/w"}}});
   REQUIRE_FALSE(relative);

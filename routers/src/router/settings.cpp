@@ -8,8 +8,9 @@ namespace troupe::routers {
 expected<cluster_router_settings, config_error> cluster_router_settings::parse(const nlohmann::json& j) {
   try {
     cluster_router_settings s;
-    const settings_reader root(
-        j, "", {"routees-paths", "max-instances-per-node", "total-instances", "use-role", "allow-local-routees"});
+    const settings_reader root(j, "",
+                               {"routees-paths", "max-instances-per-node", "total-instances", "use-role",
+                                "allow-local-routees", "load-report-interval-ms"});
     if (j.contains("routees-paths")) {
       const auto& paths = j.at("routees-paths");
       if (!paths.is_array())
@@ -25,6 +26,7 @@ expected<cluster_router_settings, config_error> cluster_router_settings::parse(c
     root.integer("total-instances", s.total_instances, 1, 100'000'000);
     root.string("use-role", s.use_role, true);
     root.boolean("allow-local-routees", s.allow_local_routees);
+    root.millis("load-report-interval-ms", s.load_report_interval, 10, 60'000);
     return s;
   } catch (const config_error& e) {
     return unexpected<config_error>{e};

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -140,6 +141,14 @@ class actor_system {
   /// kept; a longer one takes the place of the shortest), and it leaves the list once its
   /// mailbox is empty or it stopped. Empty while no mailbox runs long.
   std::vector<mailbox_depth> deepest_mailboxes(std::size_t n = 10) const;
+  /// The user messages waiting in the mailbox of `r`, an actor of this system, now;
+  /// nullopt for a remote ref, a ref of another system or one that is not an actor (dead
+  /// letters, an ask), and for a stopped actor. A bounded mailbox counts each message as
+  /// it arrives; an unbounded one publishes its count when a turn ends, so it tells what
+  /// the actor's last turn left waiting, and messages that arrive while the actor is idle
+  /// count from its next turn on. Any thread; for load reports (the cluster routers' least
+  /// loaded logic) and monitoring.
+  std::optional<std::uint32_t> mailbox_size(const actor_ref& r) const;
   /// The system's logger (source: the system name).
   const logger& log() const noexcept;
   /// The clock and timers of this system.

@@ -45,6 +45,8 @@ inline constexpr std::uint32_t system = 4;  ///< runtime system messages (CBOR m
 // 5: the cluster's protocol (troupe/cluster/protocol.hpp), registered by the cluster layer.
 // 6: sharding's and the singleton's protocol (troupe/sharding/protocol.hpp).
 // 7: distributed data's CRDT values and deltas (troupe/ddata/serializers.hpp).
+// 8: distributed pub-sub's mediator protocol (troupe::pubsub).
+// 9: the cluster routers' load queries and reports (troupe/routers/load_protocol.hpp).
 inline constexpr std::uint32_t first_user = 100;
 }  // namespace serializer_id
 

@@ -5,7 +5,9 @@
 // members that registered the routee's kind. Members that come up join the routee set,
 // unreachable ones leave it until they are reachable again, removed ones for good. The
 // routing logics are the local routers' (troupe/actor/routing.hpp): round robin, random,
-// consistent hashing by key, broadcast.
+// consistent hashing by key, broadcast; and `least_loaded()` (troupe/routers/least_loaded.hpp),
+// which sends each message to the routee with the fewest messages waiting, by mailbox sizes
+// that the routees' nodes report.
 //
 //   // On every node: the worker, then the group router on the nodes that send work.
 //   system.spawn(troupe::props::of<worker>(), "worker");
@@ -38,6 +40,7 @@
 #include "troupe/actor/actor_system.hpp"
 #include "troupe/actor/props.hpp"
 #include "troupe/actor/routing.hpp"
+#include "troupe/routers/least_loaded.hpp"
 #include "troupe/routers/routee_plan.hpp"
 
 namespace troupe::routers {
@@ -70,7 +73,9 @@ class cluster_routers {
   std::optional<props> routee_props(const std::string& kind) const;
   /// This node's routee host, started on first use (by a kind's registration or a cluster
   /// router here); from then on the routers' messages decode on this node. It answers
-  /// `routing::get_routees` with the routees it runs.
+  /// `routing::get_routees` with the routees it runs, and least-loaded routers' queries for
+  /// the mailbox sizes of this node's routees (so a node hosting a group's routees calls
+  /// this once).
   actor_ref host();
 
  private:

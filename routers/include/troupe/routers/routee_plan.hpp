@@ -19,6 +19,7 @@
 // No I/O, no clock, no randomness; links only the cluster model.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -48,10 +49,14 @@ struct cluster_router_settings {
   std::string use_role;
   /// Whether this node's own actors (or a pool's local routees) take part.
   bool allow_local_routees = true;
+  /// Least-loaded routers: how often they ask the routees' nodes for mailbox sizes. Each
+  /// round costs a query and a report per node with routees; sizes are up to this old
+  /// (the router adds what it sent since).
+  std::chrono::milliseconds load_report_interval{500};
 
   /// Reads kebab-case keys: "routees-paths" (array of absolute paths),
-  /// "max-instances-per-node", "total-instances", "use-role", "allow-local-routees". A bad
-  /// or unknown key is an error naming it. (Defined in troupe::routers, which links the
+  /// "max-instances-per-node", "total-instances", "use-role", "allow-local-routees",
+  /// "load-report-interval-ms" (10 to 60,000). A bad or unknown key is an error naming it. (Defined in troupe::routers, which links the
   /// JSON reader; the model itself never parses.)
   static expected<cluster_router_settings, config_error> parse(const nlohmann::json& j);
 };
