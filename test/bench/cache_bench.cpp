@@ -44,6 +44,7 @@
 #include <troupe/sharding/sharding.hpp>
 
 #include "bench_common.hpp"
+#include "inproc_cluster.hpp"
 
 namespace {
 
@@ -62,51 +63,14 @@ constexpr std::int64_t latency_gets = 5'000;
 constexpr std::int64_t latency_warmup = 200;
 const std::string type_name = "bench";
 
-[[noreturn]] void fail(const std::string& why) {
-  std::fprintf(stderr, "cache_bench: %s\n", why.c_str());
-  std::_Exit(1);
-}
+[[noreturn]] void fail(const std::string& why) { bench::inproc::fail("cache_bench", why); }
 
-struct node {
-  node() : system("cbench") {
-    // The cluster forms quickly (short gossip and leader intervals), as in ddata_bench.
-    const nlohmann::json settings = {
-        {"system", "cbench"},
-        {"remote", {{"host", "127.0.0.1"}, {"port", 0}, {"cookie", "cache-bench-cookie-0123456789abcdef"}}},
-        {"gossip-interval-ms", 100},
-        {"leader-actions-interval-ms", 100},
-    };
-    auto s = tc::cluster_settings::parse(settings);
-    if (!s) fail("cluster settings: " + std::string(s.error().what()));
-    auto started = cl().start(*s);
-    if (!started) fail("cluster start");
-    address = *started;
-  }
-  tc::cluster& cl() { return tc::cluster::get(system); }
-
-  troupe::actor_system system;
-  tc::model::address address;
+struct node : bench::inproc::cluster_node {
+  node() : cluster_node("cbench", "cache-bench-cookie-0123456789abcdef", "cache_bench") {}
   std::unique_ptr<tcache::distributed_cache> cache;
 };
 
-bool all_up(node& n) {
-  const auto st = n.cl().state();
-  if (st.members.size() != node_count) return false;
-  for (const auto& m : st.members)
-    if (m.status() != tc::model::member_status::up) return false;
-  return tc::model::membership_state{n.cl().latest_gossip(), n.cl().self_unique_address()}.convergence();
-}
-
-/// Polls `done` every millisecond until it holds or `limit` passes; false on the limit.
-template <class F>
-bool poll(F&& done, std::chrono::seconds limit) {
-  const auto end = bench::clock::now() + limit;
-  while (!done()) {
-    if (bench::clock::now() > end) return false;
-    ::usleep(1000);
-  }
-  return true;
-}
+using bench::inproc::poll;
 
 std::string key_of(int i) { return "user/" + std::to_string(i); }
 
@@ -155,11 +119,7 @@ struct two_nodes {
 std::unique_ptr<two_nodes> start_cache() {
   auto t = std::make_unique<two_nodes>();
   auto& nodes = t->nodes;
-  for (std::size_t i = 0; i < node_count; ++i) nodes.push_back(std::make_unique<node>());
-  nodes[0]->cl().join(nodes[0]->address);
-  for (std::size_t i = 1; i < node_count; ++i) nodes[i]->cl().join_seed_nodes({nodes[0]->address});
-  if (!poll([&] { return std::all_of(nodes.begin(), nodes.end(), [](auto& n) { return all_up(*n); }); }, 30s))
-    fail("the cluster did not form within 30 s");
+  nodes = bench::inproc::form(node_count, [] { return std::make_unique<node>(); }, "cache_bench");
   // 1. The cache on both nodes; sharding's retries short so that it starts at once, and no
   //    rebalance during the run.
   const nlohmann::json settings = {{"type-name", type_name},

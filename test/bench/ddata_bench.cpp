@@ -29,6 +29,7 @@
 #include <troupe/ddata/replicator.hpp>
 
 #include "bench_common.hpp"
+#include "inproc_cluster.hpp"
 
 namespace {
 
@@ -41,59 +42,22 @@ constexpr int majority_writes = 1'000;
 constexpr int majority_warmup = 50;
 constexpr int converge_rounds = 10;
 
-struct node {
-  node() : system("ddbench") {
-    // The cluster forms quickly (short gossip and leader intervals); ddata keeps Akka's.
-    const nlohmann::json settings = {
-        {"system", "ddbench"},
-        {"remote", {{"host", "127.0.0.1"}, {"port", 0}, {"cookie", "ddata-bench-cookie-0123456789abcdef"}}},
-        {"gossip-interval-ms", 100},
-        {"leader-actions-interval-ms", 100},
-    };
-    auto s = tc::cluster_settings::parse(settings);
-    if (!s) fail("cluster settings: " + std::string(s.error().what()));
-    auto started = cl().start(*s);
-    if (!started) fail("cluster start");
-    address = *started;
-  }
-  tc::cluster& cl() { return tc::cluster::get(system); }
+constexpr const char* program = "ddata_bench";
+
+struct node : bench::inproc::cluster_node {
+  node() : cluster_node("ddbench", "ddata-bench-cookie-0123456789abcdef", program) {}
   dd::distributed_data& ddata() { return dd::distributed_data::get(system); }
-
-  [[noreturn]] static void fail(const std::string& why) {
-    std::fprintf(stderr, "ddata_bench: %s\n", why.c_str());
-    std::_Exit(1);
-  }
-
-  troupe::actor_system system;
-  tc::model::address address;
+  [[noreturn]] static void fail(const std::string& why) { bench::inproc::fail(program, why); }
 };
-
-bool all_up(node& n) {
-  const auto st = n.cl().state();
-  if (st.members.size() != node_count) return false;
-  for (const auto& m : st.members)
-    if (m.status() != tc::model::member_status::up) return false;
-  return tc::model::membership_state{n.cl().latest_gossip(), n.cl().self_unique_address()}.convergence();
-}
 
 /// Polls `done` every 100 us until it holds or `limit` passes; false on the limit.
 template <class F>
 bool poll(F&& done, std::chrono::seconds limit) {
-  const auto end = bench::clock::now() + limit;
-  while (!done()) {
-    if (bench::clock::now() > end) return false;
-    ::usleep(100);
-  }
-  return true;
+  return bench::inproc::poll(std::forward<F>(done), limit, std::chrono::microseconds(100));
 }
 
 std::vector<std::unique_ptr<node>> start_cluster() {
-  std::vector<std::unique_ptr<node>> nodes;
-  for (std::size_t i = 0; i < node_count; ++i) nodes.push_back(std::make_unique<node>());
-  nodes[0]->cl().join(nodes[0]->address);
-  for (std::size_t i = 1; i < node_count; ++i) nodes[i]->cl().join_seed_nodes({nodes[0]->address});
-  if (!poll([&] { return std::all_of(nodes.begin(), nodes.end(), [](auto& n) { return all_up(*n); }); }, 30s))
-    node::fail("the cluster did not form within 30 s");
+  auto nodes = bench::inproc::form(node_count, [] { return std::make_unique<node>(); }, program);
   for (auto& n : nodes)
     if (!n->ddata().start()) node::fail("ddata start");  // Akka's intervals
   return nodes;

@@ -46,6 +46,7 @@
 #include <troupe/remote/transport.hpp>
 
 #include "bench_common.hpp"
+#include "inproc_cluster.hpp"
 
 namespace {
 
@@ -62,52 +63,15 @@ constexpr std::size_t payload_size = 100;
 constexpr auto stall_limit = 10s;
 const std::string topic = "fanout";
 
-[[noreturn]] void fail(const std::string& why) {
-  std::fprintf(stderr, "pubsub_bench: %s\n", why.c_str());
-  std::_Exit(1);
-}
+[[noreturn]] void fail(const std::string& why) { bench::inproc::fail("pubsub_bench", why); }
 
-struct node {
-  node() : system("pbench") {
-    // The cluster forms quickly (short gossip and leader intervals), as in ddata_bench.
-    const nlohmann::json settings = {
-        {"system", "pbench"},
-        {"remote", {{"host", "127.0.0.1"}, {"port", 0}, {"cookie", "pubsub-bench-cookie-0123456789abcdef"}}},
-        {"gossip-interval-ms", 100},
-        {"leader-actions-interval-ms", 100},
-    };
-    auto s = tc::cluster_settings::parse(settings);
-    if (!s) fail("cluster settings: " + std::string(s.error().what()));
-    auto started = cl().start(*s);
-    if (!started) fail("cluster start");
-    address = *started;
-  }
-  tc::cluster& cl() { return tc::cluster::get(system); }
+struct node : bench::inproc::cluster_node {
+  node() : cluster_node("pbench", "pubsub-bench-cookie-0123456789abcdef", "pubsub_bench") {}
   ps::distributed_pubsub& pubsub() { return ps::distributed_pubsub::get(system); }
   troupe::remote::transport& transport() { return system.extension<troupe::remote::transport>(); }
-
-  troupe::actor_system system;
-  tc::model::address address;
 };
 
-bool all_up(node& n) {
-  const auto st = n.cl().state();
-  if (st.members.size() != node_count) return false;
-  for (const auto& m : st.members)
-    if (m.status() != tc::model::member_status::up) return false;
-  return tc::model::membership_state{n.cl().latest_gossip(), n.cl().self_unique_address()}.convergence();
-}
-
-/// Polls `done` every millisecond until it holds or `limit` passes; false on the limit.
-template <class F>
-bool poll(F&& done, std::chrono::seconds limit) {
-  const auto end = bench::clock::now() + limit;
-  while (!done()) {
-    if (bench::clock::now() > end) return false;
-    ::usleep(1000);
-  }
-  return true;
-}
+using bench::inproc::poll;
 
 /// Deliveries so far, shared by every subscriber of every node; the publisher waits on it.
 class delivery_count {
@@ -194,11 +158,7 @@ struct fanout {
 std::unique_ptr<fanout> start_fanout() {
   auto f = std::make_unique<fanout>();
   auto& nodes = f->nodes;
-  for (std::size_t i = 0; i < node_count; ++i) nodes.push_back(std::make_unique<node>());
-  nodes[0]->cl().join(nodes[0]->address);
-  for (std::size_t i = 1; i < node_count; ++i) nodes[i]->cl().join_seed_nodes({nodes[0]->address});
-  if (!poll([&] { return std::all_of(nodes.begin(), nodes.end(), [](auto& n) { return all_up(*n); }); }, 30s))
-    fail("the cluster did not form within 30 s");
+  nodes = bench::inproc::form(node_count, [] { return std::make_unique<node>(); }, "pubsub_bench");
   const auto settings = ps::distributed_pubsub_settings::parse(nlohmann::json{{"gossip-interval-ms", 100}});
   if (!settings) fail("pubsub settings: " + std::string(settings.error().what()));
   for (auto& n : nodes)
