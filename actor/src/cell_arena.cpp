@@ -53,8 +53,8 @@ struct size_class {
 
 class arena {
  public:
-  /// A batch of blocks of class `c` (linked by `next`, `batch` of them, or fewer only when
-  /// memory ran out), or nullptr.
+  /// A batch of blocks of class `c` linked by `next` (`batch` of them; fewer when an
+  /// exiting thread gave back its last ones), or nullptr when no memory can be mapped.
   free_block* take(std::size_t c) noexcept {
     const std::size_t size = (c + 1) * granule;
     size_class& k = classes_[c];
