@@ -1,6 +1,7 @@
 // The package consumer: one actor asked a question, and one cluster node on 127.0.0.1 (a
 // free port) that forms a cluster of one. Exits 0 only when the answer is right and the
-// node became up; otherwise prints what went wrong and exits 1.
+// node became up; otherwise prints what went wrong and exits 1. Built with
+// TROUPE_CONSUMER_RUNTIME_ONLY (the add_subdirectory test), only the actor part.
 #include <chrono>
 #include <future>
 #include <iostream>
@@ -8,10 +9,11 @@
 #include <utility>
 
 #include <troupe/actor.hpp>
+#ifndef TROUPE_CONSUMER_RUNTIME_ONLY
 #include <troupe/cluster/cluster.hpp>
+#endif
 
 using namespace std::chrono_literals;
-namespace tc = troupe::cluster;
 
 namespace {
 
@@ -26,6 +28,9 @@ class adder final : public troupe::actor {
     return {[](const add& m) { return m.a + m.b; }};
   }
 };
+
+#ifndef TROUPE_CONSUMER_RUNTIME_ONLY
+namespace tc = troupe::cluster;
 
 /// Fulfils `up` when it hears that `self` is up. The event is made in libtroupe_cluster
 /// and matched here, so this also checks that a message type is one type on both sides
@@ -66,13 +71,17 @@ constexpr const char* cluster_json = R"({
   "seed-node-timeout-ms": 1000
 })";
 
+#endif
+
 int fail(const std::string& why) {
   std::cerr << "troupe_consumer: " << why << '\n';
   return 1;
 }
 
 int run() {
-  std::promise<void> up;   // outlives the system, and so the listener that fulfils it
+#ifndef TROUPE_CONSUMER_RUNTIME_ONLY
+  std::promise<void> up;  // outlives the system, and so the listener that fulfils it
+#endif
   troupe::actor_system system("consumer");
 
   // 1. One actor, asked a question.
@@ -81,6 +90,7 @@ int run() {
   if (sum != 42) return fail("the adder answered " + std::to_string(sum) + ", not 42");
   std::cout << "actor: 40 + 2 = " << sum << '\n';
 
+#ifndef TROUPE_CONSUMER_RUNTIME_ONLY
   // 2. One cluster node that joins itself, forming a cluster of one; waits for it to be up.
   auto settings = tc::cluster_settings::parse(std::string(cluster_json));
   if (!settings) return fail(settings.error().what());
@@ -94,6 +104,7 @@ int run() {
   if (state.members.size() != 1 || cluster.self_member().status() != tc::model::member_status::up)
     return fail("expected one member, up; saw " + std::to_string(state.members.size()) + " members");
   std::cout << "cluster: " << tc::model::to_string(cluster.self_address()) << " is up, alone\n";
+#endif
 
   system.terminate();
   if (!system.await_termination(10s)) return fail("the actor system did not terminate within 10 s");
