@@ -119,7 +119,8 @@ struct two_nodes {
 std::unique_ptr<two_nodes> start_cache() {
   auto t = std::make_unique<two_nodes>();
   auto& nodes = t->nodes;
-  nodes = bench::inproc::form(node_count, [] { return std::make_unique<node>(); }, "cache_bench");
+  nodes = bench::inproc::form(
+      node_count, [] { return std::make_unique<node>(); }, "cache_bench");
   // 1. The cache on both nodes; sharding's retries short so that it starts at once, and no
   //    rebalance during the run.
   const nlohmann::json settings = {{"type-name", type_name},
@@ -210,23 +211,11 @@ int run_latency(std::string_view w, double scale) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || argc > 3) {
-    std::fprintf(stderr,
-                 "usage: %s cache_get_remote|cache_get_remote_p99|cache_get_remote_p50 [scale]\n"
-                 "  runs the workload once on two in-process nodes and prints one JSON line.\n",
-                 argv[0]);
-    return 2;
-  }
-  ::alarm(100);  // a run that hangs ends the process; run-all reports it
-  const std::string_view w = argv[1];
-  const double scale = argc == 3 ? std::strtod(argv[2], nullptr) : 1.0;
-  int rc = 2;
-  if (w == "cache_get_remote") {
-    rc = run_throughput(w, scale);
-  } else if (w == "cache_get_remote_p99" || w == "cache_get_remote_p50") {
-    rc = run_latency(w, scale);
-  } else {
-    std::fprintf(stderr, "cache_bench: unknown workload %.*s\n", static_cast<int>(w.size()), w.data());
-  }
-  std::_Exit(rc);  // the nodes' graceful leave is not part of any measurement
+  bench::inproc::run_main(argc, argv, "cache_get_remote|cache_get_remote_p99|cache_get_remote_p50",
+                          "two in-process nodes", [](std::string_view w, double scale) -> std::optional<int> {
+                            if (w == "cache_get_remote") return run_throughput(w, scale);
+                            if (w == "cache_get_remote_p99" || w == "cache_get_remote_p50")
+                              return run_latency(w, scale);
+                            return std::nullopt;
+                          });
 }

@@ -57,7 +57,8 @@ bool poll(F&& done, std::chrono::seconds limit) {
 }
 
 std::vector<std::unique_ptr<node>> start_cluster() {
-  auto nodes = bench::inproc::form(node_count, [] { return std::make_unique<node>(); }, program);
+  auto nodes = bench::inproc::form(
+      node_count, [] { return std::make_unique<node>(); }, program);
   for (auto& n : nodes)
     if (!n->ddata().start()) node::fail("ddata start");  // Akka's intervals
   return nodes;
@@ -66,12 +67,11 @@ std::vector<std::unique_ptr<node>> start_cluster() {
 /// Adds 1 to the counter `key` on `n` with consistency `c`; false unless it succeeded.
 bool increment(node& n, const std::string& key, dd::consistency c) {
   const dd::replica_id self = n.ddata().self();
-  const auto r =
-      n.ddata()
-          .ask_update(dd::update_of<dd::gcounter>(key, dd::gcounter{}, [self](dd::gcounter& g) { g.increment(self, 1); },
-                                                  c),
-                      10s)
-          .get();
+  const auto r = n.ddata()
+                     .ask_update(dd::update_of<dd::gcounter>(
+                                     key, dd::gcounter{}, [self](dd::gcounter& g) { g.increment(self, 1); }, c),
+                                 10s)
+                     .get();
   return std::holds_alternative<dd::update_success>(r);
 }
 
@@ -139,23 +139,11 @@ int run_converge(std::string_view w, double scale) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || argc > 3) {
-    std::fprintf(stderr,
-                 "usage: %s ddata_update_majority_5_p50|ddata_update_majority_5_p99|ddata_converge_5 [scale]\n"
-                 "  runs the workload once on five in-process nodes and prints one JSON line.\n",
-                 argv[0]);
-    return 2;
-  }
-  ::alarm(100);  // a run that hangs ends the process; run-all reports it
-  const std::string_view w = argv[1];
-  const double scale = argc == 3 ? std::strtod(argv[2], nullptr) : 1.0;
-  int rc = 2;
-  if (w == "ddata_update_majority_5_p50" || w == "ddata_update_majority_5_p99") {
-    rc = run_majority(w, scale);
-  } else if (w == "ddata_converge_5") {
-    rc = run_converge(w, scale);
-  } else {
-    std::fprintf(stderr, "ddata_bench: unknown workload %.*s\n", static_cast<int>(w.size()), w.data());
-  }
-  std::_Exit(rc);  // the nodes' graceful leave is not part of any measurement
+  bench::inproc::run_main(argc, argv, "ddata_update_majority_5_p50|ddata_update_majority_5_p99|ddata_converge_5",
+                          "five in-process nodes", [](std::string_view w, double scale) -> std::optional<int> {
+                            if (w == "ddata_update_majority_5_p50" || w == "ddata_update_majority_5_p99")
+                              return run_majority(w, scale);
+                            if (w == "ddata_converge_5") return run_converge(w, scale);
+                            return std::nullopt;
+                          });
 }

@@ -11,7 +11,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -86,6 +88,26 @@ auto form(std::size_t count, Make make, const char* program) {
            std::chrono::seconds(30));
   if (!formed) fail(program, "the cluster did not form within 30 s");
   return nodes;
+}
+
+/// The main of such a program, `<program> <workload> [scale]`: runs the workload once and
+/// ends the process with its exit code (the nodes' graceful leave is not part of any
+/// measurement). `run(workload, scale)` returns that code, or nullopt for a workload it
+/// does not know; `workloads` and `where` make the usage line. A run that hangs is ended
+/// by an alarm after 100 s, which run-all reports.
+template <class Run>
+[[noreturn]] void run_main(int argc, char** argv, const char* workloads, const char* where, Run run) {
+  if (argc < 2 || argc > 3) {
+    std::fprintf(stderr, "usage: %s %s [scale]\n  runs the workload once on %s and prints one JSON line.\n", argv[0],
+                 workloads, where);
+    std::_Exit(2);
+  }
+  ::alarm(100);
+  const std::string_view w = argv[1];
+  const double scale = argc == 3 ? std::strtod(argv[2], nullptr) : 1.0;
+  const std::optional<int> rc = run(w, scale);
+  if (!rc) std::fprintf(stderr, "%s: unknown workload %.*s\n", argv[0], static_cast<int>(w.size()), w.data());
+  std::_Exit(rc.value_or(2));
 }
 
 }  // namespace bench::inproc

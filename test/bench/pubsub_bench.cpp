@@ -158,7 +158,8 @@ struct fanout {
 std::unique_ptr<fanout> start_fanout() {
   auto f = std::make_unique<fanout>();
   auto& nodes = f->nodes;
-  nodes = bench::inproc::form(node_count, [] { return std::make_unique<node>(); }, "pubsub_bench");
+  nodes = bench::inproc::form(
+      node_count, [] { return std::make_unique<node>(); }, "pubsub_bench");
   const auto settings = ps::distributed_pubsub_settings::parse(nlohmann::json{{"gossip-interval-ms", 100}});
   if (!settings) fail("pubsub settings: " + std::string(settings.error().what()));
   for (auto& n : nodes)
@@ -237,21 +238,9 @@ int run(std::string_view w, double scale) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || argc > 3) {
-    std::fprintf(stderr,
-                 "usage: %s pubsub_publish_fanout|pubsub_direct_tell [scale]\n"
-                 "  runs the workload once on three in-process nodes and prints one JSON line.\n",
-                 argv[0]);
-    return 2;
-  }
-  ::alarm(100);  // a run that hangs ends the process; run-all reports it
-  const std::string_view w = argv[1];
-  const double scale = argc == 3 ? std::strtod(argv[2], nullptr) : 1.0;
-  int rc = 2;
-  if (w == "pubsub_publish_fanout" || w == "pubsub_direct_tell") {
-    rc = run(w, scale);
-  } else {
-    std::fprintf(stderr, "pubsub_bench: unknown workload %.*s\n", static_cast<int>(w.size()), w.data());
-  }
-  std::_Exit(rc);  // the nodes' graceful leave is not part of any measurement
+  bench::inproc::run_main(argc, argv, "pubsub_publish_fanout|pubsub_direct_tell", "three in-process nodes",
+                          [](std::string_view w, double scale) -> std::optional<int> {
+                            if (w == "pubsub_publish_fanout" || w == "pubsub_direct_tell") return run(w, scale);
+                            return std::nullopt;
+                          });
 }
