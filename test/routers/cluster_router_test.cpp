@@ -15,6 +15,7 @@
 #include <troupe/actor/testkit.hpp>
 #include <troupe/routers/cluster_router.hpp>
 
+#include "router_messages.hpp"
 #include "support/test_cluster.hpp"
 
 using namespace std::chrono_literals;
@@ -24,20 +25,8 @@ namespace model = troupe::cluster::model;
 
 namespace {
 
-struct job {
-  int id = 0;
-};
-struct done {
-  int id = 0;
-  std::string node;  ///< the worker's node
-};
-void to_json(nlohmann::json& j, const job& m) { j = {{"id", m.id}}; }
-void from_json(const nlohmann::json& j, job& m) { j.at("id").get_to(m.id); }
-void to_json(nlohmann::json& j, const done& m) { j = {{"id", m.id}, {"node", m.node}}; }
-void from_json(const nlohmann::json& j, done& m) {
-  j.at("id").get_to(m.id);
-  j.at("node").get_to(m.node);
-}
+using troupe_router_test::done;
+using troupe_router_test::job;
 
 /// Answers each job with its own node's address.
 class worker final : public troupe::actor {

@@ -17,6 +17,7 @@
 #include <troupe/actor/testkit.hpp>
 #include <troupe/routers/cluster_router.hpp>
 
+#include "router_messages.hpp"
 #include "support/test_cluster.hpp"
 
 using namespace std::chrono_literals;
@@ -26,22 +27,10 @@ namespace model = troupe::cluster::model;
 
 namespace {
 
-struct job {
-  int id = 0;
-};
-struct done {
-  int id = 0;
-  std::string node;  ///< the worker's node
-};
+using troupe_router_test::done;
+using troupe_router_test::job;
 /// Local only: the worker waits for the gate before it takes its next message.
 struct hold {};
-void to_json(nlohmann::json& j, const job& m) { j = {{"id", m.id}}; }
-void from_json(const nlohmann::json& j, job& m) { j.at("id").get_to(m.id); }
-void to_json(nlohmann::json& j, const done& m) { j = {{"id", m.id}, {"node", m.node}}; }
-void from_json(const nlohmann::json& j, done& m) {
-  j.at("id").get_to(m.id);
-  j.at("node").get_to(m.node);
-}
 
 /// Answers each job with its own node's address; a `hold` blocks it until the gate opens.
 class worker final : public troupe::actor {
