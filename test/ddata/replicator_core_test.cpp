@@ -297,6 +297,59 @@ TEST_CASE("timeouts give clear failures and keep the local update", "[unit][ddat
   CHECK(g->answered == 1);
   CHECK(counter_at(sim[0], "x") == 6);  // the local value changed anyway
   CHECK(sim[0].pending_operations() == 0);
+  const auto& st = sim[0].stats();
+  CHECK(st.updates == 2);
+  CHECK(st.gets == 1);
+  CHECK(st.deletes == 1);
+  CHECK(st.update_timeouts == 2);
+  CHECK(st.get_failures == 1);
+  CHECK(st.delete_timeouts == 1);
+}
+
+TEST_CASE("stats count commands, failed updates by reply, messages sent and deleted keys",
+          "[unit][ddata][replicator]") {
+  const replica_id self = test_replica(1);
+  const replica_id peer = test_replica(2);
+  replicator_core core(test_settings(), self, codec_hooks(), 1);
+  core.member_up(peer);
+  const nanoseconds now = 1000s;
+  auto inc = [&](dd::request_id id, const std::string& key, consistency c) {
+    core.receive(dd::update_request{id, 1, key, replicated_data(gcounter{}),
+                                    dd::modify_as<gcounter>([self](gcounter& g) { g.increment(self); }), c},
+                 now);
+  };
+  inc(1, "a", consistency::local());
+  inc(2, "b", consistency::local());
+  core.receive(dd::update_request{3, 1, "a", replicated_data(dd::flag{}),
+                                  dd::modify_as<dd::flag>([](dd::flag& f) { f.switch_on(); }), consistency::local()},
+               now);  // a gcounter: modify_failure
+  core.receive(dd::get_request{4, 1, "a", consistency::local()}, now);
+  core.receive(dd::delete_request{5, 1, "b", consistency::local()}, now);
+  inc(6, "b", consistency::local());  // data_deleted
+  core.on_tick(replicator_tick::delta_propagation, now);
+  core.on_tick(replicator_tick::gossip, now);
+  const auto& st = core.stats();
+  CHECK(st.updates == 4);
+  CHECK(st.gets == 1);
+  CHECK(st.deletes == 1);
+  CHECK(st.modify_failures == 1);
+  CHECK(st.updates_of_deleted == 1);
+  CHECK(st.update_timeouts == 0);
+  CHECK(st.deltas_sent == 1);  // "a" to the one peer
+  CHECK(st.gossip_status_sent == 1);
+  CHECK(st.gossip_sent == 0);
+  CHECK(core.entries().size() == 2);
+  CHECK(core.deleted_count() == 1);
+  // A peer that holds nothing asks by a status: both entries go back in one gossip message.
+  core.receive(dd::peer_envelope{peer, self, dd::gossip_status{0, 1, {}, true}}, now);
+  CHECK(st.gossip_sent == 1);
+  CHECK(st.gossip_entries_sent == 2);
+  CHECK(st.gossip_bytes_sent > 0);
+  // Entries read back from the durable store count too.
+  core.load_durable("c", dd::data_envelope::deleted_entry());
+  CHECK(core.deleted_count() == 2);
+  core.load_durable("c", *core.entry("a"));
+  CHECK(core.deleted_count() == 1);
 }
 
 TEST_CASE("a majority read merges the peers' values and repairs the local one", "[unit][ddata][replicator]") {

@@ -168,6 +168,26 @@ TEST_CASE("pubsub core: local subscriptions, publish and dead letters", "[unit]"
   CHECK(c.stats().tombstones_pruned == 2);
 }
 
+TEST_CASE("pubsub core: stats count publishes, sends, dead letters and statuses sent", "[unit]") {
+  ps::mediator_core core(settings(), node(1), 1);
+  core.member_up(node(2));
+  core.subscribe("news", "", ref(1, "a"), 1, 1s);
+  core.put("/user/svc", ref(1, "svc"), 2, 1s);
+  CHECK(core.publish("news").size() == 1);
+  CHECK(core.publish("nobody").empty());
+  CHECK(core.send("/user/svc", false).has_value());
+  CHECK(core.send_to_all("/user/svc", false).size() == 1);
+  CHECK(core.send_to_all("/user/none", false).empty());
+  core.on_tick(2s);  // a status to node 2
+  const auto& st = core.stats();
+  CHECK(st.published == 2);
+  CHECK(st.sent == 1);
+  CHECK(st.sent_to_all == 2);
+  CHECK(st.dead_letters == 2);
+  CHECK(st.statuses_sent == 1);
+  CHECK(st.deltas_sent == 0);
+}
+
 TEST_CASE("pubsub core: one subscriber per group, round robin in turn", "[unit]") {
   ps::mediator_core c(settings(ps::routing_logic::round_robin), node(1), 7);
   for (const char* n : {"w1", "w2", "w3"}) c.subscribe("jobs", "workers", ref(1, n), 1, 1s);

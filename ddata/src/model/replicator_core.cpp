@@ -77,10 +77,13 @@ void replicator_core::receive(command c, nanoseconds now) {
       [&](auto&& m) {
         using M = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<M, update_request>) {
+          ++stats_.updates;
           on_update(std::move(m), now);
         } else if constexpr (std::is_same_v<M, get_request>) {
+          ++stats_.gets;
           on_get(m, now);
         } else if constexpr (std::is_same_v<M, delete_request>) {
+          ++stats_.deletes;
           on_delete(m, now);
         } else if constexpr (std::is_same_v<M, subscribe_request>) {
           subscribers_[m.key].insert(m.subscriber);
@@ -199,6 +202,7 @@ digest replicator_core::digest_of(const data_key& key) const {
 void replicator_core::on_update(update_request r, nanoseconds now) {
   const auto it = entries_.find(r.key);
   if (it != entries_.end() && it->second.deleted) {
+    ++stats_.updates_of_deleted;
     reply(r.requester, r.id, data_deleted{r.key});
     return;
   }
@@ -454,6 +458,7 @@ void replicator_core::on_status(const replica_id& from, const gossip_status& s) 
     if (!gossip_budget_untouched_ && size > gossip_bytes_left_) break;
     gossip_budget_untouched_ = false;
     gossip_bytes_left_ -= std::min(size, gossip_bytes_left_);
+    stats_.gossip_bytes_sent += size;
     g.entries.emplace(key, e);
   }
   if (!g.entries.empty()) {
@@ -484,6 +489,7 @@ void replicator_core::on_gossip(const replica_id& from, const gossip& g, nanosec
     if (!gossip_budget_untouched_ && size > gossip_bytes_left_) break;
     gossip_budget_untouched_ = false;
     gossip_bytes_left_ -= std::min(size, gossip_bytes_left_);
+    stats_.gossip_bytes_sent += size;
     back.entries.emplace(key, e);
   }
   if (!back.entries.empty()) {
@@ -662,6 +668,8 @@ void replicator_core::set_entry(const data_key& key, data_envelope e) {
   if (subscribers_.count(key) > 0 && (added || it->second.deleted != e.deleted || !(it->second.data == e.data))) {
     changed_.insert(key);
   }
+  if (!added && it->second.deleted) --deleted_count_;
+  if (e.deleted) ++deleted_count_;
   it->second = std::move(e);
   digests_.erase(key);
 }
@@ -689,6 +697,8 @@ std::vector<std::pair<data_key, data_envelope>> replicator_core::take_durable_wr
 }
 
 void replicator_core::load_durable(const data_key& key, data_envelope e) {
+  if (const auto it = entries_.find(key); it != entries_.end() && it->second.deleted) --deleted_count_;
+  if (e.deleted) ++deleted_count_;
   entries_.insert_or_assign(key, std::move(e));
   digests_.erase(key);
 }
@@ -703,10 +713,17 @@ std::size_t replicator_core::entry_size(const data_envelope& e) const {
 }
 
 void replicator_core::reply(requester_id to, request_id id, reply_message m) {
+  if (std::holds_alternative<update_timeout>(m)) ++stats_.update_timeouts;
+  if (std::holds_alternative<modify_failure>(m)) ++stats_.modify_failures;
+  if (std::holds_alternative<get_failure>(m)) ++stats_.get_failures;
+  if (std::holds_alternative<delete_timeout>(m)) ++stats_.delete_timeouts;
   replies_.push_back(local_reply{to, id, std::move(m)});
 }
 
 void replicator_core::send(const replica_id& to, peer_message m) {
+  if (std::holds_alternative<delta_propagation>(m)) ++stats_.deltas_sent;
+  if (std::holds_alternative<gossip_status>(m)) ++stats_.gossip_status_sent;
+  if (std::holds_alternative<gossip>(m)) ++stats_.gossip_sent;
   outbox_.push_back(peer_envelope{self_, to, std::move(m)});
 }
 

@@ -40,13 +40,17 @@ expected<actor_ref, std::string> distributed_data::start(distributed_data_settin
   auto& s = serialization();
   register_data_types(s);
   register_replicator_protocol(s, codecs);
+  // The replicator publishes what /metrics shows of it; the cluster's writer keeps the
+  // gauges alive after the replicator stops.
+  auto gauges = std::make_shared<detail::ddata_gauges>();
   try {
-    replicator_ = system_.spawn_system_actor(detail::replicator_props(std::move(settings), std::move(codecs),
-                                                                      std::move(store)),
-                                             std::string(replicator_path.substr(std::string_view("/system/").size())));
+    replicator_ = system_.spawn_system_actor(
+        detail::replicator_props(std::move(settings), std::move(codecs), std::move(store), gauges),
+        std::string(replicator_path.substr(std::string_view("/system/").size())));
   } catch (const std::exception& e) {
     return unexpected(std::string("ddata: cannot start the replicator: ") + e.what());
   }
+  detail::add_metrics(cluster::cluster::get(system_), std::move(gauges));
   return replicator_;
 }
 

@@ -58,8 +58,11 @@ std::optional<V> as_variant(reply_message&& m) {
 class replicator_actor final : public actor {
  public:
   replicator_actor(distributed_data_settings settings, std::shared_ptr<const data_codecs> codecs,
-                   std::shared_ptr<durable_store> store)
-      : settings_(std::move(settings)), codecs_(std::move(codecs)), store_(std::move(store)) {}
+                   std::shared_ptr<durable_store> store, std::shared_ptr<ddata_gauges> gauges)
+      : settings_(std::move(settings)),
+        codecs_(std::move(codecs)),
+        store_(std::move(store)),
+        gauges_(std::move(gauges)) {}
 
   void pre_start() override {
     using std::chrono::system_clock;
@@ -79,6 +82,7 @@ class replicator_actor final : public actor {
     // 2b. The durable keys as they were stored, before anything is answered (this turn
     //     runs before any message).
     if (store_) load_durable();
+    publish_gauges();
     // 3. Ticks, and the members.
     const auto& s = settings_.replicator;
     timers().start_periodic_timer("gossip", replicator_tick_message{replicator_tick::gossip}, s.gossip_interval);
@@ -173,9 +177,11 @@ class replicator_actor final : public actor {
     const requester_id id = add_request(response_kind::update, u.as_response);
     // A value without a codec could not leave this node: refused before it is stored.
     if (!u.initial.empty() && !codecs_->knows(u.initial.type_tag())) {
+      ++refused_without_codec_;
       reply_to(local_reply{id, id,
                            modify_failure{u.key, "no codec for " + std::string(u.initial.type_tag()) +
                                                      "; add it with distributed_data::add_type before the start"}});
+      publish_gauges();
       return;
     }
     core_->receive(update_request{id, id, std::move(u.key), std::move(u.initial), std::move(u.modify), u.write},
@@ -225,6 +231,8 @@ class replicator_actor final : public actor {
   void from_peer(addressed<M>& m) {
     // 1. Values that could not be decoded: logged with their key, their entries dropped.
     if (!m.undecodable.empty()) {
+      decode_failures_ += m.undecodable.size();
+      publish_gauges();
       for (const auto& bad : m.undecodable) {
         // Gossip offers the same value again each round: a warning the first time only.
         const bool first = warned_.size() < 4096 && warned_.emplace(bad.key, m.from).second;
@@ -305,6 +313,7 @@ class replicator_actor final : public actor {
       if (!b) {
         std::string why = "ddata: durable key \"" + key + "\" cannot be encoded: " + b.error().message;
         TROUPE_LOG(log(), error) << why;
+        ++durable_store_failures_;
         store_failed_[key] = std::move(why);
         rows_by_key.erase(key);
         continue;
@@ -314,6 +323,7 @@ class replicator_actor final : public actor {
     std::vector<durable_store::row> rows(std::make_move_iterator(rows_by_key.begin()),
                                          std::make_move_iterator(rows_by_key.end()));
     if (auto e = store_->store(rows)) {
+      ++durable_store_failures_;
       TROUPE_LOG(log(), error) << *e << "; the change is kept in memory and tried again with the next one";
       for (auto& r : rows) {
         store_failed_[r.first] = *e;
@@ -325,13 +335,16 @@ class replicator_actor final : public actor {
   }
 
   /// A success for a durable key whose last write to the store failed is a store_failure.
-  void mark_store_failure(reply_message& m) const {
+  void mark_store_failure(reply_message& m) {
     if (store_failed_.empty()) return;
     const data_key* key = nullptr;
     if (const auto* u = std::get_if<update_success>(&m)) key = &u->key;
     if (const auto* d = std::get_if<delete_success>(&m)) key = &d->key;
     if (!key) return;
-    if (auto it = store_failed_.find(*key); it != store_failed_.end()) m = store_failure{it->first, it->second};
+    if (auto it = store_failed_.find(*key); it != store_failed_.end()) {
+      ++(std::holds_alternative<update_success>(m) ? update_store_failures_ : delete_store_failures_);
+      m = store_failure{it->first, it->second};
+    }
   }
 
   void flush() {
@@ -340,6 +353,35 @@ class replicator_actor final : public actor {
     for (auto& r : core_->take_replies()) reply_to(std::move(r));
     for (const auto& n : core_->take_notices())
       TROUPE_LOG(log(), warning) << "ddata: key \"" << n.key << "\" (" << cluster::model::to_string(n.peer) << "): " << n.text;
+    publish_gauges();
+  }
+
+  /// What `/metrics` shows of this replicator (see `ddata_gauges`).
+  void publish_gauges() const {
+    auto& g = *gauges_;
+    const auto& st = core_->stats();
+    constexpr auto relaxed = std::memory_order_relaxed;
+    g.entries.store(core_->entries().size() - core_->deleted_count(), relaxed);
+    g.deleted.store(core_->deleted_count(), relaxed);
+    g.pending.store(core_->pending_operations(), relaxed);
+    g.updates.store(st.updates + refused_without_codec_, relaxed);
+    g.gets.store(st.gets, relaxed);
+    g.deletes.store(st.deletes, relaxed);
+    g.update_timeouts.store(st.update_timeouts, relaxed);
+    g.modify_failures.store(st.modify_failures + refused_without_codec_, relaxed);
+    g.updates_of_deleted.store(st.updates_of_deleted, relaxed);
+    g.update_store_failures.store(update_store_failures_, relaxed);
+    g.get_failures.store(st.get_failures, relaxed);
+    g.delete_timeouts.store(st.delete_timeouts, relaxed);
+    g.delete_store_failures.store(delete_store_failures_, relaxed);
+    g.deltas_sent.store(st.deltas_sent, relaxed);
+    g.gossip_status_sent.store(st.gossip_status_sent, relaxed);
+    g.gossip_sent.store(st.gossip_sent, relaxed);
+    g.gossip_entries_sent.store(st.gossip_entries_sent, relaxed);
+    g.gossip_bytes_sent.store(st.gossip_bytes_sent, relaxed);
+    g.type_mismatches.store(st.type_mismatches, relaxed);
+    g.decode_failures.store(decode_failures_, relaxed);
+    g.durable_store_failures.store(durable_store_failures_, relaxed);
   }
 
   void send(const peer_envelope& env) {
@@ -398,6 +440,12 @@ class replicator_actor final : public actor {
   std::set<std::pair<data_key, replica_id>> warned_;  ///< undecodable values logged as warnings
   std::map<data_key, std::string> store_failed_;      ///< durable keys whose last store failed, and why
   std::map<data_key, std::vector<std::uint8_t>> unstored_;  ///< their rows, stored with the next write
+  std::shared_ptr<ddata_gauges> gauges_;
+  // The driver's own counters for /metrics (the core's are in its stats).
+  std::uint64_t refused_without_codec_ = 0;   ///< updates of a type without a codec
+  std::uint64_t decode_failures_ = 0;         ///< values from peers that could not be decoded
+  std::uint64_t durable_store_failures_ = 0;  ///< failed writes of the durable store, and unencodable values
+  std::uint64_t update_store_failures_ = 0, delete_store_failures_ = 0;  ///< answered store_failure
 };
 
 }  // namespace
@@ -415,8 +463,8 @@ std::uint64_t stable_digest(const replicated_data& d, const data_codecs& codecs)
 }
 
 props replicator_props(distributed_data_settings settings, std::shared_ptr<const data_codecs> codecs,
-                       std::shared_ptr<durable_store> store) {
-  return props::of<replicator_actor>(std::move(settings), std::move(codecs), std::move(store));
+                       std::shared_ptr<durable_store> store, std::shared_ptr<ddata_gauges> gauges) {
+  return props::of<replicator_actor>(std::move(settings), std::move(codecs), std::move(store), std::move(gauges));
 }
 
 }  // namespace troupe::ddata::detail

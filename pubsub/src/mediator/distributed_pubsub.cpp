@@ -18,12 +18,16 @@ expected<actor_ref, std::string> distributed_pubsub::start(distributed_pubsub_se
   if (!cluster::cluster::get(system_).is_started())
     return unexpected(std::string("pubsub: start the cluster before the mediator"));
   register_mediator_protocol(system_.extension<remote::transport>().serialization());
+  // The mediator publishes what /metrics shows of it; the cluster's writer keeps the gauges
+  // alive after the mediator stops.
+  auto gauges = std::make_shared<detail::pubsub_gauges>();
   try {
-    mediator_ = system_.spawn_system_actor(detail::mediator_props(std::move(settings)),
+    mediator_ = system_.spawn_system_actor(detail::mediator_props(std::move(settings), gauges),
                                            std::string(mediator_path.substr(std::string_view("/system/").size())));
   } catch (const std::exception& e) {
     return unexpected(std::string("pubsub: cannot start the mediator: ") + e.what());
   }
+  detail::add_metrics(cluster::cluster::get(system_), std::move(gauges));
   return mediator_;
 }
 

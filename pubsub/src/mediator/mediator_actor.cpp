@@ -5,11 +5,13 @@
 #include "mediator_actor.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -35,7 +37,8 @@ std::string mediator_uri(const node_id& node) {
 
 class mediator_actor final : public actor {
  public:
-  explicit mediator_actor(distributed_pubsub_settings settings) : settings_(std::move(settings)) {}
+  mediator_actor(distributed_pubsub_settings settings, std::shared_ptr<pubsub_gauges> gauges)
+      : settings_(std::move(settings)), gauges_(std::move(gauges)) {}
 
   void pre_start() override {
     auto& cl = cluster::cluster::get(system());
@@ -45,6 +48,8 @@ class mediator_actor final : public actor {
     timers().start_periodic_timer("gossip", gossip_tick{}, settings_.mediator.gossip_interval);
     on_state(cl.state());
     cl.subscribe(self(), cluster::member_events | cluster::reachability_events);
+    publish_registry_gauges();
+    publish_counters();
     TROUPE_LOG(log(), debug) << "pubsub: mediator of " << cluster::model::to_string(self_) << " started";
   }
 
@@ -62,6 +67,7 @@ class mediator_actor final : public actor {
         [this](pubsub::remove& r) {
           core_->remove(r.path, now());
           forget_unused_refs();
+          publish_registry_gauges();
         },
         [this](pubsub::send& s) {
           if (auto t = core_->send(s.path, s.local_affinity)) {
@@ -69,6 +75,7 @@ class mediator_actor final : public actor {
           } else {
             system().publish_dead_letter(std::move(s.msg), self(), "pubsub: nothing is put under the path");
           }
+          publish_counters();
         },
         [this](pubsub::send_to_all& s) {
           const auto targets = core_->send_to_all(s.path, s.all_but_self);
@@ -77,6 +84,7 @@ class mediator_actor final : public actor {
           } else {
             deliver_all(targets, std::move(s.msg));
           }
+          publish_counters();
         },
         [this](const terminated& t) { on_terminated(t); },
         // Queries.
@@ -94,6 +102,7 @@ class mediator_actor final : public actor {
           core_->member_removed(e.member.unique_address());
           peer_refs_.erase(e.member.unique_address());
           remote_refs_.erase(e.member.unique_address());
+          publish_registry_gauges();
         },
         [this](const cluster::unreachable_member& e) { core_->member_unreachable(e.member.unique_address()); },
         [this](const cluster::reachable_member& e) { core_->member_reachable(e.member.unique_address()); },
@@ -135,6 +144,7 @@ class mediator_actor final : public actor {
       return;
     }
     core_->subscribe(s.topic, s.group, uri, s.ref.uid(), now());
+    publish_registry_gauges();
     const actor_ref to = reply_target(s.ref);
     to.tell(subscribe_ack{std::move(s)}, self());
   }
@@ -142,6 +152,7 @@ class mediator_actor final : public actor {
   void on_unsubscribe(pubsub::unsubscribe& u) {
     if (u.ref) core_->unsubscribe(u.topic, u.group, transport_->uri_of(u.ref), now());
     forget_unused_refs();
+    publish_registry_gauges();
     const actor_ref to = reply_target(u.ref);
     to.tell(unsubscribe_ack{std::move(u)}, self());
   }
@@ -154,21 +165,24 @@ class mediator_actor final : public actor {
     }
     core_->put(path_of(uri), uri, p.ref.uid(), now());
     forget_unused_refs();
+    publish_registry_gauges();
   }
 
   void on_publish(pubsub::publish& p) {
     const auto targets = core_->publish(p.topic);
     if (targets.empty()) {
       system().publish_dead_letter(std::move(p.msg), self(), "pubsub: no subscriber for the topic");
-      return;
+    } else {
+      deliver_all(targets, std::move(p.msg));
     }
-    deliver_all(targets, std::move(p.msg));
+    publish_counters();
   }
 
   void on_terminated(const terminated& t) {
     const std::string uri = transport_->uri_of(t.actor);
     core_->remove_ref(uri, now());
     local_refs_.erase(uri);
+    publish_registry_gauges();
   }
 
   /// Stops watching local actors with no live entry left in this node's bucket.
@@ -208,9 +222,11 @@ class mediator_actor final : public actor {
   void deliver(const target& t, message m) {
     actor_ref ref = ref_of(t);
     if (!ref) {
+      ++no_route_;
       system().publish_dead_letter(std::move(m), self(), "pubsub: no route to the subscriber");
       return;
     }
+    ++(t.local ? delivered_local_ : delivered_remote_);
     ref.tell(std::move(m), sender());
   }
 
@@ -233,6 +249,8 @@ class mediator_actor final : public actor {
   void from_peer(addressed<M>& m) {
     core_->receive(peer_envelope{std::move(m.from), std::move(m.to), std::move(m.message)}, now());
     flush();
+    // Only deltas change the registry; statuses come every gossip interval and change nothing.
+    if constexpr (std::is_same_v<M, delta>) publish_registry_gauges();
   }
 
   void flush() {
@@ -241,6 +259,46 @@ class mediator_actor final : public actor {
       if (!ref) continue;  // no route: the next gossip round covers the loss
       visit_addressed(env, [&](auto&& a) { ref.tell(std::move(a), self()); });
     }
+    publish_counters();
+  }
+
+  // ---- /metrics ----
+
+  /// The counters `/metrics` shows (see `pubsub_gauges`).
+  void publish_counters() const {
+    auto& g = *gauges_;
+    const auto& st = core_->stats();
+    constexpr auto relaxed = std::memory_order_relaxed;
+    g.published.store(st.published, relaxed);
+    g.sent.store(st.sent, relaxed);
+    g.sent_to_all.store(st.sent_to_all, relaxed);
+    g.dead_letters.store(st.dead_letters, relaxed);
+    g.delivered_local.store(delivered_local_, relaxed);
+    g.delivered_remote.store(delivered_remote_, relaxed);
+    g.no_route.store(no_route_, relaxed);
+    g.statuses_sent.store(st.statuses_sent, relaxed);
+    g.deltas_sent.store(st.deltas_sent, relaxed);
+    g.entries_merged.store(st.entries_merged, relaxed);
+  }
+
+  /// The registry's sizes `/metrics` shows: a walk of the registry, so only after changes.
+  void publish_registry_gauges() const {
+    std::size_t topics = 0;
+    std::size_t subscribers = 0;
+    if (const auto own = core_->registry().find(self_); own != core_->registry().end()) {
+      const std::string* last_topic = nullptr;  // entries are in (kind, name, ...) order
+      for (const auto& [k, v] : own->second.entries) {
+        if (k.kind != entry_kind::topic || v.removed) continue;
+        ++subscribers;
+        if (last_topic == nullptr || *last_topic != k.name) ++topics;
+        last_topic = &k.name;
+      }
+    }
+    auto& g = *gauges_;
+    constexpr auto relaxed = std::memory_order_relaxed;
+    g.topics.store(topics, relaxed);
+    g.local_subscribers.store(subscribers, relaxed);
+    g.registry_entries.store(core_->live_entries(), relaxed);
   }
 
   actor_ref peer_ref(const node_id& node) {
@@ -271,6 +329,9 @@ class mediator_actor final : public actor {
   std::map<std::string, actor_ref> local_refs_;  ///< watched local actors by URI
   std::map<node_id, std::map<std::string, actor_ref>> remote_refs_;  ///< by node, then "URI#uid"
   std::map<node_id, actor_ref> peer_refs_;
+  std::shared_ptr<pubsub_gauges> gauges_;
+  // The driver's own counters for /metrics (the core's are in its stats).
+  std::uint64_t delivered_local_ = 0, delivered_remote_ = 0, no_route_ = 0;
 };
 
 }  // namespace
@@ -282,8 +343,8 @@ std::string path_of(const std::string& uri) {
   return slash == std::string::npos ? std::string("/") : uri.substr(slash);
 }
 
-props mediator_props(distributed_pubsub_settings settings) {
-  return props::of<mediator_actor>(std::move(settings));
+props mediator_props(distributed_pubsub_settings settings, std::shared_ptr<pubsub_gauges> gauges) {
+  return props::of<mediator_actor>(std::move(settings), std::move(gauges));
 }
 
 }  // namespace troupe::pubsub::detail

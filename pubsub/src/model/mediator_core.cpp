@@ -106,6 +106,7 @@ std::size_t mediator_core::choose(std::size_t n, const std::string& counter_key)
 }
 
 std::vector<target> mediator_core::publish(const std::string& topic) {
+  ++stats_.published;
   // 1. Live subscribers by group, in a deterministic order (node, then URI).
   std::map<std::string, std::vector<target>> by_group;
   for_each_live(registry_, entry_kind::topic, topic, [&](const node_id& owner, const entry_key& k, const value_holder& v) {
@@ -126,6 +127,7 @@ std::vector<target> mediator_core::publish(const std::string& topic) {
 }
 
 std::optional<target> mediator_core::send(const std::string& path, bool local_affinity) {
+  ++stats_.sent;
   std::vector<target> all;
   for_each_live(registry_, entry_kind::path, path, [&](const node_id& owner, const entry_key& k, const value_holder& v) {
     all.push_back(target{owner, k.ref, v.uid, owner == self_});
@@ -142,6 +144,7 @@ std::optional<target> mediator_core::send(const std::string& path, bool local_af
 }
 
 std::vector<target> mediator_core::send_to_all(const std::string& path, bool all_but_self) {
+  ++stats_.sent_to_all;
   std::vector<target> out;
   for_each_live(registry_, entry_kind::path, path, [&](const node_id& owner, const entry_key& k, const value_holder& v) {
     if (!(all_but_self && owner == self_)) out.push_back(target{owner, k.ref, v.uid, owner == self_});
@@ -279,6 +282,7 @@ void mediator_core::member_unreachable(const node_id& node) {
 void mediator_core::member_reachable(const node_id& node) { unreachable_.erase(node); }
 
 void mediator_core::send_to(const node_id& to, peer_message m) {
+  if (std::holds_alternative<status>(m)) ++stats_.statuses_sent;
   outbox_.push_back(peer_envelope{self_, to, std::move(m)});
 }
 

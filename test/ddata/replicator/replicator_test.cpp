@@ -68,6 +68,13 @@ struct node : troupe::test::cluster_node {
 
 bool all_up(node& n, std::size_t count) { return troupe::test::sees_all_up(n, count); }
 
+/// The value of `sample` (a name and its labels, as written) in `n`'s /metrics, or -1.
+double metric(node& n, const std::string& sample) {
+  const std::string text = n.cl().metrics();
+  const auto at = text.find("\n" + sample + " ");
+  return at == std::string::npos ? -1.0 : std::stod(text.substr(at + sample.size() + 2));
+}
+
 /// Three nodes in one cluster, each with a started replicator.
 std::vector<std::unique_ptr<node>> start_nodes(std::size_t n = 3) {
   auto nodes = troupe::test::form_cluster<node>(n, "ddtest");
@@ -101,6 +108,33 @@ TEST_CASE("replicator: reads, writes, propagation, subscriptions and deletes on 
   node& c = *nodes[2];
   const auto majority = dd::consistency::majority(3s);
 
+  {
+    INFO("/metrics counts the replicator's commands, keys and deltas (nothing was written before)");
+    for (const char* key : {"metered-a", "metered-a", "metered-b"})
+      REQUIRE(std::holds_alternative<dd::update_success>(b.increment(key, 1, dd::consistency::local())));
+    CHECK(b.counter("metered-a") == 2);
+    CHECK(std::holds_alternative<dd::not_found>(b.read("metered-none")));
+    const auto wrong =
+        b.ddata()
+            .ask_update(dd::update_of<dd::flag>("metered-a", dd::flag{}, [](dd::flag& f) { f.switch_on(); }), 10s)
+            .get();
+    CHECK(std::holds_alternative<dd::modify_failure>(wrong));
+    // The figures are stored after the replies go out: wait for the last command's.
+    await_condition(
+        b.system, [&] { return metric(b, "troupe_ddata_updates_total") == 4; }, 5s, "four updates counted");
+    CHECK(metric(b, "troupe_ddata_gets_total") == 2);
+    CHECK(metric(b, "troupe_ddata_entries") == 2);
+    CHECK(metric(b, "troupe_ddata_deleted_keys") == 0);
+    CHECK(metric(b, "troupe_ddata_update_failures_total{reason=\"modify_failure\"}") == 1);
+    CHECK(metric(b, "troupe_ddata_update_failures_total{reason=\"timeout\"}") == 0);
+    CHECK(metric(b, "troupe_ddata_pending_operations") == 0);
+    // The changes go to both peers as deltas, which they count as entries.
+    await_condition(
+        a.system, [&] { return metric(a, "troupe_ddata_entries") == 2 && metric(c, "troupe_ddata_entries") == 2; }, 5s,
+        "the deltas taken by a and c");
+    CHECK(metric(b, "troupe_ddata_deltas_sent_total") >= 2);
+    CHECK(metric(a, "troupe_ddata_updates_total") == 0);
+  }
   {
     INFO("a majority write on one node is seen by a majority read on another");
     const auto w = a.increment("majority", 3, majority);
@@ -163,6 +197,27 @@ TEST_CASE("replicator: reads, writes, propagation, subscriptions and deletes on 
     CHECK(std::get<dd::update_timeout>(w).acknowledged == 1);
     CHECK(std::holds_alternative<dd::get_success>(a.read("ints")));
     CHECK(std::holds_alternative<dd::not_found>(b.read("ints")));
+    // /metrics: the timeout where it was written, the refused values where they went, and
+    // the gossip that offers them again.
+    await_condition(
+        a.system, [&] { return metric(a, "troupe_ddata_update_failures_total{reason=\"timeout\"}") == 1; }, 5s,
+        "the timeout counted");
+    await_condition(
+        a.system,
+        [&] {
+          return metric(b, "troupe_ddata_decode_failures_total") >= 1 &&
+                 metric(c, "troupe_ddata_decode_failures_total") >= 1;
+        },
+        5s, "the undecodable writes counted");
+    await_condition(
+        a.system,
+        [&] {
+          return metric(a, "troupe_ddata_gossip_sent_total") >= 1 &&
+                 metric(a, "troupe_ddata_gossip_status_sent_total") >= 1;
+        },
+        5s, "the value offered in gossip");
+    CHECK(metric(a, "troupe_ddata_gossip_entries_sent_total") >= 1);
+    CHECK(metric(a, "troupe_ddata_gossip_bytes_sent_total") > 0);
     // b cannot even be asked to take one: an update of a type without a codec fails.
     const auto refused = b.ddata()
                              .ask_update(dd::update_of<int_set>("ints2", int_set{}, [](int_set& s) { s.add(1); }), 10s)
@@ -277,6 +332,12 @@ TEST_CASE("replicator: a change the durable store cannot write is answered with 
     sqlite3_close(other);
     CHECK(std::holds_alternative<dd::update_success>(n.increment("cart-2", 4, dd::consistency::local())));
     CHECK(std::holds_alternative<dd::data_deleted>(n.read("cart-1")));
+    // /metrics: two writes of the store failed, answered as one update and one delete.
+    await_condition(
+        n.system, [&] { return metric(n, "troupe_ddata_gets_total") == 2; }, 5s, "the last read counted");
+    CHECK(metric(n, "troupe_ddata_durable_store_failures_total") == 2);
+    CHECK(metric(n, "troupe_ddata_update_failures_total{reason=\"store_failure\"}") == 1);
+    CHECK(metric(n, "troupe_ddata_delete_failures_total{reason=\"store_failure\"}") == 1);
   }  // the node stops; the file stays
 
   // ...and the deletion that failed went with it: a restarted node knows both.
@@ -287,6 +348,9 @@ TEST_CASE("replicator: a change the durable store cannot write is answered with 
   REQUIRE(again.ddata().start(*s));
   CHECK(again.counter("cart-2") == 4);
   CHECK(std::holds_alternative<dd::data_deleted>(again.read("cart-1")));
+  // The keys read back count as held, the deleted one apart.
+  CHECK(metric(again, "troupe_ddata_entries") == 1);
+  CHECK(metric(again, "troupe_ddata_deleted_keys") == 1);
 }
 
 TEST_CASE("replicator: a durable store that cannot be opened is start's error, naming the file", "[integration]") {

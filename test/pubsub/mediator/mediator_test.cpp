@@ -50,6 +50,13 @@ struct node : troupe::test::cluster_node {
   ps::pubsub_stats stats() { return pubsub().ask_stats(5s).get(); }
 };
 
+/// The value of `sample` (a name and its labels, as written) in `n`'s /metrics, or -1.
+double metric(node& n, const std::string& sample) {
+  const std::string text = n.cl().metrics();
+  const auto at = text.find("\n" + sample + " ");
+  return at == std::string::npos ? -1.0 : std::stod(text.substr(at + sample.size() + 2));
+}
+
 /// Three nodes in one cluster, each with a started mediator.
 std::vector<std::unique_ptr<node>> start_nodes(std::size_t n = 3) {
   auto nodes = troupe::test::form_cluster<node>(n, "pstest");
@@ -86,6 +93,53 @@ TEST_CASE("pubsub: publish, groups, put and send, deaths and a leaving node on t
   node& b = *nodes[1];
   node& c = *nodes[2];
 
+  {
+    INFO("/metrics counts the registry, publishes, sends and deliveries (nothing happened before)");
+    test_probe m1(a.system);
+    test_probe m2(a.system);
+    test_probe svc(a.system, "metered");
+    m1.send(a.mediator(), ps::subscribe{"metered", m1.ref()});
+    m1.expect_msg<ps::subscribe_ack>(5s);
+    m2.send(a.mediator(), ps::subscribe{"metered", m2.ref()});
+    m2.expect_msg<ps::subscribe_ack>(5s);
+    a.mediator().tell(ps::put{svc.ref()});
+    for (int i = 0; i < 5; ++i) a.mediator().tell(ps::publish::of("metered", std::to_string(i)));
+    a.mediator().tell(ps::publish::of("metered-by-nobody", std::string("lost")));
+    for (int i = 0; i < 2; ++i) a.mediator().tell(ps::send::of("/system/metered", std::string("sent")));
+    for (int i = 0; i < 5; ++i) {
+      CHECK(m1.expect_msg<std::string>(5s) == std::to_string(i));
+      CHECK(m2.expect_msg<std::string>(5s) == std::to_string(i));
+    }
+    for (int i = 0; i < 2; ++i) CHECK(svc.expect_msg<std::string>(5s) == "sent");
+    // The figures are stored after the deliveries: wait for the last command's.
+    await_condition(
+        a.system, [&] { return metric(a, "troupe_pubsub_sent_total{command=\"send\"}") == 2; }, 5s,
+        "two sends counted");
+    CHECK(metric(a, "troupe_pubsub_sent_total{command=\"send_to_all\"}") == 0);
+    CHECK(metric(a, "troupe_pubsub_published_total") == 6);
+    CHECK(metric(a, "troupe_pubsub_delivered_total{to=\"local\"}") == 12);
+    CHECK(metric(a, "troupe_pubsub_delivered_total{to=\"remote\"}") == 0);
+    CHECK(metric(a, "troupe_pubsub_dead_letters_total") == 1);
+    CHECK(metric(a, "troupe_pubsub_topics") == 1);
+    CHECK(metric(a, "troupe_pubsub_local_subscribers") == 2);
+    CHECK(metric(a, "troupe_pubsub_registry_entries") == 3);
+    // The registry reaches b by gossip; b's publish goes straight to a's subscribers.
+    await_condition(
+        b.system, [&] { return metric(b, "troupe_pubsub_registry_entries") == 3; }, 5s, "a's entries seen on b");
+    CHECK(metric(b, "troupe_pubsub_entries_merged_total") == 3);
+    CHECK(metric(b, "troupe_pubsub_topics") == 0);
+    // Deltas answer statuses: somebody asked, and a or c answered.
+    CHECK(metric(a, "troupe_pubsub_deltas_sent_total") + metric(c, "troupe_pubsub_deltas_sent_total") >= 1);
+    CHECK(metric(b, "troupe_pubsub_gossip_status_sent_total") + metric(c, "troupe_pubsub_gossip_status_sent_total") >=
+          1);
+    b.mediator().tell(ps::publish::of("metered", std::string("from b")));
+    CHECK(m1.expect_msg<std::string>(5s) == "from b");
+    CHECK(m2.expect_msg<std::string>(5s) == "from b");
+    await_condition(
+        b.system, [&] { return metric(b, "troupe_pubsub_delivered_total{to=\"remote\"}") == 2; }, 5s,
+        "two remote deliveries counted");
+    CHECK(metric(b, "troupe_pubsub_published_total") == 1);
+  }
   {
     INFO("subscribers on two nodes both get what the third publishes");
     test_probe pa(a.system);

@@ -280,6 +280,14 @@ struct value_hooks {
 struct replicator_stats {
   std::uint64_t deltas_applied = 0, deltas_ignored = 0, gossip_entries_sent = 0, gossip_entries_merged = 0,
                 type_mismatches = 0, pruned = 0, dropped_from_removed = 0;
+  std::uint64_t updates = 0, gets = 0, deletes = 0;  ///< local commands received
+  /// Updates answered `update_timeout`, `modify_failure`, `data_deleted`.
+  std::uint64_t update_timeouts = 0, modify_failures = 0, updates_of_deleted = 0;
+  std::uint64_t get_failures = 0, delete_timeouts = 0;  ///< reads and deletes that timed out
+  std::uint64_t deltas_sent = 0;                        ///< delta_propagation messages, one per peer and tick
+  std::uint64_t gossip_status_sent = 0;                 ///< gossip_status messages (digests, or asking for keys)
+  std::uint64_t gossip_sent = 0;                        ///< gossip messages (entries)
+  std::uint64_t gossip_bytes_sent = 0;                  ///< their entries' sizes, as the gossip budget counts them
 };
 
 class replicator_core {
@@ -329,6 +337,8 @@ class replicator_core {
   const std::set<replica_id>& peers() const noexcept { return peers_; }
   /// Removed replicas whose entries are (or will be) pruned, with the time they were seen removed.
   const std::map<replica_id, nanoseconds>& removed_replicas() const noexcept { return removed_; }
+  /// Entries of deleted keys (the rest of `entries()` hold values).
+  std::size_t deleted_count() const noexcept { return deleted_count_; }
   /// Reads and writes waiting for answers.
   std::size_t pending_operations() const noexcept { return ops_.size(); }
   /// The digest of `key`'s entry (`not_found_digest` when absent).
@@ -410,6 +420,7 @@ class replicator_core {
   std::map<data_key, std::set<requester_id>> new_subscribers_;
   std::set<data_key> changed_;
   std::set<data_key> durable_dirty_;  ///< durable keys changed since take_durable_writes
+  std::size_t deleted_count_ = 0;     ///< entries with `deleted` set
 
   std::uint64_t status_round_ = 0;
   std::size_t gossip_bytes_left_ = 0;

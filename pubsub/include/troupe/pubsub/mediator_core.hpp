@@ -78,6 +78,10 @@ struct mediator_stats {
   std::uint64_t entries_merged = 0;    ///< peers' changes taken
   std::uint64_t deltas_ignored = 0;    ///< delta buckets dropped (a gap, self, a non-member)
   std::uint64_t tombstones_pruned = 0;
+  std::uint64_t statuses_sent = 0;     ///< status messages sent (gossip ticks and replies)
+  std::uint64_t published = 0;         ///< `publish` calls
+  std::uint64_t sent = 0;              ///< `send` calls
+  std::uint64_t sent_to_all = 0;       ///< `send_to_all` calls
 };
 
 class mediator_core {
