@@ -91,7 +91,7 @@ def write_config(directory, n_seeds=2, hosts=None):
         "system": "bench",
         "remote": {"host": "127.0.0.1", "port": BASE_PORT, "cookie": "bench"},
         "seed-nodes": seeds,
-        "downing": {"strategy": "keep-majority", "stable-after-ms": 7000},
+        "downing": {"strategy": "keep-majority", "stable-after-ms": 7000, **DOWNING_EXTRA},
     }
     path = os.path.join(directory, "cluster.json")
     with open(path, "w") as f:
@@ -156,6 +156,8 @@ def failover(exe):
             for x in nodes:
                 x.stop()
 
+
+DOWNING_EXTRA = json.loads(os.environ.get("TROUPE_BENCH_DOWNING", "{}"))
 
 CHAIN = "TROUPE_BENCH"
 

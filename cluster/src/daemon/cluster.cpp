@@ -86,6 +86,7 @@ core_settings core_settings_of(const cluster_settings& s) {
   c.failure_detector = s.failure_detector;
   c.membership = s.membership;
   c.downing = s.downing;
+  c.gossips_on_downing = s.gossips_on_downing;
   return c;
 }
 
@@ -159,6 +160,16 @@ class cluster_daemon final : public actor {
   void start_join_timer() {
     if (!timers().is_timer_active("join"))
       timers().start_periodic_timer("join", tick_msg{tick::join}, core_.settings().join_retry_interval);
+  }
+
+  // The resolver's decision falls due between two of its one-second ticks: one tick then.
+  void arm_downing_due() {
+    const auto due = core_.downing_due();
+    if (due == downing_due_) return;
+    downing_due_ = due;
+    if (!due) return;
+    const nanoseconds wait = *due - now();
+    if (wait > nanoseconds::zero()) timers().start_single_timer("downing-due", tick_msg{tick::downing}, wait);
   }
 
   void apply(const protocol_message& m) {
@@ -243,6 +254,7 @@ class cluster_daemon final : public actor {
 
   // Carries out what the core decided.
   void flush() {
+    arm_downing_due();
     for (auto& out : core_.take_outbox()) {
       actor_ref to = daemon_at(out.to);
       if (!to) continue;
@@ -313,6 +325,7 @@ class cluster_daemon final : public actor {
   std::shared_ptr<cluster_shared> shared_;
   remote::transport* transport_;
   std::uint64_t leader_changes_ = 0;
+  std::optional<nanoseconds> downing_due_;  ///< when the one-off downing tick is armed for
   node_core core_;
   std::vector<std::pair<actor_ref, std::uint32_t>> subscribers_;
   std::map<model::address, actor_ref> refs_;

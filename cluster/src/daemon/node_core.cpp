@@ -145,12 +145,20 @@ void node_core::on_tick(tick t, nanoseconds now) {
   }
 }
 
+bool node_core::any_down() const {
+  const auto& ms = latest_gossip().members();
+  return std::any_of(ms.begin(), ms.end(), [](const model::member& m) { return m.status() == member_status::down; });
+}
+
 bool node_core::speedup_needed() const {
   if (phase_ != core_phase::member) return false;
-  const auto& ms = latest_gossip().members();
-  const bool any_down =
-      std::any_of(ms.begin(), ms.end(), [](const model::member& m) { return m.status() == member_status::down; });
-  return model::gossip_speedup_needed(latest_gossip().seen_count(), ms.size(), any_down);
+  return model::gossip_speedup_needed(latest_gossip().seen_count(), latest_gossip().members().size(), any_down());
+}
+
+std::optional<nanoseconds> node_core::downing_due() const {
+  if (phase_ != core_phase::member || !settings_.downing || state_.leader() != self_) return std::nullopt;
+  if (latest_gossip().reachability().is_all_reachable()) return std::nullopt;
+  return stable_since_ + settings_.downing->stable_after;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -254,6 +262,13 @@ void node_core::gossip_random(std::size_t n) {
   for (const auto& p : model::random_gossip_peers(target_input(), n, rng_)) gossip_to(p);
 }
 
+// The leader's downing or removal, to peers at once: in a small cluster to every reachable
+// member, which then marks it seen and answers (the leader's convergence in one round trip).
+void node_core::gossip_decision() {
+  const std::size_t members = latest_gossip().members().size();
+  gossip_random(settings_.gossips_on_downing.value_or(members <= small_cluster_members ? members : 0));
+}
+
 void node_core::on_gossip(const protocol::gossip_envelope& env, nanoseconds now) {
   if (phase_ != core_phase::member) return;
   ++stats_.gossip_received;
@@ -282,6 +297,9 @@ void node_core::on_gossip(const protocol::gossip_envelope& env, nanoseconds now)
       break;
   }
   if (r.talk_back && phase_ == core_phase::member) gossip_to(env.from);
+  // A downed member waits for the seen marks of every reachable member; the leader removes
+  // it as soon as the last mark arrives rather than at its next leader tick.
+  if (phase_ == core_phase::member && state_.leader() == self_ && any_down()) leader_tick(now);
 }
 
 void node_core::on_status(const protocol::gossip_status& st) {
@@ -349,18 +367,24 @@ void node_core::reaper_tick(nanoseconds now) {
   const model::reachability& before = g.reachability();
   model::reachability after = before;
   bool changed = false;
+  bool lost = false;
   for (const auto& [r, added] : receivers_) {
     if (!g.has_member(r) || before.status(self_, r) != model::reachability_status::reachable) continue;
     if (detectors_.is_available(r, now)) continue;
     after = after.unreachable(self_, r);
-    changed = true;
+    changed = lost = true;
   }
   for (const auto& r : before.all_unreachable_from(self_)) {
     if (!detectors_.is_available(r, now)) continue;
     after = after.reachable(self_, r);
     changed = true;
   }
-  if (changed) set_view(g.with_reachability(std::move(after)).increment(self_).only_seen(self_), now);
+  if (!changed) return;
+  set_view(g.with_reachability(std::move(after)).increment(self_).only_seen(self_), now);
+  // The split brain resolver's stable-after period starts when the leader learns of the
+  // loss: tell it now rather than when a gossip round happens to pick it.
+  if (const auto leader = state_.leader(); lost && phase_ == core_phase::member && leader && *leader != self_)
+    gossip_to(*leader);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -381,7 +405,11 @@ void node_core::leader_tick(nanoseconds now) {
     not_converged_since_.reset();
   else if (!not_converged_since_)
     not_converged_since_ = now;
-  if (r.gossip.version() != latest_gossip().version()) set_view(std::move(r.gossip), now);
+  if (r.gossip.version() == latest_gossip().version()) return;
+  const bool removes =
+      std::any_of(r.changes.begin(), r.changes.end(), [](const auto& c) { return c.to == member_status::removed; });
+  set_view(std::move(r.gossip), now);
+  if (removes) gossip_decision();
 }
 
 // As the simulator's sbr_observe (Akka's SplitBrainResolver reacting to cluster events):
@@ -448,6 +476,7 @@ void node_core::downing_tick(nanoseconds now) {
   first_unstable_.reset();
   stable_since_ = now;
   set_view(next.increment(self_).only_seen(self_), now);
+  if (phase_ == core_phase::member) gossip_decision();
 }
 
 // ---------------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ void parse_failure_detector(const object_reader& root, cluster_settings& s) {
 
 void parse_downing(const object_reader& root, cluster_settings& s) {
   auto d = root.object("downing", {"strategy", "stable-after-ms", "down-all-when-unstable", "keep-majority",
-                                   "static-quorum", "keep-oldest"});
+                                   "static-quorum", "keep-oldest", "gossips-on-downing"});
   if (!d) return;
   model::sbr_settings sbr;
 
@@ -124,6 +124,17 @@ void parse_downing(const object_reader& root, cluster_settings& s) {
       throw config_error(d->key("down-all-when-unstable"),
                          "expected \"on\", \"off\" or milliseconds in [1, " + std::to_string(max_interval_ms) +
                              "], got " + v->dump());
+    }
+  }
+
+  if (const json* v = d->find("gossips-on-downing")) {
+    if (v->is_string() && v->get<std::string>() == "auto") {
+      s.gossips_on_downing.reset();
+    } else if (v->is_number_integer() && v->get<long long>() >= 0 && v->get<long long>() <= 1000) {
+      s.gossips_on_downing = static_cast<std::size_t>(v->get<long long>());
+    } else {
+      throw config_error(d->key("gossips-on-downing"),
+                         "expected \"auto\" or an integer in [0, 1000], got " + v->dump());
     }
   }
 

@@ -39,6 +39,7 @@ struct world {
   std::deque<in_flight> queue;
   nanoseconds now{1s};
   std::vector<std::vector<troupe::cluster::cluster_event>> events;
+  bool downing_when_due = false;  // as the daemon: a downing tick at `downing_due()` too
 
   explicit world(std::size_t n, core_settings s = fast()) {
     for (std::size_t i = 0; i < n; ++i) {
@@ -106,6 +107,7 @@ struct world {
         } else if (now.count() % 333'000'000 < 10'000'000 && c.speedup_needed()) {
           c.on_tick(tick::speedup, now);
         }
+        if (const auto due = c.downing_due(); downing_when_due && due && now >= *due) c.on_tick(tick::downing, now);
         drain(i);
       }
     }
@@ -195,6 +197,86 @@ TEST_CASE("node_core: a crashed member is detected, downed by keep-majority and 
   }
   CHECK(downed_event);
   CHECK(removed_event);
+}
+
+namespace {
+
+struct failover_times {
+  nanoseconds first_unreachable{-1}, leader_knows{-1}, downed{-1}, removed_everywhere{-1};
+};
+
+// Crashes core 4 of five (core 0 leads) and notes, in 10 ms steps, when the first survivor
+// marks it unreachable, when the leader's view has it, when the leader downs it, and when
+// every survivor's view has dropped it.
+failover_times crash_and_time(world& w) {
+  w.downing_when_due = true;
+  w.start_all();
+  REQUIRE(w.run_until([&] { return w.all_up({0, 1, 2, 3, 4}, 5); }, 30s));
+  w.crashed[4] = true;
+  const auto victim = w.cores[4].self();
+  const nanoseconds start = w.now;
+  failover_times t;
+  auto unreachable_at = [&](std::size_t i) {
+    return !w.cores[i].latest_gossip().reachability().is_all_reachable() &&
+           w.cores[i].latest_gossip().reachability().all_unreachable_or_terminated().contains(victim);
+  };
+  auto note = [&](nanoseconds& slot, bool now_true) {
+    if (slot < nanoseconds::zero() && now_true) slot = w.now - start;
+  };
+  while (t.removed_everywhere < nanoseconds::zero() && w.now - start < 30s) {
+    w.run_for(10ms);
+    note(t.first_unreachable, unreachable_at(1) || unreachable_at(2) || unreachable_at(3));
+    note(t.leader_knows, unreachable_at(0));
+    const auto* m = w.cores[0].latest_gossip().find(victim);
+    note(t.downed, !m || m->status() == model::member_status::down);
+    bool gone = true;
+    for (std::size_t i = 0; i < 4; ++i) gone = gone && !w.cores[i].latest_gossip().has_member(victim);
+    note(t.removed_everywhere, gone);
+  }
+  REQUIRE(t.removed_everywhere >= nanoseconds::zero());
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("node_core: the leader learns of a loss at once, downs at stable-after and removes within one round trip",
+          "[unit][cluster]") {
+  world w(5);  // stable-after 2 s
+  const failover_times t = crash_and_time(w);
+  // The observer gossips its finding to the leader at once (1 ms away); the resolver ticks
+  // when the stable-after period ends, not at its next one-second tick.
+  CHECK(t.leader_knows - t.first_unreachable <= 20ms);
+  CHECK(t.downed - t.leader_knows >= 2s);
+  CHECK(t.downed - t.leader_knows <= 2s + 20ms);
+  // In a cluster this small the leader gossips the downing to every member, whose seen marks
+  // come straight back; it removes the member on the last one and gossips that too.
+  CHECK(t.removed_everywhere - t.downed <= 50ms);
+}
+
+TEST_CASE("node_core: with gossips_on_downing 0 the decisions spread by the gossip rounds alone (Akka's rule)",
+          "[unit][cluster]") {
+  auto s = world::fast();
+  s.gossips_on_downing = 0;
+  world w(5, s);
+  const failover_times t = crash_and_time(w);
+  CHECK(t.downed - t.leader_knows <= 2s + 20ms);
+  CHECK(t.removed_everywhere - t.downed > 200ms);  // at least a speedup round
+  CHECK(t.removed_everywhere - t.downed <= 5s);
+}
+
+TEST_CASE("node_core: downing_due is the leader's end of stable-after while a member is unreachable",
+          "[unit][cluster]") {
+  world w(3);
+  w.start_all();
+  REQUIRE(w.run_until([&] { return w.all_up({0, 1, 2}, 3); }, 30s));
+  for (std::size_t i = 0; i < 3; ++i) CHECK_FALSE(w.cores[i].downing_due());  // all reachable
+  w.crashed[2] = true;
+  REQUIRE(w.run_until([&] { return !w.cores[0].latest_gossip().reachability().is_all_reachable(); }, 20s));
+  const auto due = w.cores[0].downing_due();
+  REQUIRE(due);
+  CHECK(*due > w.now);
+  CHECK(*due <= w.now + 2s);
+  CHECK_FALSE(w.cores[1].downing_due());  // not the leader
 }
 
 TEST_CASE("node_core: a leaving member exits, stops, and is removed", "[unit][cluster]") {

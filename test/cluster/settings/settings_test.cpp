@@ -119,6 +119,7 @@ TEST_CASE("a full example file parses into every field", "[unit][cluster-setting
   CHECK(s->downing->stable_after == 7s);
   REQUIRE(s->downing->down_all_when_unstable);
   CHECK(*s->downing->down_all_when_unstable == 3s);
+  CHECK(s->gossips_on_downing == 3u);
   CHECK(s->downing->quorum_size == 3);
   CHECK(s->downing->role == "backend");  // the active strategy's block
   CHECK_FALSE(s->downing->down_if_alone);
@@ -183,6 +184,10 @@ TEST_CASE("downing strategies and their parameters", "[unit][cluster-settings]")
   REQUIRE(majority.downing->down_all_when_unstable);
   CHECK(*majority.downing->down_all_when_unstable == 0s);
   CHECK(parse(R"({"downing": {"stable-after-ms": 0}})").downing->stable_after == 0s);
+  CHECK_FALSE(parse("{}").gossips_on_downing);  // "auto"
+  CHECK_FALSE(parse(R"({"downing": {"gossips-on-downing": "auto"}})").gossips_on_downing);
+  CHECK(parse(R"({"downing": {"gossips-on-downing": 0}})").gossips_on_downing == 0u);
+  CHECK(parse(R"({"downing": {"gossips-on-downing": 5}})").gossips_on_downing == 5u);
 }
 
 TEST_CASE("bad cluster settings name the key path and the expected value", "[unit][cluster-settings]") {
@@ -255,6 +260,9 @@ TEST_CASE("bad cluster settings name the key path and the expected value", "[uni
   check_error(R"({"downing": {"down-all-when-unstable": "sometimes"}})", "downing.down-all-when-unstable",
               "expected \"on\", \"off\" or milliseconds in [1, 3600000]");
   check_error(R"({"downing": {"down-all-when-unstable": 0}})", "downing.down-all-when-unstable", "got 0");
+  check_error(R"({"downing": {"gossips-on-downing": -1}})", "downing.gossips-on-downing",
+              "expected \"auto\" or an integer in [0, 1000], got -1");
+  check_error(R"({"downing": {"gossips-on-downing": "all"}})", "downing.gossips-on-downing", "got \"all\"");
   check_error(R"({"downing": {"keep-oldest": {"down-if-alone": 1}}})", "downing.keep-oldest.down-if-alone",
               "expected true or false");
   check_error(R"({"downing": {"keep-majority": {"role": 3}}})", "downing.keep-majority.role", "expected a string");

@@ -55,6 +55,10 @@ namespace troupe::cluster {
 
 using std::chrono::nanoseconds;
 
+/// Up to this many members the leader gossips its downing and removal decisions to every
+/// reachable member at once (unless `core_settings::gossips_on_downing` says otherwise).
+inline constexpr std::size_t small_cluster_members = 16;
+
 /// What a node core depends on; the defaults are Akka's (see `cluster_settings`).
 struct core_settings {
   std::set<std::string> roles;             ///< this node's roles
@@ -71,6 +75,10 @@ struct core_settings {
   nanoseconds expected_response_after = std::chrono::seconds{1};      ///< first heartbeat answer
   std::size_t gossips_before_shutdown = 3;  ///< gossips a downed node sends before it stops
   std::size_t gossips_when_exiting = 5;     ///< Akka's NumberOfGossipsBeforeShutdownWhenLeaderExits
+  /// Peers the leader gossips to at once when it downs or removes members (0: Akka's rule,
+  /// the decision spreads by the gossip rounds alone); nullopt: every reachable member in
+  /// clusters of up to `small_cluster_members`, none in larger ones.
+  std::optional<std::size_t> gossips_on_downing;
   std::size_t monitored_by_nr_of_members = model::default_monitored_by_nr_of_members;
   model::phi_accrual_settings failure_detector;
   model::membership_settings membership;
@@ -152,6 +160,10 @@ class node_core {
   /// True while extra gossip rounds are due (fewer than half have seen the version, or a
   /// member is down).
   bool speedup_needed() const;
+  /// When this node, as leader with unreachable members, reaches the split brain
+  /// resolver's stable-after period: the daemon ticks `downing` then, not up to a second
+  /// later. nullopt while nothing waits for it.
+  std::optional<nanoseconds> downing_due() const;
 
   /// Messages to send, in order; empties the outbox.
   std::vector<outgoing> take_outbox();
@@ -194,6 +206,8 @@ class node_core {
   void gossip_to(const model::unique_address& peer);
   void status_to(const model::unique_address& peer);
   void gossip_random(std::size_t n);
+  void gossip_decision();
+  bool any_down() const;
   void update_ring(nanoseconds now);
   void heartbeat_tick(nanoseconds now);
   void reaper_tick(nanoseconds now);
