@@ -340,8 +340,15 @@ class shard_region final : public actor {
     const auto g = cl.latest_gossip();
     const auto oldest = cm::oldest_member(g, p_.settings.role);
     core_->set_coordinator(oldest ? std::optional<model::region_id>(oldest->unique_address()) : std::nullopt, now());
+    // A node seen down or removed is done for good: its entities never start again here,
+    // whatever a later view of its own side says (once this node is down, its resolver no
+    // longer counts it on the losing side, which would lift the fence while the survivors
+    // already run its remembered entities).
+    const cluster::model::member* me = g.find(self_);
+    if (me) was_member_ = true;
+    if ((me && me->status() == cluster::model::member_status::down) || (!me && was_member_)) retired_ = true;
     const auto& downing = cl.settings().downing;
-    core_->set_fenced(downing && g.has_member(self_) && cm::on_losing_side(g, self_, *downing), now());
+    core_->set_fenced(retired_ || (downing && me && cm::on_losing_side(g, self_, *downing)), now());
     carry_out();
   }
 
@@ -455,6 +462,8 @@ class shard_region final : public actor {
   region_params p_;
   std::shared_ptr<remember_entities_store> store_;
   model::region_id self_;
+  bool was_member_ = false;  ///< this node has been in a view
+  bool retired_ = false;     ///< and was then seen down or removed: fenced for good
   std::unique_ptr<model::region_core> core_;
   remote::transport* transport_ = nullptr;
   std::vector<actor_ref> entities_;                              ///< by slot
