@@ -1,7 +1,8 @@
 // The distributed cache on an in-process cluster of three actor systems: a key put on one
 // node is read on another, removed, expires by its time to live (swept without a get),
 // is evicted under a small byte budget, and get_or_load runs its loader once however many
-// callers ask at once. Waits poll with deadlines; nothing sleeps for an effect.
+// callers ask at once; each with and without a replica of every bucket. Waits poll with
+// deadlines; nothing sleeps for an effect.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -28,8 +29,9 @@ namespace tcache = troupe::cache;
 namespace {
 
 /// Cache settings for a test: shards that stay where they are first placed (no rebalance
-/// during a case), short retries and sweeps.
-tcache::cache_settings test_settings(nlohmann::json j) {
+/// during a case), short retries and sweeps, and `replicas` (each case runs with 0 and 1).
+tcache::cache_settings test_settings(int replicas, nlohmann::json j) {
+  j["replicas"] = replicas;
   j["sharding"] = {{"rebalance-interval-ms", 600000},
                    {"retry-interval-ms", 200},
                    {"shard-start-timeout-ms", 1000},
@@ -72,10 +74,12 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(point, x, y)
 }  // namespace
 
 TEST_CASE("cache: put on one node, get and remove on others, ttl expiry by the sweep", "[integration]") {
+  const int replicas = GENERATE(0, 1);
+  INFO("replicas " << replicas);
   auto nodes = troupe::test::form_cluster<node>(3, "cachetest");
-  const auto plain = start_cache(nodes, test_settings({{"type-name", "main"}, {"number-of-buckets", 12}}));
-  const auto ttl =
-      start_cache(nodes, test_settings({{"type-name", "short"}, {"number-of-buckets", 4}, {"default-ttl-ms", 300}}));
+  const auto plain = start_cache(nodes, test_settings(replicas, {{"type-name", "main"}, {"number-of-buckets", 12}}));
+  const auto ttl = start_cache(
+      nodes, test_settings(replicas, {{"type-name", "short"}, {"number-of-buckets", 4}, {"default-ttl-ms", 300}}));
   auto& c0 = nodes[0]->caches[plain];
   auto& c1 = nodes[1]->caches[plain];
   auto& c2 = nodes[2]->caches[plain];
@@ -123,13 +127,15 @@ TEST_CASE("cache: put on one node, get and remove on others, ttl expiry by the s
 }
 
 TEST_CASE("cache: eviction under a small budget, get_or_load loads once", "[integration]") {
+  const int replicas = GENERATE(0, 1);
+  INFO("replicas " << replicas);
   auto nodes = troupe::test::form_cluster<node>(3, "cachetest");
   // One bucket: every key on one node, whose whole budget it has.
-  const auto small = start_cache(
-      nodes,
-      test_settings(
-          {{"type-name", "small"}, {"number-of-buckets", 1}, {"max-bytes-per-node", 4096}, {"number-of-shards", 1}}));
-  const auto loaded = start_cache(nodes, test_settings({{"type-name", "loaded"}, {"number-of-buckets", 8}}));
+  const auto small = start_cache(nodes, test_settings(replicas, {{"type-name", "small"},
+                                                                 {"number-of-buckets", 1},
+                                                                 {"max-bytes-per-node", 4096},
+                                                                 {"number-of-shards", 1}}));
+  const auto loaded = start_cache(nodes, test_settings(replicas, {{"type-name", "loaded"}, {"number-of-buckets", 8}}));
 
   // 1. Twenty entries of 467 bytes where 8 fit: the 12 least recently put are evicted.
   const std::string value(400, 'v');
@@ -150,10 +156,10 @@ TEST_CASE("cache: eviction under a small budget, get_or_load loads once", "[inte
 
   // 2. Four buckets on one node (one shard) split its budget: each holds at most a quarter,
   //    the first ones started shrinking to it by their next put or sweep.
-  const auto split = start_cache(
-      nodes,
-      test_settings(
-          {{"type-name", "split"}, {"number-of-buckets", 4}, {"max-bytes-per-node", 4096}, {"number-of-shards", 1}}));
+  const auto split = start_cache(nodes, test_settings(replicas, {{"type-name", "split"},
+                                                                 {"number-of-buckets", 4},
+                                                                 {"max-bytes-per-node", 4096},
+                                                                 {"number-of-shards", 1}}));
   for (int i = 0; i < 40; ++i)
     REQUIRE(nodes[i % 3]->caches[split].put("s-" + std::to_string(i), value.substr(0, 100)).get().stored);
   std::size_t host_buckets = 0;

@@ -53,6 +53,26 @@ TEST_CASE("cache protocol: messages round-trip with any bytes as values", "[unit
   CHECK((failed.error == "down" && failed.claim == 7));
 }
 
+TEST_CASE("cache protocol: the replica messages round-trip with any bytes as values", "[unit]") {
+  rs::serialization s;
+  tcache::register_protocol(s);
+  const std::string bytes("\0\xff\x80 raw", 7);
+  auto copy = round_trip(s, tcache::replica_copy{"3", 9, 2, 4096, 1, 3, {{"k", bytes, 250}, {"j", "", 0}}});
+  CHECK((copy.bucket == "3" && copy.version == 9 && copy.epoch == 2 && copy.capacity == 4096));
+  CHECK((copy.part == 1 && copy.parts == 3 && copy.entries.size() == 2));
+  CHECK((copy.entries[0].key == "k" && copy.entries[0].value == bytes && copy.entries[0].ttl_ms == 250));
+  auto write = round_trip(s, tcache::replica_write{"3", 10, 2, 4096, false, "k", bytes, 1000});
+  CHECK((write.version == 10 && !write.remove && write.value == bytes && write.ttl_ms == 1000));
+  CHECK(round_trip(s, tcache::replica_write{"3", 11, 2, 4096, true, "k", "", 0}).remove);
+  auto ack = round_trip(s, tcache::replica_ack{"3", 11, 2, true});
+  CHECK((ack.version == 11 && ack.epoch == 2 && ack.missing));
+  CHECK(round_trip(s, tcache::replica_drop{"3", 11}).version == 11);
+  CHECK(round_trip(s, tcache::replica_query{"3", 4}).asker == 4);
+  auto held = round_trip(s, tcache::replica_held{"3", 4, true, 11, 0, 1, {{"k", bytes, 0}}});
+  CHECK((held.found && held.asker == 4 && held.version == 11 && held.entries.at(0).value == bytes));
+  CHECK(tcache::replica_store_path("sessions") == "/system/cache-replicas-sessions");
+}
+
 TEST_CASE("cache protocol: a malformed message is refused", "[unit]") {
   rs::serialization s;
   tcache::register_protocol(s);
@@ -67,5 +87,11 @@ TEST_CASE("cache protocol: a malformed message is refused", "[unit]") {
   CHECK_FALSE(
       decode("cache.load_answer",
              {{"answer", 7}, {"value", nlohmann::json::binary({})}, {"error", ""}, {"claim", 1}}));  // unknown kind
+  // No "missing"; an entry without its value.
+  CHECK_FALSE(decode("cache.replica_ack", {{"bucket", "3"}, {"version", 1}, {"epoch", 1}}));
+  const nlohmann::json no_value = {{"key", "k"}};
+  nlohmann::json held = {{"bucket", "3"}, {"asker", 0}, {"found", true}, {"version", 1}, {"part", 0}, {"parts", 1}};
+  held["entries"] = nlohmann::json::array({no_value});
+  CHECK_FALSE(decode("cache.replica_held", held));
   CHECK(decode("cache.get", {{"key", "k"}}));
 }

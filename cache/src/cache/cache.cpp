@@ -1,10 +1,13 @@
 #include "troupe/cache/cache.hpp"
 
+#include <exception>
+#include <string>
 #include <utility>
 
 #include "../internal/bucket_entity.hpp"
 #include "../internal/load_runner.hpp"
 #include "../internal/node_budget.hpp"
+#include "../internal/replica_store.hpp"
 #include "troupe/actor/props.hpp"
 #include "troupe/remote/transport.hpp"
 #include "troupe/sharding/model/ids.hpp"
@@ -15,15 +18,34 @@ namespace troupe::cache {
 expected<distributed_cache, std::string> distributed_cache::start(actor_system& system, cache_settings settings) {
   // 1. The messages first: a peer's request may arrive as soon as the region exists.
   register_protocol(system.extension<remote::transport>().serialization());
-  // 2. The region of the buckets, every bucket sharing this node's budget.
+  // 2. With replicas, this node's replica store, before any bucket that may ask it.
   auto budget = std::make_shared<detail::node_budget>(settings.max_bytes_per_node);
-  const auto sweep = settings.sweep_interval;
-  const auto load = settings.load_timeout;
+  actor_ref store;
+  if (settings.replicas > 0) {
+    try {
+      store = system.spawn_system_actor(props::of<detail::replica_store>(budget, settings.sweep_interval),
+                                        replica_store_path(settings.type_name).substr(std::string("/system/").size()));
+    } catch (const std::exception& e) {
+      return unexpected<std::string>{"cache " + settings.type_name + ": " + e.what()};
+    }
+  }
+  // 3. The region of the buckets, every bucket sharing this node's budget; sharding's
+  //    hand-off stops a bucket with `bucket_stop`, so that it hands its state over first.
+  detail::bucket_config config{budget,
+                               settings.sweep_interval,
+                               settings.load_timeout,
+                               settings.replicas,
+                               settings.restore_timeout,
+                               settings.ask_timeout,
+                               replica_store_path(settings.type_name)};
+  settings.sharding.stop_message = [] { return make_message(detail::bucket_stop{}); };
   auto region = sharding::cluster_sharding::get(system).start(
-      settings.type_name,
-      [budget, sweep, load](const std::string&) { return props::of<detail::bucket_entity>(budget, sweep, load); },
+      settings.type_name, [config](const std::string& id) { return props::of<detail::bucket_entity>(config, id); },
       settings.sharding, sharding::message_extractor::hashing(settings.sharding.number_of_shards));
-  if (!region) return unexpected<std::string>{"cache " + settings.type_name + ": " + region.error()};
+  if (!region) {
+    if (store) system.stop(store);
+    return unexpected<std::string>{"cache " + settings.type_name + ": " + region.error()};
+  }
   return distributed_cache(system, std::make_shared<const cache_settings>(std::move(settings)), std::move(budget));
 }
 
@@ -66,5 +88,7 @@ ask_result<get_reply> distributed_cache::get_or_load(std::string key, loader loa
 std::size_t distributed_cache::local_bytes() const { return budget_->bytes(); }
 
 std::size_t distributed_cache::local_buckets() const { return budget_->buckets(); }
+
+std::size_t distributed_cache::local_replica_bytes() const { return budget_->replica_bytes(); }
 
 }  // namespace troupe::cache

@@ -80,6 +80,76 @@ void from_json(const nlohmann::json& j, load_failed& m) {
   j.at("claim").get_to(m.claim);
 }
 
+void to_json(nlohmann::json& j, const replica_entry& m) {
+  j = {{"key", m.key}, {"value", bytes_of(m.value)}, {"ttl-ms", m.ttl_ms}};
+}
+void from_json(const nlohmann::json& j, replica_entry& m) {
+  j.at("key").get_to(m.key);
+  m.value = string_of(j, "value");
+  j.at("ttl-ms").get_to(m.ttl_ms);
+}
+void to_json(nlohmann::json& j, const replica_copy& m) {
+  j = {{"bucket", m.bucket}, {"version", m.version}, {"epoch", m.epoch},    {"capacity", m.capacity},
+       {"part", m.part},     {"parts", m.parts},     {"entries", m.entries}};
+}
+void from_json(const nlohmann::json& j, replica_copy& m) {
+  j.at("bucket").get_to(m.bucket);
+  j.at("version").get_to(m.version);
+  j.at("epoch").get_to(m.epoch);
+  j.at("capacity").get_to(m.capacity);
+  j.at("part").get_to(m.part);
+  j.at("parts").get_to(m.parts);
+  j.at("entries").get_to(m.entries);
+}
+void to_json(nlohmann::json& j, const replica_write& m) {
+  j = {{"bucket", m.bucket}, {"version", m.version}, {"epoch", m.epoch},           {"capacity", m.capacity},
+       {"remove", m.remove}, {"key", m.key},         {"value", bytes_of(m.value)}, {"ttl-ms", m.ttl_ms}};
+}
+void from_json(const nlohmann::json& j, replica_write& m) {
+  j.at("bucket").get_to(m.bucket);
+  j.at("version").get_to(m.version);
+  j.at("epoch").get_to(m.epoch);
+  j.at("capacity").get_to(m.capacity);
+  j.at("remove").get_to(m.remove);
+  j.at("key").get_to(m.key);
+  m.value = string_of(j, "value");
+  j.at("ttl-ms").get_to(m.ttl_ms);
+}
+void to_json(nlohmann::json& j, const replica_ack& m) {
+  j = {{"bucket", m.bucket}, {"version", m.version}, {"epoch", m.epoch}, {"missing", m.missing}};
+}
+void from_json(const nlohmann::json& j, replica_ack& m) {
+  j.at("bucket").get_to(m.bucket);
+  j.at("version").get_to(m.version);
+  j.at("epoch").get_to(m.epoch);
+  j.at("missing").get_to(m.missing);
+}
+void to_json(nlohmann::json& j, const replica_drop& m) { j = {{"bucket", m.bucket}, {"version", m.version}}; }
+void from_json(const nlohmann::json& j, replica_drop& m) {
+  j.at("bucket").get_to(m.bucket);
+  j.at("version").get_to(m.version);
+}
+void to_json(nlohmann::json& j, const replica_query& m) { j = {{"bucket", m.bucket}, {"asker", m.asker}}; }
+void from_json(const nlohmann::json& j, replica_query& m) {
+  j.at("bucket").get_to(m.bucket);
+  j.at("asker").get_to(m.asker);
+}
+void to_json(nlohmann::json& j, const replica_held& m) {
+  j = {{"bucket", m.bucket}, {"asker", m.asker}, {"found", m.found},    {"version", m.version},
+       {"part", m.part},     {"parts", m.parts}, {"entries", m.entries}};
+}
+void from_json(const nlohmann::json& j, replica_held& m) {
+  j.at("bucket").get_to(m.bucket);
+  j.at("asker").get_to(m.asker);
+  j.at("found").get_to(m.found);
+  j.at("version").get_to(m.version);
+  j.at("part").get_to(m.part);
+  j.at("parts").get_to(m.parts);
+  j.at("entries").get_to(m.entries);
+}
+
+std::string replica_store_path(const std::string& type_name) { return "/system/cache-replicas-" + type_name; }
+
 void register_protocol(remote::serialization& s) {
   s.register_json<put_request>("cache.put");
   s.register_json<put_reply>("cache.put_reply");
@@ -91,6 +161,12 @@ void register_protocol(remote::serialization& s) {
   s.register_json<load_answer>("cache.load_answer");
   s.register_json<load_done>("cache.load_done");
   s.register_json<load_failed>("cache.load_failed");
+  s.register_json<replica_copy>("cache.replica_copy");
+  s.register_json<replica_write>("cache.replica_write");
+  s.register_json<replica_ack>("cache.replica_ack");
+  s.register_json<replica_drop>("cache.replica_drop");
+  s.register_json<replica_query>("cache.replica_query");
+  s.register_json<replica_held>("cache.replica_held");
 }
 
 }  // namespace troupe::cache

@@ -14,10 +14,10 @@ constexpr long long max_bytes = 1LL << 40;            // a TiB per node
 expected<cache_settings, config_error> cache_settings::parse(const nlohmann::json& j) {
   try {
     cache_settings s;
-    const settings_reader root(j, "",
-                               {"type-name", "number-of-buckets", "number-of-shards", "max-bytes-per-node",
-                                "default-ttl-ms", "sweep-interval-ms", "load-timeout-ms", "ask-timeout-ms",
-                                "sharding"});
+    const settings_reader root(
+        j, "",
+        {"type-name", "number-of-buckets", "number-of-shards", "max-bytes-per-node", "default-ttl-ms",
+         "sweep-interval-ms", "load-timeout-ms", "ask-timeout-ms", "replicas", "restore-timeout-ms", "sharding"});
     root.string("type-name", s.type_name, false);
     root.integer("number-of-buckets", s.number_of_buckets, 1, 1'000'000);
     std::uint32_t shards = 32;
@@ -27,6 +27,8 @@ expected<cache_settings, config_error> cache_settings::parse(const nlohmann::jso
     root.millis("sweep-interval-ms", s.sweep_interval, 1, max_interval_ms);
     root.millis("load-timeout-ms", s.load_timeout, 1, max_interval_ms);
     root.millis("ask-timeout-ms", s.ask_timeout, 1, max_interval_ms);
+    root.integer("replicas", s.replicas, 0, 1);
+    root.millis("restore-timeout-ms", s.restore_timeout, 1, max_interval_ms);
 
     // The buckets' sharding settings: the nested object, with the shard count from here and
     // passivation off, named with their full path when wrong.

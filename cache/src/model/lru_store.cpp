@@ -105,6 +105,24 @@ std::vector<std::string> lru_store::resize(std::size_t capacity_bytes) {
   return evicted;
 }
 
+void lru_store::clear() {
+  index_.clear();
+  order_.clear();
+  bytes_ = 0;
+}
+
+std::vector<entry_copy> lru_store::entries(time_point now) const {
+  std::vector<entry_copy> out;
+  out.reserve(order_.size());
+  for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
+    if (expired_at(*it, now)) continue;
+    std::optional<std::chrono::nanoseconds> ttl;
+    if (it->expires) ttl = *it->expires - now;
+    out.push_back(entry_copy{it->key, it->value, ttl});
+  }
+  return out;
+}
+
 std::vector<std::string> lru_store::keys_by_recency() const {
   std::vector<std::string> keys;
   keys.reserve(order_.size());

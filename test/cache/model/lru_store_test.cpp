@@ -1,5 +1,6 @@
 // The bucket's pure store: eviction order, byte accounting, time to live with made-up
-// times, replacing a key, and refused input. No actor system, no clock.
+// times, replacing a key, refused input, and the listing of live entries a replica is sent.
+// No actor system, no clock.
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -19,6 +20,12 @@ using troupe::cache::model::time_point;
 namespace {
 const time_point t0{};  // any origin: only differences matter
 using keys = std::vector<std::string>;
+
+keys keys_of_entries(const std::vector<troupe::cache::model::entry_copy>& entries) {
+  keys out;
+  for (const auto& e : entries) out.push_back(e.key);
+  return out;
+}
 }  // namespace
 
 TEST_CASE("lru_store counts an entry's key, value and overhead", "[unit]") {
@@ -175,4 +182,28 @@ TEST_CASE("lru_store's byte count matches its entries under random operations", 
     REQUIRE(sum == s.bytes());
     REQUIRE(s.bytes() <= s.capacity());
   }
+}
+
+TEST_CASE("lru_store::entries lists live entries least recent first, with what remains of their ttl", "[unit]") {
+  lru_store s(10'000);
+  s.put("a", "1", std::nullopt, t0);
+  s.put("b", "2", 10s, t0);
+  s.put("c", "3", 1s, t0);
+  s.get("a", t0);                     // a becomes the most recent
+  const auto e = s.entries(t0 + 2s);  // c has expired by then
+  CHECK(keys_of_entries(e) == std::vector<std::string>{"b", "a"});
+  CHECK(e[0].ttl == std::optional<std::chrono::nanoseconds>(8s));
+  CHECK_FALSE(e[1].ttl);
+  CHECK(e[1].value == "1");
+  CHECK(s.size() == 3);  // listing drops nothing
+
+  // Put into an empty store in that order, they keep their recency.
+  lru_store copy(10'000);
+  for (const auto& x : e) copy.put(x.key, x.value, x.ttl, t0);
+  CHECK(copy.keys_by_recency() == std::vector<std::string>{"a", "b"});
+
+  s.clear();
+  CHECK(s.bytes() == 0);
+  CHECK(s.size() == 0);
+  CHECK(s.entries(t0).empty());
 }

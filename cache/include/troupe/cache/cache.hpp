@@ -19,8 +19,10 @@
 // `get_or_load` runs the loader once per key across the cluster while a load is running:
 // the bucket grants one caller the load and holds the others until its value arrives.
 // The loader runs on the granted caller's node, on an actor thread (keep it short, or it
-// holds a dispatcher thread). A node that dies loses the keys of the buckets it held; so
-// does a bucket moved by a rebalance or a graceful leave (docs/cache.md).
+// holds a dispatcher thread). Without replicas, a node that dies loses the keys of the
+// buckets it held, and so does a bucket moved by a rebalance or a graceful leave; with
+// `replicas` 1 each bucket keeps a copy on a second node, a put is answered once the copy
+// has it, and a bucket that moves or loses its node starts from the copy (docs/cache.md).
 //
 // Every member function may be called from any thread but not from inside an actor of a
 // manual (deterministic) system.
@@ -100,6 +102,9 @@ class distributed_cache {
   std::size_t local_bytes() const;
   /// Buckets living on this node.
   std::size_t local_buckets() const;
+  /// Bytes of the copies of other nodes' buckets held here (`replicas` 1), not counted in
+  /// `local_bytes` nor bounded by `max-bytes-per-node`, but by their primaries' shares.
+  std::size_t local_replica_bytes() const;
   /// The settings it was started with.
   const cache_settings& settings() const noexcept { return *settings_; }
 

@@ -11,6 +11,8 @@
 //     "sweep-interval-ms": 1000,        how often a bucket drops expired keys
 //     "load-timeout-ms": 10000,         a get_or_load claim lapses after this
 //     "ask-timeout-ms": 5000,           how long the API's futures wait for the bucket
+//     "replicas": 0,                    1: a copy of each bucket on a second node
+//     "restore-timeout-ms": 1000,       a starting bucket waits this long for the copies
 //     "sharding": {...}                 sharding_settings keys (troupe/sharding/settings.hpp),
 //   }                                   except number-of-shards and passivation (set here)
 //
@@ -40,6 +42,11 @@ struct cache_settings {
   std::chrono::milliseconds sweep_interval{1000};         ///< periodic expiry sweep per bucket
   std::chrono::milliseconds load_timeout{10000};          ///< a get_or_load claim lapses after this
   std::chrono::milliseconds ask_timeout{5000};            ///< the API's futures
+  /// 1: each bucket keeps a copy of its keys on a second node, which a put waits for and
+  /// which the bucket starts from when it moves or its node dies; 0: none (docs/cache.md).
+  std::uint32_t replicas = 0;
+  /// How long a starting bucket waits for the replica stores' copies (replicas 1).
+  std::chrono::milliseconds restore_timeout{1000};
   /// Sharding settings of the buckets' entity type; passivation is always off (a passivated
   /// bucket would lose its keys).
   sharding::sharding_settings sharding;

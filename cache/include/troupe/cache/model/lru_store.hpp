@@ -46,6 +46,14 @@ enum class put_status {
 /// `put_status` as text ("stored", "too_large", ...).
 const char* to_string(put_status s) noexcept;
 
+/// One live entry as `lru_store::entries` lists it: its time to live is what remains of it
+/// (nullopt: never expires), so that a store on another node can hold it from its own now.
+struct entry_copy {
+  std::string key;
+  std::string value;
+  std::optional<std::chrono::nanoseconds> ttl;
+};
+
 /// The answer of `lru_store::put`.
 struct put_outcome {
   put_status status = put_status::stored;
@@ -80,6 +88,12 @@ class lru_store {
   /// Sets the capacity, evicting the least recently used until the store fits; the keys
   /// evicted, least recent first.
   std::vector<std::string> resize(std::size_t capacity_bytes);
+
+  /// Drops every entry.
+  void clear();
+  /// Every entry not expired at `now`, from the least to the most recently used: putting
+  /// them into an empty store in this order (with the same now) gives the same recency order.
+  std::vector<entry_copy> entries(time_point now) const;
 
   /// Bytes held (sum of `entry_cost`).
   std::size_t bytes() const noexcept { return bytes_; }
