@@ -76,6 +76,13 @@ inline bool sees_all_up(cluster_node& n, std::size_t count) {
   return cluster::model::membership_state{n.cl().latest_gossip(), n.cl().self_unique_address()}.convergence();
 }
 
+/// The value of `sample` (a name and its labels, as written) in `n`'s /metrics, or -1.
+inline double metric(cluster_node& n, const std::string& sample) {
+  const std::string text = n.cl().metrics();
+  const auto at = text.find("\n" + sample + " ");
+  return at == std::string::npos ? -1.0 : std::stod(text.substr(at + sample.size() + 2));
+}
+
 /// `settings.size()` nodes of type `Node` (a `cluster_node`, or a type derived from it that
 /// is constructible from its settings), the first the seed, waited for until all are up
 /// everywhere.

@@ -68,12 +68,7 @@ struct node : troupe::test::cluster_node {
 
 bool all_up(node& n, std::size_t count) { return troupe::test::sees_all_up(n, count); }
 
-/// The value of `sample` (a name and its labels, as written) in `n`'s /metrics, or -1.
-double metric(node& n, const std::string& sample) {
-  const std::string text = n.cl().metrics();
-  const auto at = text.find("\n" + sample + " ");
-  return at == std::string::npos ? -1.0 : std::stod(text.substr(at + sample.size() + 2));
-}
+using troupe::test::metric;
 
 /// Three nodes in one cluster, each with a started replicator.
 std::vector<std::unique_ptr<node>> start_nodes(std::size_t n = 3) {

@@ -50,12 +50,7 @@ struct node : troupe::test::cluster_node {
   ps::pubsub_stats stats() { return pubsub().ask_stats(5s).get(); }
 };
 
-/// The value of `sample` (a name and its labels, as written) in `n`'s /metrics, or -1.
-double metric(node& n, const std::string& sample) {
-  const std::string text = n.cl().metrics();
-  const auto at = text.find("\n" + sample + " ");
-  return at == std::string::npos ? -1.0 : std::stod(text.substr(at + sample.size() + 2));
-}
+using troupe::test::metric;
 
 /// Three nodes in one cluster, each with a started mediator.
 std::vector<std::unique_ptr<node>> start_nodes(std::size_t n = 3) {
