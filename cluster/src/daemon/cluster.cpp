@@ -232,6 +232,16 @@ class cluster_daemon final : public actor {
     flush();
   }
 
+  // `reachability_changed` to the subscribers that asked, when the table differs from the
+  // last one published.
+  void publish_reachability() {
+    const auto& r = core_.latest_gossip().reachability();
+    if (r == published_reachability_) return;
+    published_reachability_ = r;
+    for (const auto& [ref, kinds] : subscribers_)
+      if ((kinds & reachability_changed_events) != 0) ref.tell(reachability_changed{r}, self());
+  }
+
   void subscribe(const subscribe_cmd& c) {
     c.subscriber.tell(snapshot_of(core_.latest_gossip(), core_.self()), self());
     auto it = std::find_if(subscribers_.begin(), subscribers_.end(), [&](const auto& s) { return s.first == c.subscriber; });
@@ -267,12 +277,14 @@ class cluster_daemon final : public actor {
     for (const auto& e : events) leader_changes_ += std::holds_alternative<leader_changed>(e) ? 1 : 0;
     std::vector<std::function<void()>> up_callbacks;
     std::vector<std::function<void(const cluster_event&)>> listeners;
+    bool view_changed = false;
     {
       std::lock_guard lock(shared_->mutex);
       const auto& st = core_.stats();
       if (st.view_changes != published_views_) {
         shared_->latest = core_.latest_gossip();
         published_views_ = st.view_changes;
+        view_changed = true;
       }
       shared_->stats = {st.gossip_sent, st.gossip_status_sent, st.gossip_received, st.heartbeats_sent, st.rejected,
                         st.view_changes, leader_changes_, core_.state().convergence()};
@@ -292,6 +304,7 @@ class cluster_daemon final : public actor {
         if ((kinds & kind) != 0) std::visit([&](const auto& ev) { ref.tell(ev, self()); }, e);
       for (const auto& fn : listeners) run_guarded([&] { fn(e); }, log());
     }
+    if (view_changed) publish_reachability();
     for (const auto& fn : up_callbacks) run_guarded(fn, log());
     if (core_.stop_requested() && !stopped_) {
       stopped_ = true;
@@ -331,6 +344,7 @@ class cluster_daemon final : public actor {
   std::map<model::address, actor_ref> refs_;
   bool stopped_ = false;
   std::uint64_t published_views_ = 0;
+  model::reachability published_reachability_;  ///< the table last sent as reachability_changed
   std::vector<model::address> known_members_;    ///< read from the known-members file at start
   std::vector<model::address> written_members_;  ///< last written to it
   bool write_failed_ = false;

@@ -261,6 +261,25 @@ TEST_CASE("cluster: a joiner becomes weakly up while a member is unreachable", "
                   20s, "up after healing");
 }
 
+TEST_CASE("cluster: reachability_changed reports the records about the node itself, which no member event does",
+          "[integration][cluster]") {
+  auto j = fast_settings();
+  j["downing"] = {{"strategy", "off"}};
+  auto nodes = start_cluster(3, j);
+  test_probe probe(nodes[0]->system);
+  nodes[0]->cl().subscribe(probe.ref(), tc::reachability_changed_events);
+  (void)probe.expect_msg<tc::current_cluster_state>();
+  const auto self = nodes[0]->cl().self_unique_address();
+  const auto third = nodes[2]->cl().self_unique_address();
+  partition(*nodes[0], *nodes[2]);
+  // Node 2's record of node 0 reaches node 0 through node 1's gossip.
+  probe.fish_for<tc::reachability_changed>(
+      [&](const tc::reachability_changed& e) { return !e.reachability.is_reachable(third, self); }, 15s);
+  heal(*nodes[0], *nodes[2]);
+  probe.fish_for<tc::reachability_changed>(
+      [](const tc::reachability_changed& e) { return e.reachability.is_all_reachable(); }, 15s);
+}
+
 TEST_CASE("cluster: an isolated member is downed by keep-majority and downs itself", "[integration][cluster]") {
   auto nodes = start_cluster(3);
   partition(*nodes[0], *nodes[2]);

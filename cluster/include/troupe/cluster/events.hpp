@@ -79,7 +79,15 @@ struct current_cluster_state {
   const model::member* find(const model::address& a) const;
 };
 
-/// Any of the events above except the snapshot.
+/// The reachability table changed: any observer's record of any member, this node's own
+/// included (Akka's `ReachabilityChanged`). The membership events leave out what concerns
+/// this node itself and records that do not change who is unreachable; a subscriber whose
+/// decision depends on the whole table (the split brain resolver's view of which side this
+/// node is on) needs this one too. Only subscribers get it, with `reachability_changed_events`;
+/// it is not a `cluster_event`, so listeners do not.
+struct reachability_changed { model::reachability reachability; };
+
+/// Any of the events above except the snapshot and `reachability_changed`.
 using cluster_event = std::variant<member_joined, member_weakly_up, member_up, member_left, member_exited,
                                    member_downed, member_removed, unreachable_member, reachable_member,
                                    leader_changed, role_leader_changed>;
@@ -97,6 +105,8 @@ enum event_kinds : std::uint32_t {
   reachable_events = 1U << 8,
   leader_events = 1U << 9,
   role_leader_events = 1U << 10,
+  /// `reachability_changed`; not part of `all_events`.
+  reachability_changed_events = 1U << 11,
   /// Every member status event (Akka's `MemberEvent`).
   member_events = member_joined_events | member_weakly_up_events | member_up_events | member_left_events |
                   member_exited_events | member_downed_events | member_removed_events,
