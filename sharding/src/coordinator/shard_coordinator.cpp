@@ -37,7 +37,8 @@ class shard_coordinator final : public actor {
     core_->on_view(model::view_of(cl.latest_gossip(), p_.settings.role), now());
     timers().start_periodic_timer("rebalance", rebalance_tick{}, p_.settings.coordinator.rebalance_interval);
     timers().start_periodic_timer("timers", timers_tick{}, std::chrono::seconds{1});
-    cl.subscribe(self(), cluster::member_events | cluster::reachability_events);
+    // reachability_changed: the resolver's view of the sides depends on every record.
+    cl.subscribe(self(), cluster::member_events | cluster::reachability_events | cluster::reachability_changed_events);
     if (p_.settings.coordinator.remember_entities) self().tell(load_shards{});
     TROUPE_LOG(log(), info) << "sharding: coordinator of " << p_.type_name << " started on "
                             << cm::to_string(self_node_);
@@ -76,6 +77,7 @@ class shard_coordinator final : public actor {
         [this](const cluster::member_removed&) { on_cluster_change(); },
         [this](const cluster::unreachable_member&) { on_cluster_change(); },
         [this](const cluster::reachable_member&) { on_cluster_change(); },
+        [this](const cluster::reachability_changed&) { on_cluster_change(); },
     };
   }
 

@@ -102,6 +102,7 @@ void coordinator_core::on_tick(coordinator_tick t, nanoseconds now) {
     }
   }
   // 4. Recovery, then requests that may be answerable now.
+  invite_registrations();
   check_recovered(now);
   retry_waiting(now);
   finish();
@@ -174,6 +175,14 @@ void coordinator_core::on_register(const register_region& m, nanoseconds now) {
   send(r, register_ack{self_});
   check_recovered(now);
   retry_waiting(now);
+}
+
+void coordinator_core::invite_registrations() {
+  if (!recovering_ || !has_view_) return;
+  std::set<region_id> wanted = expected_regions_;
+  wanted.insert(view_.up.begin(), view_.up.end());
+  for (const auto& r : wanted)
+    if (!is_registered(r) && !view_.unreachable.contains(r)) send(r, please_register{self_});
 }
 
 void coordinator_core::check_recovered(nanoseconds now) {

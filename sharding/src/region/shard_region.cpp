@@ -61,7 +61,8 @@ class shard_region final : public actor {
     timers().start_periodic_timer("retry", retry_tick{}, p_.settings.region.retry_interval);
     if (p_.settings.region.idle_timeout)
       timers().start_periodic_timer("passivation", passivation_tick{}, *p_.settings.region.idle_timeout / 2);
-    cl.subscribe(self(), cluster::member_events | cluster::reachability_events);
+    // reachability_changed: the resolver's view of the sides depends on every record.
+    cl.subscribe(self(), cluster::member_events | cluster::reachability_events | cluster::reachability_changed_events);
     TROUPE_LOG(log(), debug) << "sharding: " << (p_.proxy ? "proxy" : "region") << " of " << p_.type_name
                              << " started";
   }
@@ -106,6 +107,7 @@ class shard_region final : public actor {
         [this](const cluster::member_removed&) { on_cluster_change(); },
         [this](const cluster::unreachable_member&) { on_cluster_change(); },
         [this](const cluster::reachable_member&) { on_cluster_change(); },
+        [this](const cluster::reachability_changed&) { on_cluster_change(); },
         // Timers, the store, queries, shutdown.
         [this](const retry_tick&) {
           core_->on_tick(model::region_tick::retry, now());

@@ -96,7 +96,8 @@ class singleton_manager_actor final : public actor {
     } catch (const std::exception& e) {
       TROUPE_LOG(log(), warning) << "singleton manager: shutting down already (" << e.what() << ")";
     }
-    cl.subscribe(self(), cluster::member_events | cluster::reachability_events);
+    // reachability_changed: the resolver's view of the sides depends on every record.
+    cl.subscribe(self(), cluster::member_events | cluster::reachability_events | cluster::reachability_changed_events);
     timers().start_periodic_timer("tick", manager_tick{}, settings_.hand_over_retry_interval);
     TROUPE_LOG(log(), debug) << "singleton manager " << path_ << " started on "
                              << cm::to_string(core_->self());
@@ -123,6 +124,7 @@ class singleton_manager_actor final : public actor {
         [this](const cluster::member_removed&) { refresh(); },
         [this](const cluster::unreachable_member&) { refresh(); },
         [this](const cluster::reachable_member&) { refresh(); },
+        [this](const cluster::reachability_changed&) { refresh(); },
         [this](const manager_tick&) {
           if (!core_) return;
           refresh();

@@ -123,6 +123,41 @@ TEST_CASE("coordinator_core: recovery ends after the timeout when an up member n
   CHECK(core.table().home_of("1"));
 }
 
+TEST_CASE("coordinator_core: while recovering it asks the regions it waits for to register, each tick",
+          "[unit][sharding][coordinator]") {
+  // Its node was fenced and its singleton stopped; it starts again on the same node. Region
+  // a (on that node) knows every home it needs and would never ask: it must be invited.
+  coordinator_core core{settings(), {a, 8}, model::least_shard(), 10s};
+  core.on_view(view({a, b}), 10s);
+  auto out = core.take_outbox();
+  CHECK(sent<model::please_register>(out, a).size() == 1);
+  CHECK(sent<model::please_register>(out, b).size() == 1);
+  model::register_region rb{b};
+  rb.hosted = {"2"};
+  rb.known_homes = {{"1", a}};
+  rb.regions_version = 4;
+  rb.known_regions = {a, b};
+  core.receive(rb, 10s);
+  core.on_tick(coordinator_tick::timers, 13s);  // past the recovery timeout: a is still expected
+  CHECK(core.recovering());
+  out = core.take_outbox();
+  CHECK(sent<model::please_register>(out, a).size() == 1);
+  CHECK(sent<model::please_register>(out, b).empty());
+  // Shard 1 stays reserved for a, which claims it; nobody is invited once recovered.
+  core.receive(model::get_shard_home{b, "1"}, 13s);
+  CHECK(sent<model::host_shard>(core.take_outbox()).empty());
+  model::register_region ra{a};
+  ra.hosted = {"1"};
+  core.receive(ra, 14s);
+  CHECK_FALSE(core.recovering());
+  CHECK(core.table().home_of("1") == a);
+  CHECK(core.table().home_of("2") == b);
+  out = core.take_outbox();
+  CHECK(sent<model::shard_home>(out, b).size() == 1);
+  core.on_tick(coordinator_tick::timers, 15s);
+  CHECK(sent<model::please_register>(core.take_outbox()).empty());
+}
+
 TEST_CASE("coordinator_core: a request from an unregistered region is answered with please_register",
           "[unit][sharding][coordinator]") {
   fixture f;

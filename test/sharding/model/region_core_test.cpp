@@ -100,6 +100,26 @@ TEST_CASE("region_core: registers with the coordinator's node and takes orders o
   CHECK(to_coordinator<model::register_region>(fresh.take_effects()).size() == 1);
 }
 
+TEST_CASE("region_core: a new coordinator on the same node is registered with when it asks",
+          "[unit][sharding][region]") {
+  fixture f;
+  f.host("1");
+  (void)f.effects();
+  const model::coordinator_id again{self, 43};  // the singleton started again on this node
+  f.core.receive(model::please_register{again}, 1s);
+  const auto regs = to_coordinator<model::register_region>(f.effects());
+  REQUIRE(regs.size() == 1);
+  CHECK(regs[0].hosted == std::vector<model::shard_id>{"1"});
+  f.core.receive(model::register_ack{again}, 1s);
+  REQUIRE(f.core.coordinator());
+  CHECK(*f.core.coordinator() == again);
+  const auto rejected = f.core.stats().rejected;
+  f.core.receive(model::host_shard{coord, "2"}, 1s);  // the old incarnation's orders
+  CHECK(f.core.stats().rejected == rejected + 1);
+  f.core.receive(model::host_shard{again, "2"}, 1s);
+  CHECK(f.core.local_shard_count() == 2);
+}
+
 TEST_CASE("region_core: messages for a shard without a known home wait, then follow it in order",
           "[unit][sharding][region]") {
   fixture f;

@@ -38,7 +38,10 @@
 //    set of the highest version seen names the regions to wait for. Until every such
 //    region still a member has registered, and either every up member has registered or
 //    `recovery_timeout` passed, requests wait. So no shard gets a second home because its
-//    host was slow to register.
+//    host was slow to register. While it waits, it asks the regions it waits for (and every
+//    up member's) to register, each `timers` tick: a coordinator that starts again on the
+//    same node (its singleton stopped while the node was fenced) is not otherwise noticed
+//    by regions that know every home they need.
 //
 // Invariant, checked by tests and the simulator: a shard has at most one home in the
 // table, and the core never sends `host_shard` for a shard whose previous home has not
@@ -166,6 +169,7 @@ class coordinator_core {
   void ack_shutdown_if_done(const region_id& r);
   void terminate_region(const region_id& r, nanoseconds now);
   void check_recovered(nanoseconds now);
+  void invite_registrations();
   void rebalance(nanoseconds now);
   void start_handoff(const shard_id& s, nanoseconds now);
   void send_handoff(const shard_id& s, handoff_worker& w, nanoseconds now);
