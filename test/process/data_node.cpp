@@ -1,12 +1,13 @@
-// data_node: one cluster node running Distributed Data, Distributed Pub-Sub and a cluster
-// group router, for the partition-and-heal process test (partition_heal_test.cpp starts
-// three of them).
+// data_node: one cluster node running Distributed Data, Distributed Pub-Sub, a cluster
+// group router and the distributed cache (one replica), for the partition-and-heal process
+// test (partition_heal_test.cpp starts three of them).
 //
 //   data_node --host 127.80.1.1 --port 2701 --seeds troupe://dfault@127.80.1.1:2701,...
 //             --commands /tmp/dir/node1.cmd
 //
-// Cluster timing is five times Akka's and there is no downing, so a node cut off by a
-// partition comes back when it heals. The node reads commands appended to the --commands
+// Cluster timing is five times Akka's; downing keeps its defaults (keep-majority once the
+// partition has been stable for 20 s, longer than the test's), so a node cut off by a
+// partition comes back when it heals (fenced meanwhile: its cache buckets stop). The node reads commands appended to the --commands
 // file (stdin is not available to the test's children), one per line, and answers each
 // with a JSON line on stdout:
 //   incr KEY N             local increment of the counter KEY   {"event":"incr","key","ok"}
@@ -15,6 +16,12 @@
 //   subscribe TOPIC        a local listener subscribes           {"event":"subscribed","topic"}
 //   publish TOPIC TEXT     through the mediator                  {"event":"published","topic"}
 //   count TOPIC            subscribers in this node's registry   {"event":"count","topic","n"}
+//   put-many P N           cache puts of P0..P(N-1), value "v-i" {"event":"put-many","stored"}
+//   get-many P N           cache gets of the same, all at once   {"event":"get-many","found",
+//                          (1 s timeout each)                      "missing","wrong","timeouts"}
+//   shards                 the cache region's local shards       {"event":"shards","ok","shards",
+//                          and entities, and its counters          "buffered","forwarded",...}
+// TROUPE_DATA_NODE_LOG=info (or debug) logs to stderr (warnings only by default).
 // and prints what its listener receives ({"event":"got","topic","text"}). Every 200 ms a
 // status line: {"event":"status","up":N,"unreachable":M,"routees":R}, R being the routees
 // of its round-robin group router over /user/worker on every member. SIGTERM or SIGINT
@@ -22,22 +29,26 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include <troupe/actor.hpp>
+#include <troupe/cache/cache.hpp>
 #include <troupe/cluster/cluster.hpp>
 #include <troupe/ddata/ddata.hpp>
 #include <troupe/ddata/replicator.hpp>
 #include <troupe/pubsub/pubsub.hpp>
 #include <troupe/remote/transport.hpp>
 #include <troupe/routers/cluster_router.hpp>
+#include <troupe/sharding/sharding.hpp>
 
 #include "support/node_program.hpp"
 
@@ -107,6 +118,9 @@ int main(int argc, char** argv) {
 
   troupe::actor_system_settings system_settings;
   system_settings.log_min_level = troupe::log_level::warning;
+  // TROUPE_DATA_NODE_LOG=info (or debug) for a transcript with the cluster's and sharding's logs.
+  if (const char* level = std::getenv("TROUPE_DATA_NODE_LOG"))
+    if (auto l = troupe::parse_log_level(level)) system_settings.log_min_level = *l;
   troupe::actor_system system("dfault", system_settings);
   auto out = std::make_shared<json_printer>();
   auto& cluster = tc::cluster::get(system);
@@ -131,6 +145,17 @@ int main(int argc, char** argv) {
   auto pss = ps::distributed_pubsub_settings::parse(json{{"gossip-interval-ms", 200}});
   if (!ds || !pss || !ddata.start(*ds) || !pubsub.start(*pss)) {
     std::cerr << "data_node: cannot start ddata or pub-sub\n";
+    return 2;
+  }
+  auto cache_settings = troupe::cache::cache_settings::parse(
+      json{{"replicas", 1}, {"ask-timeout-ms", 1000}, {"sharding", {{"retry-interval-ms", 200}}}});
+  if (!cache_settings) {
+    std::cerr << "data_node: " << cache_settings.error().what() << '\n';
+    return 2;
+  }
+  auto cache = troupe::cache::distributed_cache::start(system, *cache_settings);
+  if (!cache) {
+    std::cerr << "data_node: cannot start the cache: " << cache.error() << '\n';
     return 2;
   }
   system.spawn(troupe::props::of<worker>(), "worker");
@@ -173,6 +198,44 @@ int main(int argc, char** argv) {
     } else if (cmd == "count") {
       auto r = pubsub.ask_count(a, 5s).result();
       out->say({{"event", "count"}, {"topic", a}, {"n", r ? static_cast<long long>(r->count) : -1}});
+    } else if (cmd == "put-many" || cmd == "get-many") {
+      // All at once, then every answer: at most one timeout's wait in all.
+      const int n = std::stoi(b);
+      auto value_of = [](int i) { return "v-" + std::to_string(i); };
+      if (cmd == "put-many") {
+        std::vector<troupe::ask_result<troupe::cache::put_reply>> puts;
+        for (int i = 0; i < n; ++i) puts.push_back(cache->put(a + std::to_string(i), value_of(i)));
+        int stored = 0;
+        for (auto& p : puts)
+          if (auto r = p.result(); r && r->stored) ++stored;
+        out->say({{"event", cmd}, {"stored", stored}});
+      } else {
+        std::vector<troupe::ask_result<troupe::cache::get_reply>> gets;
+        for (int i = 0; i < n; ++i) gets.push_back(cache->get(a + std::to_string(i)));
+        int found = 0, missing = 0, wrong = 0, timeouts = 0;
+        for (int i = 0; i < n; ++i) {
+          auto r = gets[static_cast<std::size_t>(i)].result();
+          if (!r)
+            ++timeouts;
+          else if (!r->found)
+            ++missing;
+          else
+            ++(r->value == value_of(i) ? found : wrong);
+        }
+        out->say({{"event", cmd}, {"found", found}, {"missing", missing}, {"wrong", wrong}, {"timeouts", timeouts}});
+      }
+    } else if (cmd == "shards") {
+      auto st = troupe::sharding::cluster_sharding::get(system).region_state("cache", 2s);
+      json shards = json::array();
+      if (st)
+        for (const auto& sh : st->shards) shards.push_back({{"shard", sh.shard}, {"entities", sh.entities}});
+      out->say({{"event", "shards"},
+                {"ok", st.has_value()},
+                {"shards", shards},
+                {"buffered", st ? st->buffered : 0},
+                {"forwarded", st ? st->stats.forwarded : 0},
+                {"rejected", st ? st->stats.rejected : 0},
+                {"handoffs", st ? st->stats.handoffs : 0}});
     } else {
       out->say({{"event", "error"}, {"line", line}});
     }

@@ -1,4 +1,5 @@
-// Distributed Data, Distributed Pub-Sub and a cluster group router across processes,
+// Distributed Data, Distributed Pub-Sub, a cluster group router and the distributed cache
+// (one replica) across processes,
 // through a partition and its healing: three data_node programs (path in
 // TROUPE_DATA_NODE_EXE) on loopback aliases 127.80.<run>.<k>, the partition {1} | {2, 3}
 // made with iptables, without downing, so that node 1 comes back when it heals.
@@ -8,6 +9,10 @@
 // registries; node 1's router keeps only its own routee. After the healing every node
 // reads the same counter (every write counted once), node 1 learns the subscription and
 // its publish reaches the subscriber, and node 1's router has its three routees again.
+// The cache's keys, put before the cut, are never read wrong or missing: while cut off a
+// get answers the value or times out (its bucket across the cut, or node 1's fenced ones),
+// after the healing every key is found again from both sides, and no shard is hosted by
+// two nodes at any of three looks (before the cut, during it, after the healing).
 //
 // Without iptables or root the test is skipped with a warning, as the other process tests
 // are. Children are killed and reaped, the firewall chain removed and the files deleted by
@@ -22,6 +27,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -143,6 +149,20 @@ struct fleet {
     return ask(k, "read " + key, "value", [&](const json& e) { return e.value("key", "") == key; })
         .value("value", -2LL);
   }
+  /// Each shard of the cache is hosted by at most one node's region (all three answer).
+  void check_one_home_per_shard() {
+    std::map<std::string, int> home;
+    for (int k = 1; k <= 3; ++k) {
+      const json st = ask(k, "shards", "shards");
+      INFO("node " << k << ": " << st.dump());
+      REQUIRE(st.value("ok", false));
+      for (const auto& sh : st["shards"]) {
+        const auto [it, fresh] = home.emplace(sh.value("shard", ""), k);
+        INFO("shard " << it->first << " on node " << it->second << " and node " << k);
+        CHECK(fresh);
+      }
+    }
+  }
   long long count(int k, const std::string& topic) {
     return ask(k, "count " + topic, "count", [&](const json& e) { return e.value("topic", "") == topic; })
         .value("n", -2LL);
@@ -151,7 +171,7 @@ struct fleet {
 
 }  // namespace
 
-TEST_CASE("data processes: ddata, pub-sub and a group router through a partition {1}|{2,3} and its healing",
+TEST_CASE("data processes: ddata, pub-sub, a group router and the cache through a partition {1}|{2,3} and its healing",
           "[fault]") {
   std::string why;
   auto partition = loopback_partition::make("TROUPE_DPT_", why);
@@ -170,6 +190,10 @@ TEST_CASE("data processes: ddata, pub-sub and a group router through a partition
   f.until("a first majority write", 20'000ms,
           [&] { return f.ask(1, "incr-majority warm 1", "incr-majority").value("ok", false); });
 
+  f.until("the cache stores 20 keys", 20'000ms,
+          [&] { return f.ask(1, "put-many c 20", "put-many").value("stored", 0) == 20; });
+
+  f.check_one_home_per_shard();
   // 1. Cut node 1 off from nodes 2 and 3.
   for (int b = 2; b <= 3; ++b) partition->cut(host_of(1), host_of(b));
   f.until("node 1 sees two unreachable, nodes 2 and 3 one", 20'000ms, [&] {
@@ -193,7 +217,17 @@ TEST_CASE("data processes: ddata, pub-sub and a group router through a partition
   f.until("routees shrink on both sides", 10'000ms,
           [&] { return f[1].status("routees") == 1 && f[2].status("routees") == 2; });
 
-  // 5. Heal.
+  // 5. The cache: each side reads a key right or not at all.
+  for (int k : {1, 2}) {
+    const json got = f.ask(k, "get-many c 20", "get-many");
+    INFO("node " << k << ": " << got.dump());
+    CHECK(got.value("wrong", -1) == 0);
+    CHECK(got.value("missing", -1) == 0);  // nobody is downed: no bucket starts afresh anywhere
+    CHECK(got.value("found", 0) + got.value("timeouts", 0) == 20);
+  }
+  f.check_one_home_per_shard();
+
+  // 6. Heal.
   partition->heal();
   f.until("everyone reachable again", 30'000ms, [&] {
     for (int k = 1; k <= 3; ++k)
@@ -214,5 +248,11 @@ TEST_CASE("data processes: ddata, pub-sub and a group router through a partition
         .has_value();
   });
   f.until("node 1's router has its three routees again", 10'000ms, [&] { return f[1].status("routees") == 3; });
+  for (int k : {1, 2})
+    f.until("node " + std::to_string(k) + " finds every cache key again", 20'000ms, [&] {
+      const json got = f.ask(k, "get-many c 20", "get-many");
+      return got.value("found", 0) == 20 && got.value("wrong", -1) == 0;
+    });
+  f.check_one_home_per_shard();
   f.passed = true;
 }
