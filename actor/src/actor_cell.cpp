@@ -190,10 +190,10 @@ actor_cell::actor_cell(system_core* core, actor_cell* parent, std::string_view n
                        std::uint8_t dispatcher_index)
     : ref_target(new_uid()),
       dispatcher_index_(dispatcher_index),
-      core_(core),
-      parent_(parent),
+      name_(name),
       props_(std::move(p)),
-      name_(name) {
+      parent_(parent),
+      core_(core) {
   // Children hold their parent, the root holds the core: a ref kept after the system is
   // gone still reaches a live core (its dead letters).
   if (parent_) {
@@ -319,12 +319,23 @@ envelope* actor_cell::blocked_mark() noexcept { return reinterpret_cast<envelope
 envelope* actor_cell::closed_mark() noexcept { return reinterpret_cast<envelope*>(&closed_storage); }
 
 bool actor_cell::push(envelope* e) noexcept {
+  // A system message is announced before it is pushed (the cell may be gone once the push
+  // is done): a turn in progress fetches after its current message while any announced one
+  // is still missing from its queues, so system messages overtake a long user queue.
+  const bool is_system = e->type->is_system;
+  if (is_system) system_pending_.fetch_add(1, std::memory_order_relaxed);
   envelope* h = head_.load(std::memory_order_relaxed);
   for (;;) {
-    if (h == closed_mark()) return false;
+    if (h == closed_mark()) {
+      if (is_system) system_pending_.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
     e->next = (h == blocked_mark()) ? nullptr : h;
+    // Release: the envelope's contents (and what the sender wrote before) go to the turn
+    // whose fetch (acquire) takes it.
     if (head_.compare_exchange_weak(h, e, std::memory_order_release, std::memory_order_relaxed)) break;
   }
+  // Only the push that ends an idle, empty mailbox schedules the cell.
   if (h == blocked_mark()) dispatcher_of(*core_, dispatcher_index_)->schedule(this);
   return true;
 }
@@ -332,37 +343,44 @@ bool actor_cell::push(envelope* e) noexcept {
 std::int32_t actor_cell::fetch() noexcept {
   envelope* h = head_.exchange(nullptr, std::memory_order_acquire);
   assert(h != blocked_mark() && h != closed_mark());
-  envelope* fifo = nullptr;
-  while (h) {
-    envelope* n = h->next;
-    h->next = fifo;
-    fifo = h;
-    h = n;
-  }
+  // One pass over the stack (newest first; a long one is cold in this core's cache):
+  // prepending each envelope to its queue reverses both into arrival order.
   envelope* sys_head = nullptr;
   envelope* sys_tail = nullptr;
+  envelope* user_head = nullptr;
+  envelope* user_tail = nullptr;
   std::int32_t users = 0;
-  while (fifo) {
-    envelope* n = fifo->next;
-    fifo->next = nullptr;
-    if (fifo->type->is_system) {
-      (sys_tail ? sys_tail->next : sys_head) = fifo;
-      sys_tail = fifo;
+  std::uint8_t systems = 0;
+  while (h) {
+    envelope* n = h->next;
+    if (h->type->is_system) {
+      h->next = sys_head;
+      sys_head = h;
+      if (!sys_tail) sys_tail = h;
+      ++systems;
     } else {
-      (user_last_ ? user_last_->next : user_first_) = fifo;
-      user_last_ = fifo;
+      h->next = user_head;
+      user_head = h;
+      if (!user_tail) user_tail = h;
       ++users;
     }
-    fifo = n;
+    h = n;
+  }
+  if (user_head) {
+    (user_last_ ? user_last_->next : user_first_) = user_head;
+    user_last_ = user_tail;
   }
   if (sys_head) {
+    // Modulo 256, as the announcements: the count is a hint for run(), never a condition
+    // for a message to be delivered.
+    system_pending_.fetch_sub(systems, std::memory_order_relaxed);
     // The system queue is nearly always empty here (it is drained before each fetch), so
     // finding its end is cheap and saves a tail field in every cell.
     envelope** tail = &sys_first_;
     while (*tail) tail = &(*tail)->next;
     *tail = sys_head;
   }
-  return capacity_ ? 0 : users;
+  return users;
 }
 
 envelope* actor_cell::pop_system() noexcept {
@@ -374,13 +392,13 @@ envelope* actor_cell::pop_system() noexcept {
   return e;
 }
 
-envelope* actor_cell::pop_user() noexcept {
+envelope* actor_cell::pop_user(bool bounded) noexcept {
   envelope* e = user_first_;
   if (e) {
     user_first_ = e->next;
     if (!user_first_) user_last_ = nullptr;
     e->next = nullptr;
-    if (capacity_) user_count_.fetch_sub(1, std::memory_order_relaxed);  // unbounded: the turn counts
+    if (bounded) user_count_.fetch_sub(1, std::memory_order_relaxed);  // unbounded: the turn counts
   }
   return e;
 }
@@ -458,14 +476,15 @@ void actor_cell::close_mailbox() noexcept {
 
 // ---- the turn ----
 
-int actor_cell::run(int throughput) noexcept {
+int actor_cell::run(int throughput, int batch_limit) noexcept {
   actor_cell* const prev = tls_current;
   message* const prev_message = std::exchange(tls_message, nullptr);
   tls_current = this;
   // Unbounded mailboxes: the turn's net change of `user_count_` (fetched minus handled),
   // added once before the turn goes idle or ends rather than at every fetch and handling.
+  // (`capacity_` is read once: it shares a line with the head, which producers write.)
   const std::int32_t counted = capacity_ ? 0 : 1;
-  std::int32_t delta = fetch();  // first: its acquire makes the previous turn's writes visible here
+  std::int32_t delta = counted * fetch();  // first: its acquire makes the previous turn's writes visible here
   auto publish = [&] {
     if (delta == 0) return;
     // A stopped cell's mailbox was emptied (and its count zeroed) by close_mailbox.
@@ -477,22 +496,33 @@ int actor_cell::run(int throughput) noexcept {
     create_pending_ = false;
     on_create();
   }
-  bool reschedule = false;
+  // A long mailbox (many senders, one receiver): the turn takes what waited when it began,
+  // up to `batch_limit`, instead of `throughput`, so the one receiver keeps pace with its
+  // many senders, each of which gets `throughput` per turn. (Unbounded: the count of the
+  // own queue; bounded: all queued.)
   int budget = throughput;
+  if (batch_limit > throughput) {
+    const std::int32_t waiting = user_count_.load(std::memory_order_relaxed) + delta;
+    if (waiting > throughput) budget = std::min(waiting, batch_limit);
+  }
+  const int limit = budget;
+  bool reschedule = false;
   for (;;) {
     while (envelope* s = pop_system()) process_system(s);
     if (state_ == lifecycle::terminated) break;
     while (budget > 0 && suspend_count_ == 0 && !sys_first_) {
-      envelope* u = pop_user();
+      envelope* u = pop_user(counted == 0);
       if (!u) {
         if (head_.load(std::memory_order_relaxed) == nullptr) break;
-        delta += fetch();
+        delta += counted * fetch();
         continue;
       }
       delta -= counted;
       invoke(u);
       --budget;
-      if (head_.load(std::memory_order_relaxed) != nullptr) delta += fetch();
+      // The stack is taken only when the own queue is empty (the head is the line every
+      // sender writes), or at once when a system message was announced.
+      if (system_pending_.load(std::memory_order_relaxed) != 0) delta += counted * fetch();
     }
     if (sys_first_) continue;
     if (state_ == lifecycle::terminated) break;
@@ -506,9 +536,9 @@ int actor_cell::run(int throughput) noexcept {
       // may even stop and free it), so this turn must not touch it any more.
       tls_current = prev;
       tls_message = prev_message;
-      return throughput - budget;
+      return limit - budget;
     }
-    delta += fetch();  // something arrived meanwhile
+    delta += counted * fetch();  // something arrived meanwhile
     if (budget == 0) {
       reschedule = true;
       break;
@@ -519,7 +549,7 @@ int actor_cell::run(int throughput) noexcept {
   tls_message = prev_message;
   if (state_ == lifecycle::terminated) {
     release();  // the hold taken in finish_terminate
-    return throughput - budget;
+    return limit - budget;
   }
   if (reschedule) {
     // A long mailbox is listed for `deepest_mailboxes` (still on this turn, so the cell
@@ -527,9 +557,9 @@ int actor_cell::run(int throughput) noexcept {
     if (user_count_.load(std::memory_order_relaxed) >= system_core::deep_mailbox_threshold) {
       core_->note_deep_mailbox(this);
     }
-    dispatcher_of(*core_, dispatcher_index_)->schedule(this);
+    dispatcher_of(*core_, dispatcher_index_)->reschedule(this);
   }
-  return throughput - budget;
+  return limit - budget;
 }
 
 void actor_cell::process_system(envelope* e) {

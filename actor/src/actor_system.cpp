@@ -89,8 +89,8 @@ system_core::system_core(actor_system* owner, std::string name, actor_system_set
     scheduler_ = std::make_unique<thread_scheduler>();
     std::size_t n = settings_.workers;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
-    default_ = std::make_unique<work_stealing_dispatcher>(n, settings_.throughput);
-    pinned_ = std::make_unique<pinned_dispatcher>(settings_.throughput);
+    default_ = std::make_unique<work_stealing_dispatcher>(n, settings_.throughput, settings_.max_batch);
+    pinned_ = std::make_unique<pinned_dispatcher>(settings_.throughput, settings_.max_batch);
   }
   dead_letters_ = new dead_letter_ref(this);
   dispatchers_[0] = default_.get();

@@ -169,6 +169,8 @@ std::size_t class_of(std::size_t bytes) noexcept { return (bytes + granule - 1) 
 
 }  // namespace
 
+bool serves(std::size_t bytes) noexcept { return bytes != 0 && bytes <= max_block; }
+
 void* allocate(std::size_t bytes) noexcept {
   if (bytes == 0 || bytes > max_block) return nullptr;
   const std::size_t c = class_of(bytes);
@@ -217,6 +219,7 @@ void deallocate(void* p, std::size_t bytes) noexcept {
 
 #else  // AddressSanitizer: every cell from ::operator new, where it can see it.
 
+bool serves(std::size_t) noexcept { return false; }
 void* allocate(std::size_t) noexcept { return nullptr; }
 void deallocate(void*, std::size_t) noexcept {}
 

@@ -25,8 +25,8 @@ dispatcher* current_dispatcher() noexcept { return tls_worker.owner; }
 
 // ---- work_stealing_dispatcher ----
 
-work_stealing_dispatcher::work_stealing_dispatcher(std::size_t workers, int throughput)
-    : dispatcher(throughput) {
+work_stealing_dispatcher::work_stealing_dispatcher(std::size_t workers, int throughput, int max_batch)
+    : dispatcher(throughput), max_batch_(max_batch) {
   if (workers == 0) workers = 1;
   for (std::size_t i = 0; i < workers; ++i) workers_.push_back(std::make_unique<worker>());
   for (std::size_t i = 0; i < workers; ++i) {
@@ -89,6 +89,27 @@ void work_stealing_dispatcher::schedule(actor_cell* c) noexcept {
   } else {
     push_global(c);
   }
+  wake_if_nobody_looks();
+}
+
+void work_stealing_dispatcher::reschedule(actor_cell* c) noexcept {
+  if (tls_worker.owner != this) {
+    schedule(c);
+    return;
+  }
+  // The front: the owner pops the newest first, so everything else it has runs before `c`
+  // again (thieves take the front first). In the `next` slot a sender that messages itself
+  // to go on took up to `max_next_streak` turns in a row while its receiver waited.
+  worker& w = *workers_[tls_worker.index];
+  {
+    std::lock_guard lock(w.queue_lock);
+    w.queue.push_front(c);
+  }
+  queued_.fetch_add(1, std::memory_order_seq_cst);
+  wake_if_nobody_looks();
+}
+
+void work_stealing_dispatcher::wake_if_nobody_looks() {
   // A worker still spinning for work will find it; wake a sleeper only if none is.
   if (sleepers_.load(std::memory_order_seq_cst) > 0 && searching_.load(std::memory_order_seq_cst) == 0) {
     wake_one();
@@ -210,7 +231,7 @@ void work_stealing_dispatcher::run(std::size_t index) {
           searching_.load(std::memory_order_seq_cst) == 0) {
         wake_one();
       }
-      const int handled = c->run(throughput_);
+      const int handled = c->run(throughput_, max_batch_);
       self.processed.store(self.processed.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(handled),
                            std::memory_order_relaxed);
       continue;
@@ -258,7 +279,7 @@ void pinned_dispatcher::run(actor_cell* c, lane* l) {
     // Keep the cell alive across its turn; once it has stopped nothing schedules it again,
     // and the lane leaves the table before the cell can go (its address may be reused).
     c->add_ref();
-    processed_.fetch_add(static_cast<std::uint64_t>(c->run(throughput_)), std::memory_order_relaxed);
+    processed_.fetch_add(static_cast<std::uint64_t>(c->run(throughput_, max_batch_)), std::memory_order_relaxed);
     if (c->is_terminated()) {
       {
         std::lock_guard lock(mutex_);
@@ -311,7 +332,8 @@ bool manual_dispatcher::run_one() {
     c = queue_.front();
     queue_.pop_front();
   }
-  processed_.fetch_add(static_cast<std::uint64_t>(c->run(throughput_)), std::memory_order_relaxed);
+  // No longer turns for a long queue here: a step is one turn of `throughput` messages.
+  processed_.fetch_add(static_cast<std::uint64_t>(c->run(throughput_, throughput_)), std::memory_order_relaxed);
   return true;
 }
 

@@ -4,6 +4,9 @@
 
 #include <cstdlib>
 #include <memory>
+#include <new>
+
+#include "internal/cell_arena.hpp"
 
 namespace troupe {
 
@@ -15,6 +18,25 @@ std::string type_descriptor::name() const {
 }
 
 std::string message::type_name() const { return env_ ? env_->type->name() : std::string("<empty>"); }
+
+void* envelope::operator new(std::size_t bytes) {
+  if (!detail::cell_arena::serves(bytes)) return ::operator new(bytes);
+  // No fallback to ::operator new here: operator delete tells the two apart by size alone.
+  if (void* p = detail::cell_arena::allocate(bytes)) return p;
+  throw std::bad_alloc();
+}
+
+void envelope::operator delete(void* p, std::size_t bytes) noexcept {
+  if (detail::cell_arena::serves(bytes)) {
+    detail::cell_arena::deallocate(p, bytes);
+  } else {
+    ::operator delete(p);
+  }
+}
+
+void* envelope::operator new(std::size_t bytes, std::align_val_t align) { return ::operator new(bytes, align); }
+
+void envelope::operator delete(void* p, std::size_t, std::align_val_t align) noexcept { ::operator delete(p, align); }
 
 const actor_ref& message::sender() const noexcept {
   static const actor_ref none;

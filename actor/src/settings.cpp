@@ -75,7 +75,7 @@ expected<actor_system_settings, config_error> actor_system_settings::parse(const
                               "or random-seed");
       }
     }
-    check_keys(j, "dispatcher", {"type", "workers", "throughput"});
+    check_keys(j, "dispatcher", {"type", "workers", "throughput", "max-batch"});
     check_keys(j, "mailbox", {"capacity"});
     check_keys(j, "log", {"level"});
     check_keys(j, "dead-letters", {"log-limit", "log-window-ms"});
@@ -95,6 +95,7 @@ expected<actor_system_settings, config_error> actor_system_settings::parse(const
     }
     r.integer("dispatcher", "workers", s.workers, 0, 1024);
     r.integer("dispatcher", "throughput", s.throughput, 1, 1'000'000);
+    r.integer("dispatcher", "max-batch", s.max_batch, 1, 1'000'000'000);
     r.integer("mailbox", "capacity", s.mailbox_capacity, 0, 0x7fffffff);
     if (const json* l = r.string("log", "level")) {
       auto lv = parse_log_level(l->get<std::string>());

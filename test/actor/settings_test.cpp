@@ -21,7 +21,7 @@ std::string error_of(const std::string& text, std::string* key = nullptr) {
 
 TEST_CASE("settings parse every key", "[unit][settings]") {
   auto r = troupe::actor_system_settings::parse(std::string(R"({
-    "dispatcher":   {"type": "manual", "workers": 3, "throughput": 20},
+    "dispatcher":   {"type": "manual", "workers": 3, "throughput": 20, "max-batch": 500},
     "mailbox":      {"capacity": 1000},
     "log":          {"level": "warning"},
     "dead-letters": {"log-limit": 0, "log-window-ms": 250},
@@ -33,6 +33,7 @@ TEST_CASE("settings parse every key", "[unit][settings]") {
   CHECK(s.dispatcher == troupe::dispatcher_kind::manual);
   CHECK(s.workers == 3);
   CHECK(s.throughput == 20);
+  CHECK(s.max_batch == 500);
   CHECK(s.mailbox_capacity == 1000);
   CHECK(s.log_min_level == troupe::log_level::warning);
   CHECK(s.dead_letters_log_limit == 0);
@@ -48,6 +49,7 @@ TEST_CASE("settings default every missing key", "[unit][settings]") {
   CHECK(r->dispatcher == defaults.dispatcher);
   CHECK(r->workers == defaults.workers);
   CHECK(r->throughput == defaults.throughput);
+  CHECK(r->max_batch == defaults.max_batch);
   CHECK(r->mailbox_capacity == defaults.mailbox_capacity);
   CHECK(r->log_min_level == defaults.log_min_level);
   CHECK(r->shutdown_phase_timeout == defaults.shutdown_phase_timeout);
@@ -106,7 +108,7 @@ TEST_CASE("settings reject values of the wrong type, naming the key", "[unit][se
 TEST_CASE("settings reject unknown keys and sections, naming them", "[unit][settings]") {
   std::string key;
   CHECK(error_of(R"({"dispatcher": {"wokers": 2}})", &key) ==
-        "dispatcher.wokers: unknown key; expected one of: type, workers, throughput");
+        "dispatcher.wokers: unknown key; expected one of: type, workers, throughput, max-batch");
   CHECK(key == "dispatcher.wokers");
   CHECK(error_of(R"({"mailbox": {"size": 2}})") == "mailbox.size: unknown key; expected one of: capacity");
   CHECK(error_of(R"({"shutdown": {"phase-timeout": 2}})") ==

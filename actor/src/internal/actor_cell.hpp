@@ -7,6 +7,17 @@
 // so system messages overtake user messages and each sender's order is kept. When the
 // cell finds nothing to do it swaps the empty stack for a "blocked" mark; the producer that
 // replaces the mark schedules the cell. One CAS per message, no lock.
+//
+// Many senders, one receiver: the turn takes the stack only when its own user FIFO is
+// empty, not after every message, so the receiver does not fight the producers for the
+// head's cache line at each message (the head also sits apart from the turn's fields);
+// a producer of a system message announces it in `system_pending_` first, and the turn
+// fetches after its current message while one is announced, so system messages still
+// overtake. A turn that finds more than `throughput` user messages waiting handles up to
+// all of them (at most `max_batch`), so one receiver keeps pace with senders that each
+// get `throughput` per turn. The producers' CAS stays: it seldom retries; what it costs
+// is taking the head's cache line, which an exchange (Vyukov's MPSC queue) pays as well
+// (docs/benchmarks.md, fan_in_100).
 #pragma once
 
 #include <algorithm>
@@ -79,9 +90,10 @@ class actor_cell final : public ref_target {
     return static_cast<std::uint32_t>(std::max(0, user_count_.load(std::memory_order_relaxed)));
   }
 
-  /// Runs one turn: all system messages, then up to `throughput` user messages.
-  /// One turn of at most `throughput` messages; returns how many user messages it handled.
-  int run(int throughput) noexcept;
+  /// Runs one turn: all system messages, then up to `throughput` user messages, or, when
+  /// more than that wait, up to as many as waited when the turn began but at most
+  /// `batch_limit`; returns how many user messages it handled.
+  int run(int throughput, int batch_limit) noexcept;
 
   std::string_view name_view() const noexcept { return name_.view(); }
   actor_cell* parent_cell() const noexcept { return parent_; }
@@ -170,7 +182,8 @@ class actor_cell final : public ref_target {
   /// the count, see `user_count_`).
   std::int32_t fetch() noexcept;
   envelope* pop_system() noexcept;
-  envelope* pop_user() noexcept;
+  /// `bounded`: the mailbox has a capacity (its producers count, so this counts out).
+  envelope* pop_user(bool bounded) noexcept;
   bool try_block() noexcept;  // true: went idle
   void close_mailbox() noexcept;
   void dead_letter(envelope* e, const char* reason) noexcept;
@@ -225,12 +238,14 @@ class actor_cell final : public ref_target {
   void lock_children() const noexcept;
   void unlock_children() const noexcept;
 
-  // ---- fields (ordered for size: 176 bytes with the ref_target base) ----
-  // Bounded mailboxes: the messages queued, counted by the producers. Unbounded ones: the
-  // messages fetched and not yet handled, written by the cell's turn only, which adds its
-  // net change (fetched minus handled) once before it goes idle or ends, so a turn that
-  // handles what it fetched writes nothing; read by `deepest_mailboxes`.
-  std::atomic<std::int32_t> user_count_{0};
+  // ---- fields (176 bytes with the ref_target base) ----
+  // Ordered by who writes them. The first 112 bytes are what a turn reads and writes for
+  // every message; the head of the stack, which every producer writes, is last, behind
+  // the capacity (read by producers) and fields read seldom, so that (cells are 16-byte
+  // aligned) the cell's per-message fields never share its 64-byte line but for the last
+  // 8 bytes of `behavior_` in one alignment of four; an instance built behind the cell
+  // may. (The head first, next to the vtable pointer and away from the instance, measured
+  // some 7 % slower in fan_in_100: docs/benchmarks.md.)
   std::atomic<bool> terminated_{false};
   mutable spin_lock children_lock_;
   lifecycle state_ = lifecycle::creating;
@@ -240,20 +255,28 @@ class actor_cell final : public ref_target {
   bool instance_in_place_ : 1 = false;
   bool from_arena_ : 1 = false;      // memory from cell_arena (make() says)
   std::uint8_t dispatcher_index_;
+  // System messages pushed (announced by producers) and not yet fetched, modulo 256: a
+  // hint that makes a turn take the stack before its own queue is empty (see push).
+  std::atomic<std::uint8_t> system_pending_{0};
   std::int16_t suspend_count_ = 0;
-  std::uint32_t capacity_ = 0;
-  std::atomic<envelope*> head_{nullptr};
   envelope* sys_first_ = nullptr;
   envelope* user_first_ = nullptr;
   envelope* user_last_ = nullptr;
-  system_core* core_;
-  actor_cell* parent_;  // holds a reference; the root holds one on the core
-  props props_;
-  compact_name name_;
   actor* instance_ = nullptr;  // in the storage behind the cell, or on the heap
-  behavior behavior_;
   extras* ext_ = nullptr;
+  behavior behavior_;
+  // Bounded mailboxes: the messages queued, counted by the producers. Unbounded ones: the
+  // messages fetched and not yet handled, written by the cell's turn only, which adds its
+  // net change (fetched minus handled) once before it goes idle or ends, so a turn that
+  // handles what it fetched writes nothing; read by `deepest_mailboxes`.
+  std::atomic<std::int32_t> user_count_{0};
+  std::uint32_t capacity_ = 0;
+  compact_name name_;
+  props props_;
+  actor_cell* parent_;  // holds a reference; the root holds one on the core
   children_table* children_ = nullptr;
+  system_core* core_;
+  std::atomic<envelope*> head_{nullptr};
 };
 
 /// The cell being processed on this thread (for implicit senders and the context API).

@@ -1,4 +1,5 @@
-// Memory for actor cells: a cell and the instance built in place behind it.
+// Memory for actor cells (a cell and the instance built in place behind it) and for
+// message envelopes (see `envelope::operator new`).
 //
 // A node that hosts a million entities touches hundreds of megabytes of new memory while
 // it starts them, and on a virtual machine every first touch of a 4 KiB page is a fault of
@@ -12,15 +13,24 @@
 // of free blocks per thread so that spawning and stopping on different workers meet on a
 // lock only once per batch.
 //
-// Freed blocks are kept for later cells of the same size class, never given back to the
-// kernel: a node's cell memory stays at its high-water mark (as glibc's heap mostly does
-// too). Builds with AddressSanitizer use ::operator new instead, so that it still sees
-// every cell.
+// Envelopes: a receiver fed by many senders frees on one thread what others allocated;
+// with glibc each message took the sender's arena lock in malloc and free, and a backlog
+// grew the heap a page fault at a time (docs/benchmarks.md, fan_in_100). Here the two
+// sides trade batches of 64 blocks.
+//
+// Freed blocks are kept for later cells and envelopes of the same size class, never given
+// back to the kernel: a node's cell and message memory stays at its high-water mark (as
+// glibc's heap mostly does too). Builds with AddressSanitizer use ::operator new instead,
+// so that it still sees every cell and envelope.
 #pragma once
 
 #include <cstddef>
 
 namespace troupe::detail::cell_arena {
+
+/// True when allocate(bytes) takes from the arena (up to 2 KiB, not an AddressSanitizer
+/// build); it then returns nullptr only when no memory can be mapped.
+bool serves(std::size_t bytes) noexcept;
 
 /// Memory for `bytes` (16-byte aligned), or nullptr when the arena does not serve that
 /// size (over 2 KiB, or an AddressSanitizer build): the caller then uses ::operator new.

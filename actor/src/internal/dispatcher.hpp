@@ -29,6 +29,9 @@ class dispatcher {
   virtual ~dispatcher() = default;
   /// Queues `c` to run one turn; the cell's mailbox guarantees one schedule at a time.
   virtual void schedule(actor_cell* c) noexcept = 0;
+  /// Queues `c` again after a turn that used up its budget with work left: behind what is
+  /// waiting already (a cell that keeps itself busy must not take every turn of a worker).
+  virtual void reschedule(actor_cell* c) noexcept { schedule(c); }
   /// Stops the threads once the runtime is done (after all actors stopped).
   virtual void shutdown() = 0;
   /// Messages of one actor per turn.
@@ -48,9 +51,11 @@ class dispatcher {
 
 class work_stealing_dispatcher final : public dispatcher {
  public:
-  work_stealing_dispatcher(std::size_t workers, int throughput);
+  /// `max_batch`: see actor_system_settings::max_batch.
+  work_stealing_dispatcher(std::size_t workers, int throughput, int max_batch);
   ~work_stealing_dispatcher() override;
   void schedule(actor_cell* c) noexcept override;
+  void reschedule(actor_cell* c) noexcept override;
   void shutdown() override;
   std::uint64_t messages_processed() const noexcept override;
   bool count_stop_here() noexcept override;
@@ -73,9 +78,11 @@ class work_stealing_dispatcher final : public dispatcher {
   actor_cell* pop(worker& w, bool front);
   void push(worker& w, actor_cell* c);
   void push_global(actor_cell* c);
+  void wake_if_nobody_looks();
   void wake_one();
   bool park();
 
+  int max_batch_;
   std::vector<std::unique_ptr<worker>> workers_;
   spin_lock global_lock_;
   std::deque<actor_cell*> global_;
@@ -90,7 +97,7 @@ class work_stealing_dispatcher final : public dispatcher {
 
 class pinned_dispatcher final : public dispatcher {
  public:
-  explicit pinned_dispatcher(int throughput) : dispatcher(throughput) {}
+  pinned_dispatcher(int throughput, int max_batch) : dispatcher(throughput), max_batch_(max_batch) {}
   ~pinned_dispatcher() override;
   void schedule(actor_cell* c) noexcept override;
   void shutdown() override;
@@ -108,6 +115,7 @@ class pinned_dispatcher final : public dispatcher {
   };
   void run(actor_cell* c, lane* l);
 
+  int max_batch_;
   std::mutex mutex_;
   std::unordered_map<actor_cell*, std::unique_ptr<lane>> lanes_;
   std::vector<std::unique_ptr<lane>> finished_;

@@ -8,7 +8,9 @@
 //   std::cout << m.type_name();  // "std::__cxx11::basic_string<...>"
 #pragma once
 
+#include <cstddef>
 #include <memory>
+#include <new>
 #include <string>
 #include <type_traits>
 #include <typeinfo>
@@ -50,6 +52,16 @@ struct envelope {
   envelope(const envelope&) = delete;
   envelope& operator=(const envelope&) = delete;
   virtual ~envelope() = default;
+
+  /// Envelopes up to 2 KiB come from the runtime's block arena (per-thread caches that
+  /// trade batches), as actor cells do: a receiver fed by many senders frees what other
+  /// threads allocated, which glibc's malloc serves with a lock per message. Larger ones,
+  /// and AddressSanitizer builds, use ::operator new.
+  static void* operator new(std::size_t bytes);
+  static void operator delete(void* p, std::size_t bytes) noexcept;
+  /// Over-aligned payloads: ::operator new with the alignment.
+  static void* operator new(std::size_t bytes, std::align_val_t align);
+  static void operator delete(void* p, std::size_t bytes, std::align_val_t align) noexcept;
 
   /// Address of the payload; its type is `type`.
   virtual void* payload() noexcept = 0;
@@ -129,23 +141,36 @@ message make_message(T&& value, actor_ref sender = {}) {
 
 namespace troupe {
 
+namespace detail {
+/// The envelope `tell` sends: a new one for a value, the message's own for a `message`
+/// (nullptr when that is empty).
+template <class T>
+envelope* envelope_for(T&& msg) {
+  using V = std::remove_cvref_t<T>;
+  if constexpr (std::is_same_v<V, message>) {
+    static_assert(!std::is_lvalue_reference_v<T>, "tell(message) takes the message by move");
+    return msg.release();
+  } else {
+    static_assert(std::is_move_constructible_v<V>, "a message must be movable");
+    return new typed_envelope<V>(std::forward<T>(msg));
+  }
+}
+}  // namespace detail
+
 template <class T>
 void actor_ref::tell(T&& msg) const {
-  tell(std::forward<T>(msg), actor_ref::share(detail::current_actor()));
+  envelope* e = detail::envelope_for(std::forward<T>(msg));
+  if (!e) return;
+  // The implicit sender goes straight into the envelope: one count on the sender's cell
+  // per message, not three (a temporary ref, its copy, its release).
+  e->sender = actor_ref::share(detail::current_actor());
+  tell_envelope(e);
 }
 
 template <class T>
 void actor_ref::tell(T&& msg, const actor_ref& sender) const {
-  using V = std::remove_cvref_t<T>;
-  envelope* e;
-  if constexpr (std::is_same_v<V, message>) {
-    static_assert(!std::is_lvalue_reference_v<T>, "tell(message) takes the message by move");
-    e = msg.release();
-    if (!e) return;
-  } else {
-    static_assert(std::is_move_constructible_v<V>, "a message must be movable");
-    e = new typed_envelope<V>(std::forward<T>(msg));
-  }
+  envelope* e = detail::envelope_for(std::forward<T>(msg));
+  if (!e) return;
   e->sender = sender;
   tell_envelope(e);
 }

@@ -3,7 +3,7 @@
 // Every key is optional; errors name the key and the expected value.
 //
 //   {
-//     "dispatcher":   {"type": "work-stealing", "workers": 2, "throughput": 5},
+//     "dispatcher":   {"type": "work-stealing", "workers": 2, "throughput": 5, "max-batch": 1000000},
 //     "mailbox":      {"capacity": 0},
 //     "log":          {"level": "info"},
 //     "dead-letters": {"log-limit": 10, "log-window-ms": 5000},
@@ -46,6 +46,10 @@ struct actor_system_settings {
   dispatcher_kind dispatcher = dispatcher_kind::work_stealing;
   std::size_t workers = 0;           ///< 0: hardware threads
   int throughput = 5;                ///< messages of one actor per turn
+  /// Messages of one actor per turn when more than `throughput` wait: those that waited
+  /// when the turn began, at most this many (a receiver of many senders keeps pace with
+  /// them; `throughput` or less: off). The manual dispatcher keeps one message per step.
+  int max_batch = 1'000'000;
   std::size_t mailbox_capacity = 0;  ///< default mailbox bound; 0: unbounded
   log_level log_min_level = log_level::info;  ///< records below it are dropped
   int dead_letters_log_limit = 10;   ///< dead letters logged per window (0: none)
