@@ -71,8 +71,7 @@ bool has_up_leader(const node_view& v) {
 }  // namespace
 
 bool simulation::serving(const sim_node& n) const {
-  return n.life == node_life::running && n.phase == join_phase::member && n.view &&
-         is_up_like(n.view->state().self_member().status());
+  return n.life == node_life::running && n.member() && n.view && is_up_like(n.view->state().self_member().status());
 }
 
 void simulation::check_view_change(const sim_node& n, const node_view* before,

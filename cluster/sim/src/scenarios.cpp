@@ -83,7 +83,7 @@ class run {
     for (const auto& n : sim_.nodes()) {
       if (n.life != node_life::running) continue;
       ++p.running;
-      if (n.phase != join_phase::member) continue;
+      if (!n.member()) continue;
       if (p.members++ == 0) {
         for (const auto& m : n.view->gossip().members()) p.up += m.status() == model::member_status::up ? 1 : 0;
       }
@@ -131,8 +131,7 @@ class run {
   std::optional<std::size_t> pick_non_seed() {
     std::vector<std::size_t> candidates;
     for (const auto& n : sim_.nodes())
-      if (n.life == node_life::running && n.phase == join_phase::member && !n.is_seed)
-        candidates.push_back(n.index);
+      if (n.life == node_life::running && n.member() && !n.is_seed) candidates.push_back(n.index);
     if (candidates.empty()) return std::nullopt;
     return candidates[uniform_below(sim_.rng(), candidates.size())];
   }
@@ -142,7 +141,7 @@ class run {
     if (auto i = pick_non_seed()) return *i;
     std::vector<std::size_t> candidates;
     for (const auto& n : sim_.nodes())
-      if (n.life == node_life::running && n.phase == join_phase::member) candidates.push_back(n.index);
+      if (n.life == node_life::running && n.member()) candidates.push_back(n.index);
     return candidates[uniform_below(sim_.rng(), candidates.size())];
   }
 
@@ -400,6 +399,13 @@ scenario_result churn_scenario(run& r) {
   std::vector<std::pair<nanoseconds, std::size_t>> restarts;  // (when, slot)
   std::size_t joins = 0, leaves = 0, crashes = 0, restarted = 0;
   auto& rng = r.sim().rng();
+  std::optional<model::unique_address> last_victim;
+  auto held_anywhere = [&](const std::optional<model::unique_address>& node) {
+    if (!node) return false;
+    for (const auto& n : r.sim().nodes())
+      if (n.life == node_life::running && n.view && n.view->gossip().has_member(*node)) return true;
+    return false;
+  };
   while (r.sim().now() < end && !r.sim().violation() && !r.out_of_budget()) {
     // 1. Next churn event after an exponential pause.
     const double u = model::uniform_unit(rng);
@@ -433,13 +439,16 @@ scenario_result churn_scenario(run& r) {
         break;
       default:
         // Unless asked for overlapping failures, a crash waits until the previous one has
-        // been dealt with: with stable-after 7 s, a second failure detected within
-        // 12.25 s of the first is instability, and the resolver downs every node.
-        if (!r.options().overlapping_crashes && !r.all_reachable()) break;
+        // been dealt with (detected and its node removed from every view, not only "all
+        // reachable", which also holds before the detector notices): with stable-after 7 s,
+        // a second failure detected within 12.25 s of the first is instability, and the
+        // resolver downs every node.
+        if (!r.options().overlapping_crashes && (!r.all_reachable() || held_anywhere(last_victim))) break;
         if (r.sim().running_members() > r.sim().settings().seeds + 2) {
           const auto picked = r.pick_non_seed();
           if (!picked) break;
           const std::size_t victim = *picked;
+          last_victim = r.sim().nodes()[victim].self;
           r.sim().crash(victim);
           ++crashes;
           restarts.emplace_back(r.sim().now() + 5s + nanoseconds{static_cast<std::int64_t>(

@@ -84,6 +84,10 @@ std::size_t gossip_status_size(const model::gossip& g) {
   return frame_header + 2 * (2 + 8 + 16) + version_size(g.version()) + 8;
 }
 
+std::size_t gossip_status_size(const model::gossip_digest& d) {
+  return frame_header + 2 * (2 + 8 + 16) + version_size(d.version) + 8;
+}
+
 std::size_t heartbeat_size() noexcept { return frame_header + (2 + 8 + 16) + 8 + 8; }
 
 }  // namespace troupe::cluster::sim

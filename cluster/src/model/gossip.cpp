@@ -382,23 +382,32 @@ gossip_digest gossip::digest() const {
   return {version_, h};
 }
 
-std::optional<std::string> gossip::invariant_violation() const {
-  std::set<unique_address> nodes;
-  for (std::size_t i = 0; i < members_.size(); ++i) {
-    const model::member& m = members_[i];
-    if (i > 0 && !(members_[i - 1].unique_address() < m.unique_address()))
-      return "members not strictly sorted at " + to_string(m.unique_address());
-    if (m.status() == member_status::removed) return "removed member " + to_string(m);
-    if (tombstones_.contains(m.unique_address())) return "tombstoned member " + to_string(m);
-    nodes.insert(m.unique_address());
+std::optional<std::string> gossip::invariant_violation() const { return invariant_violation(member_list{}); }
+
+std::optional<std::string> gossip::invariant_violation(const member_list& checked) const {
+  // 1. Members in strict order, none removed (unless this list was checked before); then
+  //    every lookup below is a binary search of the members.
+  if (members_.empty() || !members_.shares_items_with(checked)) {
+    for (std::size_t i = 0; i < members_.size(); ++i) {
+      const model::member& m = members_[i];
+      if (i > 0 && !(members_[i - 1].unique_address() < m.unique_address()))
+        return "members not strictly sorted at " + to_string(m.unique_address());
+      if (m.status() == member_status::removed) return "removed member " + to_string(m);
+    }
   }
+  auto is_member = [&](const unique_address& u) { return members_.index_of(u).has_value(); };
+  // 2. No member tombstoned, no seen mark of a non-member.
+  for (const auto& [node, when] : tombstones_)
+    if (const model::member* m = find(node)) return "tombstoned member " + to_string(*m);
   if (!stray_seen_.empty()) return "seen by non-member " + to_string(stray_seen_.front());
+  // 3. Reachability over members only.
   for (const auto& r : reachability_.records()) {
-    if (!nodes.contains(r.observer)) return "reachability observer not a member: " + to_string(r.observer);
-    if (!nodes.contains(r.subject)) return "reachability subject not a member: " + to_string(r.subject);
+    if (!is_member(r.observer)) return "reachability observer not a member: " + to_string(r.observer);
+    if (!is_member(r.subject)) return "reachability subject not a member: " + to_string(r.subject);
   }
   for (const auto& [observer, v] : reachability_.versions())
-    if (!nodes.contains(observer)) return "reachability version of non-member " + to_string(observer);
+    if (!is_member(observer)) return "reachability version of non-member " + to_string(observer);
+  // 4. No version counter of a tombstoned node.
   for (const auto& [node, when] : tombstones_)
     if (version_.version_of(vector_clock::node_of(node)) != 0)
       return "version counter of tombstoned " + to_string(node);

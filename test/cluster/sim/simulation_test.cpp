@@ -142,21 +142,6 @@ TEST_CASE("a recorded violation stops the run with its step", "[unit][sim]") {
   CHECK(sim.steps() == steps);
 }
 
-TEST_CASE("a view with a down member asks for the gossip speedup", "[unit][sim]") {
-  const model::unique_address a{{"troupe-sim", "10.0.0.1", 2552}, 1};
-  const model::unique_address b{{"troupe-sim", "10.0.0.2", 2552}, 2};
-  const model::unique_address c{{"troupe-sim", "10.0.0.3", 2552}, 3};
-  const model::gossip all_up{{*model::member{a}.copy_up(1), *model::member{b}.copy_up(2),
-                              *model::member{c}.copy_up(3)}};
-  const model::gossip seen = all_up.seen(a).seen(b).seen(c);
-  CHECK_FALSE(node_view(seen, a).speedup_needed());
-  CHECK(node_view(all_up, a).speedup_needed());  // nobody has seen it
-  // Down: the speedup stays on until the leader has removed it, however many have seen it.
-  const model::gossip downed = seen.mark_as_down(c).seen(a).seen(b);
-  CHECK(downed.seen_count() == 2);
-  CHECK(node_view(downed, a).speedup_needed());
-}
-
 TEST_CASE("with gossips on downing the leader sends its decision at once", "[unit][sim]") {
   sim_settings s = small(20, 23);
   s.check_gossip_invariants = false;
@@ -175,4 +160,68 @@ TEST_CASE("with gossips on downing the leader sends its decision at once", "[uni
       if (const auto* m = n.view->gossip().find(v.node); m && m->status() == model::member_status::down)
         ++holding_down;
   CHECK(holding_down >= 6);  // the leader and the five it told
+}
+
+TEST_CASE("crash-one at 5 nodes keeps node_core's failover times: at once, stable-after, one round trip",
+          "[unit][sim]") {
+  // The times of node_core's fake-clock test ("the leader learns of a loss at once, downs at
+  // stable-after and removes within one round trip"), here with stable-after 7 s.
+  simulation sim{small(5, 17)};
+  sim.start_all();
+  REQUIRE(sim.run_until_settled(60s));
+  const auto leader = sim.leader_of(0);
+  REQUIRE(leader);
+  std::size_t victim = 4;
+  while (sim.nodes()[victim].self == *leader) --victim;
+  sim.watch_victim(victim);
+  sim.crash(victim);
+  const auto& v = sim.victims().back();
+  REQUIRE(sim.run_until([&] { return v.removed_everywhere_at.has_value(); }, sim.now() + 60s));
+  REQUIRE(v.unreachable_at);
+  REQUIRE(v.leader_unreachable_at);
+  REQUIRE(v.downed_at);
+  const double detected = std::chrono::duration<double>(*v.unreachable_at - v.fault_at).count();
+  CHECK(detected > 3.0);  // phi 8 with a 3 s acceptable pause
+  CHECK(detected < 6.5);
+  CHECK(*v.leader_unreachable_at - *v.unreachable_at <= 20ms);  // the observer tells the leader at once
+  CHECK(*v.downed_at - *v.leader_unreachable_at >= 7s);         // the resolver's tick at downing_due()
+  CHECK(*v.downed_at - *v.leader_unreachable_at <= 7s + 20ms);
+  CHECK(*v.removed_everywhere_at - *v.downed_at <= 50ms);  // fan-out to every member (<= 16)
+  CHECK(sim.run_until_settled(sim.now() + 30s));
+  CHECK_FALSE(sim.violation());
+}
+
+TEST_CASE("roles given at join reach every node's view, and per-role minimums hold joiners", "[unit][sim]") {
+  sim_settings s = small(5, 3);
+  s.roles = {{"frontend"}, {"backend"}, {"backend"}, {}, {"backend", "worker"}};
+  SECTION("every view has each member's roles, and one backend leader") {
+    simulation sim{s};
+    sim.start_all();
+    REQUIRE(sim.run_until_settled(60s));
+    for (const auto& n : sim.nodes()) {
+      REQUIRE(n.view);
+      for (std::size_t i = 0; i < s.roles.size(); ++i) {
+        const model::member* m = n.view->gossip().find(sim.nodes()[i].self);
+        REQUIRE(m);
+        CHECK(m->roles() == s.roles[i]);
+      }
+      const auto backend_leader = n.view->state().role_leader("backend");
+      REQUIRE(backend_leader);
+      CHECK(backend_leader->address != sim.nodes()[0].address);
+      CHECK(backend_leader->address != sim.nodes()[3].address);
+    }
+  }
+  SECTION("four backends required, three joined: nobody is moved up") {
+    s.membership.min_nr_of_members_per_role["backend"] = 4;
+    simulation sim{s};
+    sim.start_all();
+    sim.run_for(30s);
+    CHECK(sim.running_members() == 5);
+    for (const auto& n : sim.nodes()) {
+      REQUIRE(n.view);
+      CHECK(n.view->gossip().members().size() == 5);
+      for (const auto& m : n.view->gossip().members()) CHECK(m.status() == model::member_status::joining);
+    }
+    CHECK_FALSE(sim.settled());
+  }
 }

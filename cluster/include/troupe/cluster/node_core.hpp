@@ -3,21 +3,25 @@
 // The cluster daemon is an actor that only delivers inputs to a `node_core` and carries
 // out what it asks for; everything it decides is here, with no I/O, no threads, no clock
 // reads and no randomness of its own (the time is passed in, the random engine is
-// seeded by the caller). It follows the simulator's node (cluster/sim) step by step, so
-// the simulator's findings hold for the daemon:
+// seeded by the caller). The simulator (cluster/sim, `troupe-sim`) drives this same class,
+// one per simulated node, so its findings hold for the daemon:
 // - joining through seed nodes (InitJoin / InitJoinAck / Join / Welcome) and the members
 //   remembered from the last run; the first seed joins itself when every other seed
 //   answers nack, and after `seed_node_timeout` with no answer only if
 //   `first_seed_forms_cluster_when_alone` (else it keeps asking and reports why:
 //   `model::seed_process`, `take_seed_wait_notices`);
-// - push-pull gossip to one peer per tick (`model::select_gossip_target`): a status to a
-//   peer that has seen the version, else the whole gossip; three rounds per interval
-//   while `speedup_needed`;
+// - push-pull gossip to one peer per tick (`model::select_gossip_target`, on peer pools
+//   built once per view): a status to a peer that has seen the version, else the whole
+//   gossip; three rounds per interval while `speedup_needed`;
 // - heartbeats to the node's receivers on the `model::heartbeat_ring`, their answers fed
 //   to phi accrual detectors; the reaper turns verdicts into reachability records;
 // - the leader's actions, and the split brain resolver as downing provider;
 // - leaving (exiting members confirm to the next two leaders and stop) and stopping when
 //   the node sees itself down or removed, after telling a few peers.
+// What it derives from a view (leader, peer pools, heartbeat ring) is computed at most once
+// per view; heartbeat rings can be shared by several cores (`model::heartbeat_ring_cache`),
+// as the simulator's thousands of nodes do. Library troupe::cluster_core: the model and the
+// standard library only.
 //
 //   node_core core{settings, self, seed};
 //   core.join_seed_nodes(seeds, now);
@@ -33,6 +37,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <set>
@@ -43,13 +48,15 @@
 
 #include "troupe/cluster/events.hpp"
 #include "troupe/cluster/model/gossip.hpp"
+#include "troupe/cluster/model/gossip_peer_pools.hpp"
 #include "troupe/cluster/model/gossip_target_selector.hpp"
 #include "troupe/cluster/model/heartbeat_ring.hpp"
+#include "troupe/cluster/model/heartbeat_ring_cache.hpp"
 #include "troupe/cluster/model/membership_state.hpp"
 #include "troupe/cluster/model/phi_accrual_failure_detector.hpp"
 #include "troupe/cluster/model/seed_process.hpp"
 #include "troupe/cluster/model/split_brain_resolver.hpp"
-#include "troupe/cluster/protocol.hpp"
+#include "troupe/cluster/protocol_messages.hpp"
 
 namespace troupe::cluster {
 
@@ -137,8 +144,10 @@ struct core_stats {
 
 class node_core {
  public:
-  /// The core of incarnation `self`, drawing its random choices from `seed`.
-  node_core(core_settings settings, model::unique_address self, std::uint64_t seed);
+  /// The core of incarnation `self`, drawing its random choices from `seed`; its heartbeat
+  /// rings come from `rings` (shared with other cores; null: a cache of its own).
+  node_core(core_settings settings, model::unique_address self, std::uint64_t seed,
+            std::shared_ptr<model::heartbeat_ring_cache> rings = nullptr);
 
   /// Starts joining through `seeds`, also asking `known_members` (the members of its last
   /// run; see the file comment); ignored unless idle.
@@ -183,6 +192,8 @@ class node_core {
   const model::gossip& latest_gossip() const noexcept { return state_.latest_gossip(); }
   /// The current view with its derived decisions.
   const model::membership_state& state() const noexcept { return state_; }
+  /// `state().leader()`, computed once per view.
+  const std::optional<model::unique_address>& leader() const;
   /// True once the node must stop taking part (downed, removed or exited).
   bool stop_requested() const noexcept { return phase_ == core_phase::stopped; }
   /// Why it stopped; meaningful once `stop_requested()`.
@@ -217,12 +228,23 @@ class node_core {
   void set_view(model::gossip g, nanoseconds now);
   void stop(stop_cause cause);
   model::gossip_target_input target_input() const;
+  const model::gossip_peer_pools& peer_pools() const;
+  const model::gossip_digest& digest() const;
 
   core_settings settings_;
   model::unique_address self_;
   std::mt19937_64 rng_;
   core_phase phase_ = core_phase::idle;
   model::membership_state state_;
+  // Derived from the current view at most once (reset by `set_view`).
+  struct view_cache {
+    std::optional<std::optional<model::unique_address>> leader;
+    std::optional<bool> any_down;
+    std::optional<model::gossip_digest> digest;
+    std::optional<model::gossip_peer_pools> pools;
+    bool ring_checked = false;
+  };
+  mutable view_cache cache_;
 
   // Joining.
   std::vector<model::address> seeds_;
@@ -233,11 +255,13 @@ class node_core {
 
   // Membership.
   std::set<model::unique_address> exiting_confirmed_;
+  model::member_list checked_members_;  ///< the members of the last gossip accepted (checked)
   std::optional<nanoseconds> not_converged_since_;
 
   // Failure detection.
   model::failure_detector_registry detectors_;
   std::map<model::unique_address, nanoseconds> receivers_;  ///< heartbeat receivers, added at
+  std::shared_ptr<model::heartbeat_ring_cache> rings_;
   std::uint64_t ring_key_ = 0;
   bool has_ring_ = false;
   std::uint64_t heartbeat_seq_ = 0;

@@ -1,20 +1,18 @@
-// simulation: N model nodes over a simulated network, driven by a fake clock and one seeded
-// random engine, so a run replays exactly from its seed (FoundationDB-style simulation).
+// simulation: N cluster nodes over a simulated network, driven by a fake clock and one
+// seeded random engine, so a run replays exactly from its seed (FoundationDB-style
+// simulation).
 //
-// Every node runs the real model code the cluster daemon will run, on the daemon's timers:
-// - joining through seed nodes (InitJoin / InitJoinAck / Join / Welcome; the first seed
-//   joins itself when the others answer nack or stay silent for `seed_node_timeout`);
-// - push-pull gossip to one peer per gossip tick chosen by `select_gossip_target`: a
-//   status (version and seen digest) to a peer that has seen the version, else the full
-//   gossip; merged with `membership_state::receive_gossip`; three ticks per interval
-//   while a member is down or fewer than half have seen the version;
-// - heartbeats to the receivers of the `heartbeat_ring`, answered by the receiver, fed to
-//   a `failure_detector_registry` (phi accrual); the reaper turns its verdicts into
-//   reachability records;
-// - leader actions (`membership_state::leader_actions`) on the leader;
-// - the split brain resolver as downing provider: every node computes the decision, the
-//   leader acts on it (every node on `down_all_unstable`); a node that sees itself down
-//   or removed stops, after gossiping that to a few peers.
+// Every simulated node is one shipped `node_core` (troupe::cluster_core), the code the
+// cluster daemon runs, and the simulation is its daemon and transport:
+// - the daemon's timers on simulated time (join while joining; gossip, heartbeat, reaper,
+//   leader actions and the resolver's one-second tick, each with its own random phase; two
+//   speedup rounds after a gossip tick while `speedup_needed`; a downing tick at
+//   `downing_due()`), as cluster/src/daemon/cluster.cpp arms them;
+// - the core's outbox carried by the simulated network (`network.hpp`): latency, loss and
+//   partitions; an InitJoin answered by `answer_init_join`;
+// - the transport's quarantine: the core's `take_quarantines` (and a gossip from a removed
+//   incarnation) make a node refuse that incarnation for good and tell it so; a member
+//   told so by a member of its view downs itself (as the daemon's `on_quarantined`).
 // Faults: crash, freeze (SIGSTOP-like: timers and messages wait until thaw), restart with a
 // new uid at the same address, graceful leave, and any partition of the network.
 //
@@ -45,42 +43,19 @@
 
 #include "troupe/cluster/model/gossip.hpp"
 #include "troupe/cluster/model/gossip_target_selector.hpp"
-#include "troupe/cluster/model/heartbeat_ring.hpp"
+#include "troupe/cluster/model/heartbeat_ring_cache.hpp"
 #include "troupe/cluster/model/membership_state.hpp"
 #include "troupe/cluster/model/phi_accrual_failure_detector.hpp"
 #include "troupe/cluster/model/split_brain_resolver.hpp"
+#include "troupe/cluster/node_core.hpp"
 #include "troupe/cluster/sim/network.hpp"
 
 namespace troupe::cluster::sim {
 
 using std::chrono::nanoseconds;
 
-/// The candidates of `model::select_gossip_target` for one view, computed once per view
-/// in O(members / 64 + excluded) space, so that ten thousand views fit and a gossip tick
-/// costs O(members / 64). Positions are those of `members`.
-struct gossip_peer_pools {
-  model::member_list members;             ///< the candidates, in the selector's input order
-  std::size_t member_count = 0;           ///< members (self included)
-  std::vector<std::uint32_t> excluded;    ///< positions never chosen (self, excluded), sorted
-  std::vector<std::uint64_t> seen;        ///< bit per position: has seen the version
-  std::vector<std::uint64_t> unseen_valid;  ///< bit per position: valid and has not seen it
-  std::size_t valid_count = 0;            ///< `model::valid_gossip_peers(input).size()`
-  std::size_t unseen_count = 0;           ///< bits set in `unseen_valid`
-};
-
-/// The pools of `input` (members in the input's order).
-gossip_peer_pools make_gossip_peer_pools(const model::gossip_target_input& input);
-/// The pools of `self`'s view `g`: `make_gossip_peer_pools` of the input the daemon makes
-/// (all members, excluding those self finds unreachable), without copying the seen set.
-gossip_peer_pools make_gossip_peer_pools(const model::gossip& g, const model::unique_address& self);
-
-/// Exactly `model::select_gossip_target(settings, input, rng)` for the `input` the pools
-/// were made from: the same draws from `rng`, the same peer (tested against the model).
-std::optional<model::gossip_target> select_gossip_target(const model::gossip_target_settings& settings,
-                                                         const gossip_peer_pools& pools,
-                                                         std::mt19937_64& rng);
-
 /// Everything a run depends on; the defaults are the daemon's (Akka's) with stable-after 7 s.
+/// The node settings go to each node's `node_core` (`core_settings_of`).
 struct sim_settings {
   std::size_t nodes = 5;   ///< nodes started by `start_all`
   std::size_t seeds = 3;   ///< the first `seeds` nodes are the seed nodes
@@ -96,12 +71,15 @@ struct sim_settings {
   nanoseconds join_retry_interval = std::chrono::seconds{1};      ///< InitJoin resend
   nanoseconds retry_unsuccessful_join_after = std::chrono::seconds{10};  ///< Join without Welcome
   nanoseconds weakly_up_after = std::chrono::seconds{7};          ///< `weakly-up-after`
-  nanoseconds exiting_timeout = std::chrono::seconds{10};         ///< an exiting node stops by then
+  /// The first seed forms a cluster alone after `seed_node_timeout` (the daemon's default: no).
+  bool first_seed_forms_cluster_when_alone = false;
   std::size_t gossips_before_shutdown = 3;  ///< full gossips a downed node sends before stopping
-  /// Full gossips the leader sends to random peers at once when it acts on a resolver
-  /// decision (Akka's `gossipRandomN`, which Akka uses only when a node downs itself or a
-  /// leader exits): 0, Akka's behaviour, leaves the downing to the gossip ticks.
-  std::size_t gossips_on_downing = 0;
+  /// Peers the leader gossips its downing and removal decisions to at once (`gossips-on-
+  /// downing`): nullopt, the daemon's default, every reachable member in clusters of up to
+  /// `small_cluster_members` and none in larger ones (Akka's rule); 0: never.
+  std::optional<std::size_t> gossips_on_downing;
+  /// Roles of the node in slot i (`roles[i]`; slots past the list have none).
+  std::vector<std::set<std::string>> roles;
   std::size_t monitored_by_nr_of_members = model::default_monitored_by_nr_of_members;
 
   model::phi_accrual_settings failure_detector;      ///< threshold 8, pause 3 s
@@ -123,8 +101,12 @@ struct sim_settings {
   }
 };
 
-/// One node's immutable view: its gossip wrapped in a membership state, with the values
-/// derived from it computed at most once. Shared between the node and messages in flight.
+/// The `core_settings` of the node in slot `slot`.
+core_settings core_settings_of(const sim_settings& s, std::size_t slot);
+
+/// A node's view as the simulation observes it (after each input that changed its core's
+/// view): the gossip wrapped in a membership state, with the values the invariants and
+/// figures derive from it computed at most once.
 class node_view {
  public:
   /// `self`'s view of `g`.
@@ -134,41 +116,26 @@ class node_view {
   const model::membership_state& state() const noexcept { return state_; }
   /// The gossip.
   const model::gossip& gossip() const noexcept { return state_.latest_gossip(); }
-  /// Version and seen digest (cached).
-  const model::gossip_digest& digest() const;
   /// Bytes of a gossip envelope carrying this gossip (cached).
   std::size_t envelope_bytes() const;
-  /// Bytes of a gossip status for this gossip (cached).
-  std::size_t status_bytes() const;
   /// `state().convergence()` without exiting confirmations (cached).
   bool converged() const;
   /// `state().leader()` (cached).
   const std::optional<model::unique_address>& leader() const;
-  /// The gossip target input of self (cached).
-  const model::gossip_target_input& target_input() const;
-  /// The gossip target pools of self (cached).
-  const gossip_peer_pools& target_pools() const;
   /// Hash of the version's counters (cached).
   std::uint64_t version_hash() const;
   /// True if every member is up (cached).
   bool all_up() const;
-  /// `model::gossip_speedup_needed` for this gossip (cached).
-  bool speedup_needed() const;
   /// Takes over the cached values of `earlier` that cannot differ (same version).
   void inherit(const node_view& earlier) const;
 
  private:
   model::membership_state state_;
-  mutable std::optional<model::gossip_digest> digest_;
   mutable std::size_t envelope_bytes_ = 0;
-  mutable std::size_t status_bytes_ = 0;
   mutable std::optional<bool> converged_;
   mutable std::optional<std::optional<model::unique_address>> leader_;
-  mutable std::optional<model::gossip_target_input> target_input_;
-  mutable std::optional<gossip_peer_pools> target_pools_;
   mutable std::optional<std::uint64_t> version_hash_;
   mutable std::optional<bool> all_up_;
-  mutable std::optional<bool> speedup_needed_;
 };
 
 /// Shared immutable view.
@@ -183,13 +150,6 @@ enum class node_life : std::uint8_t {
   stopped,  ///< shut itself down: downed, removed, or left
 };
 
-/// Where a running node is in joining the cluster.
-enum class join_phase : std::uint8_t {
-  seed_process,      ///< sending InitJoin to the seeds
-  awaiting_welcome,  ///< sent Join to a seed that acknowledged
-  member,            ///< welcomed (or joined itself): has a view
-};
-
 /// One entry of the event queue: a timer of a node, or a message arriving at a node.
 /// Ordered by time, then by scheduling order, so equal times replay in one order.
 struct sim_event {
@@ -200,53 +160,32 @@ struct sim_event {
   bool is_timer = false;       ///< timer or message
   std::uint8_t kind = 0;       ///< timer or message kind (simulation.cpp)
   std::uint32_t from = 0;      ///< messages: sending slot
-  std::uint64_t from_uid = 0;  ///< messages: sending incarnation
-  std::uint64_t to_uid = 0;    ///< messages: receiving incarnation, 0 for any
-  view_ptr payload;            ///< gossip, status or welcome: the sender's view
+  std::uint64_t from_uid = 0;  ///< messages: sending incarnation; one-off timers: their arming
+  std::uint64_t to_uid = 0;    ///< quarantine notices: the incarnation told
+  std::shared_ptr<const protocol_message> message;  ///< a protocol message (null: a quarantine notice)
 };
 
-/// One node slot: an address, and the state of its current incarnation.
+/// One node slot: an address, and its current incarnation (a `node_core`).
 struct sim_node {
   std::size_t index = 0;            ///< slot number, also the network node number
   model::address address;           ///< fixed for the slot
   model::unique_address self;       ///< the current incarnation
   std::uint32_t incarnation = 0;    ///< bumped on every start, crash and stop: stale timers die
   node_life life = node_life::idle;
-  join_phase phase = join_phase::seed_process;
   bool is_seed = false;
   nanoseconds started{0};           ///< when this incarnation started
 
-  // Joining.
-  nanoseconds seed_process_started{0};
-  std::set<std::size_t> nacked_by;  ///< seeds that answered InitJoinNack (first seed only)
-  std::size_t join_target = 0;
-  nanoseconds join_deadline{0};
+  std::unique_ptr<node_core> core;         ///< the incarnation's core; null before the first start
+  view_ptr view;                           ///< the core's view when it last changed; null until it joined
+  std::uint64_t view_changes = 0;          ///< the core's `stats().view_changes` at `view`
+  std::set<std::uint64_t> quarantined;     ///< incarnations (uids) this one's transport refuses
+  std::optional<nanoseconds> downing_due;  ///< the armed one-off downing tick (the daemon's)
+  std::uint64_t downing_arming = 0;        ///< its arming; older ones are void
 
-  // Membership.
-  view_ptr view;                    ///< null until welcomed
-  std::set<model::unique_address> exiting_confirmed;
-  std::optional<nanoseconds> not_converged_since;
-  std::optional<nanoseconds> exiting_since;
-  bool leave_requested = false;
+  std::vector<sim_event> stash;  ///< events held while frozen
 
-  // Failure detection.
-  model::failure_detector_registry detectors;
-  bool has_ring = false;
-  std::uint64_t ring_key = 0;
-  std::map<model::unique_address, nanoseconds> receivers;  ///< heartbeat receivers, added at
-  std::uint64_t heartbeat_seq = 0;
-
-  // Split brain resolver.
-  nanoseconds stable_since{0};                 ///< last reset of the stable-after period
-  std::optional<nanoseconds> first_unstable;   ///< first reachability change of the unstable period
-  nanoseconds last_unstable{0};                ///< latest reachability change
-
-  // Derived state is rebuilt when the view changes: these remember which view it was.
-  view_ptr ring_view;
-  bool stop_requested = false;     ///< saw itself down or removed: stop after this event
-
-  // Events held while frozen.
-  std::vector<sim_event> stash;
+  /// True while the incarnation is a member (welcomed, or joined itself) and not stopped.
+  bool member() const noexcept { return core && core->phase() == core_phase::member; }
 };
 
 /// The first broken invariant of a run.
@@ -380,29 +319,11 @@ class simulation {
   void handle_message(sim_node& n, const sim_event& e);
   void advance_to(nanoseconds t);
 
-  // Messages.
-  void send(const sim_node& from, std::size_t to, std::uint8_t kind, std::uint64_t to_uid,
-            view_ptr payload = {});
-  void gossip_to(sim_node& n, const model::unique_address& peer);
-  void status_to(sim_node& n, const model::unique_address& peer);
-
-  // The daemon's duties.
-  void join_tick(sim_node& n);
-  void join_self(sim_node& n);
-  void become_member(sim_node& n, model::gossip g);
-  void gossip_tick(sim_node& n, bool speedup);
-  void heartbeat_tick(sim_node& n);
-  void reaper_tick(sim_node& n);
-  void leader_tick(sim_node& n);
-  void downing_tick(sim_node& n);
-  void sbr_observe(sim_node& n, const node_view* before, const node_view& after);
-  void on_gossip(sim_node& n, const model::unique_address& from, const view_ptr& remote);
-  void on_status(sim_node& n, const model::unique_address& from, const view_ptr& remote);
-  void on_join(sim_node& n, const model::unique_address& from);
-  void update_ring(sim_node& n);
-  void set_view(sim_node& n, model::gossip g);
-  void after_view_change(sim_node& n, const view_ptr& before);
-  void stop(sim_node& n);
+  // The daemon around each core, and the transport.
+  void flush(sim_node& n);
+  void send(const sim_node& from, const outgoing& out);
+  void notify_quarantined(const sim_node& by, std::size_t slot, std::uint64_t uid);
+  void observe_view_change(sim_node& n);
   void retire(sim_node& n, node_life life);
 
   // Invariants and observations (invariants.cpp).
@@ -433,14 +354,14 @@ class simulation {
   std::size_t largest_gossip_bytes_ = 0;
   std::uint64_t sbr_decisions_ = 0;
   std::uint64_t sbr_down_all_ = 0;
-  model::failure_detector_registry detectors_prototype_;
   double node_seconds_ = 0;
   std::size_t running_count_ = 0;
   std::vector<victim_watch> victims_;
   std::unordered_map<std::uint64_t, model::unique_address> converged_leader_;  // by version hash
-  // Heartbeat rings shared by every node whose view has the same ring members and
-  // unreachable set, most recently used first (a ring of 10,000 nodes is ~2 MB).
-  std::vector<std::pair<std::uint64_t, std::shared_ptr<const model::heartbeat_ring>>> rings_;
+  // Heartbeat rings shared by every core whose view has the same ring members and
+  // unreachable set (a ring of 10,000 nodes is ~2 MB).
+  std::shared_ptr<model::heartbeat_ring_cache> rings_;
+  std::vector<model::address> seed_addresses_;
 };
 
 }  // namespace troupe::cluster::sim

@@ -30,6 +30,8 @@ std::size_t gossip_envelope_size(const model::gossip& g);
 
 /// Bytes of a gossip status for `g`: framing, from and to, version and seen digest.
 std::size_t gossip_status_size(const model::gossip& g);
+/// The same from the status's digest (the version is all that counts).
+std::size_t gossip_status_size(const model::gossip_digest& d);
 
 /// Bytes of a heartbeat or its response: framing, sender, sequence number and send time.
 std::size_t heartbeat_size() noexcept;

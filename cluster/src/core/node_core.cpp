@@ -9,19 +9,16 @@ namespace {
 using model::member_status;
 using model::unique_address;
 
-std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
-  h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
-  return h;
-}
-
 }  // namespace
 
-node_core::node_core(core_settings settings, model::unique_address self, std::uint64_t seed)
+node_core::node_core(core_settings settings, model::unique_address self, std::uint64_t seed,
+                     std::shared_ptr<model::heartbeat_ring_cache> rings)
     : settings_(std::move(settings)),
       self_(std::move(self)),
       rng_(seed),
       state_(model::gossip{}, self_),
-      detectors_(settings_.failure_detector) {}
+      detectors_(settings_.failure_detector),
+      rings_(rings ? std::move(rings) : std::make_shared<model::heartbeat_ring_cache>(1)) {}
 
 // ---------------------------------------------------------------------------------------
 // Commands
@@ -146,8 +143,17 @@ void node_core::on_tick(tick t, nanoseconds now) {
 }
 
 bool node_core::any_down() const {
-  const auto& ms = latest_gossip().members();
-  return std::any_of(ms.begin(), ms.end(), [](const model::member& m) { return m.status() == member_status::down; });
+  if (!cache_.any_down) {
+    const auto& ms = latest_gossip().members();
+    cache_.any_down =
+        std::any_of(ms.begin(), ms.end(), [](const model::member& m) { return m.status() == member_status::down; });
+  }
+  return *cache_.any_down;
+}
+
+const std::optional<unique_address>& node_core::leader() const {
+  if (!cache_.leader) cache_.leader = state_.leader();
+  return *cache_.leader;
 }
 
 bool node_core::speedup_needed() const {
@@ -156,7 +162,7 @@ bool node_core::speedup_needed() const {
 }
 
 std::optional<nanoseconds> node_core::downing_due() const {
-  if (phase_ != core_phase::member || !settings_.downing || state_.leader() != self_) return std::nullopt;
+  if (phase_ != core_phase::member || !settings_.downing || leader() != self_) return std::nullopt;
   if (latest_gossip().reachability().is_all_reachable()) return std::nullopt;
   return stable_since_ + settings_.downing->stable_after;
 }
@@ -234,10 +240,20 @@ model::gossip_target_input node_core::target_input() const {
   return in;
 }
 
+const model::gossip_digest& node_core::digest() const {
+  if (!cache_.digest) cache_.digest = latest_gossip().digest();
+  return *cache_.digest;
+}
+
+const model::gossip_peer_pools& node_core::peer_pools() const {
+  if (!cache_.pools) cache_.pools = model::make_gossip_peer_pools(latest_gossip(), self_);
+  return *cache_.pools;
+}
+
 void node_core::gossip_tick(bool speedup) {
   if (phase_ != core_phase::member || latest_gossip().is_singleton_cluster()) return;
   if (speedup && !speedup_needed()) return;  // an extra round re-checks (Akka's gossipSpeedupTick)
-  if (auto target = model::select_gossip_target(settings_.gossip_target, target_input(), rng_)) {
+  if (auto target = model::select_gossip_target(settings_.gossip_target, peer_pools(), rng_)) {
     if (target->peer_has_seen)
       status_to(target->peer);
     else
@@ -254,7 +270,7 @@ void node_core::gossip_to(const unique_address& peer) {
 void node_core::status_to(const unique_address& peer) {
   if (!state_.valid_node_for_gossip(peer)) return;
   ++stats_.gossip_status_sent;
-  outbox_.push_back({peer.address, peer.uid, protocol::gossip_status{self_, peer, latest_gossip().digest()}});
+  outbox_.push_back({peer.address, peer.uid, protocol::gossip_status{self_, peer, digest()}});
 }
 
 void node_core::gossip_random(std::size_t n) {
@@ -281,10 +297,14 @@ void node_core::on_gossip(const protocol::gossip_envelope& env, nanoseconds now)
     quarantines_.push_back(env.from);  // a removed incarnation still talks: cut it off
     return;
   }
-  if (auto why = theirs.invariant_violation()) {
+  // A member list already checked (this view's, or the last one accepted) is not walked again.
+  const model::member_list& checked =
+      theirs.members().shares_items_with(latest_gossip().members()) ? latest_gossip().members() : checked_members_;
+  if (auto why = theirs.invariant_violation(checked)) {
     ++stats_.rejected;
     return;
   }
+  checked_members_ = theirs.members();
   auto r = state_.receive_gossip(env.from, theirs);
   switch (r.receipt) {
     case model::gossip_receipt::ignored: return;
@@ -299,14 +319,14 @@ void node_core::on_gossip(const protocol::gossip_envelope& env, nanoseconds now)
   if (r.talk_back && phase_ == core_phase::member) gossip_to(env.from);
   // A downed member waits for the seen marks of every reachable member; the leader removes
   // it as soon as the last mark arrives rather than at its next leader tick.
-  if (phase_ == core_phase::member && state_.leader() == self_ && any_down()) leader_tick(now);
+  if (phase_ == core_phase::member && any_down() && leader() == self_) leader_tick(now);
 }
 
 void node_core::on_status(const protocol::gossip_status& st) {
   if (phase_ != core_phase::member) return;
   const model::gossip& mine = latest_gossip();
   if (!mine.has_member(st.from) || !mine.is_reachable(self_, st.from)) return;
-  switch (model::compare(st.digest, mine.digest())) {
+  switch (model::compare(st.digest, digest())) {
     case model::gossip_ordering::same: break;
     case model::gossip_ordering::newer: status_to(st.from); break;  // theirs is newer: ask
     case model::gossip_ordering::older:
@@ -317,27 +337,19 @@ void node_core::on_status(const protocol::gossip_status& st) {
 // ---------------------------------------------------------------------------------------
 // Failure detection (Akka's ClusterHeartbeatSender and reapUnreachableMembers)
 
+// 1. The ring depends on the members that are not joining (as Akka, joining members are
+//    not monitored yet) and the unreachable ones: rebuilt only when they change, from the
+//    shared cache. 2. Receivers no longer on it are forgotten; new ones are expected soon.
 void node_core::update_ring(nanoseconds now) {
+  if (cache_.ring_checked) return;
+  cache_.ring_checked = true;
   const auto& g = latest_gossip();
-  const auto& reach = g.reachability();
-  std::set<unique_address> nodes;
-  std::uint64_t key = 0;
-  for (const auto& m : g.members())
-    if (m.status() != member_status::joining) {  // as Akka: joining members are not monitored yet
-      nodes.insert(nodes.end(), m.unique_address());
-      key = mix(key, m.unique_address().uid);
-    }
-  key = mix(key, 0xfeed);
-  const std::set<unique_address> unreachable =
-      reach.is_all_reachable() ? std::set<unique_address>{} : reach.all_unreachable_or_terminated();
-  for (const auto& a : unreachable) key = mix(key, a.uid);
+  const std::uint64_t key = model::ring_key(g, settings_.monitored_by_nr_of_members);
   if (has_ring_ && key == ring_key_) return;
   has_ring_ = true;
   ring_key_ = key;
-  std::set<unique_address> wanted;
-  if (!nodes.empty())
-    wanted = model::heartbeat_ring(*nodes.begin(), nodes, unreachable, settings_.monitored_by_nr_of_members)
-                 .receivers_from_place(self_);
+  const auto ring = rings_->ring_of(g, settings_.monitored_by_nr_of_members, key);
+  const std::set<unique_address> wanted = ring ? ring->receivers_from_place(self_) : std::set<unique_address>{};
   for (auto it = receivers_.begin(); it != receivers_.end();) {
     if (!wanted.contains(it->first)) {
       detectors_.remove(it->first);
@@ -383,7 +395,7 @@ void node_core::reaper_tick(nanoseconds now) {
   set_view(g.with_reachability(std::move(after)).increment(self_).only_seen(self_), now);
   // The split brain resolver's stable-after period starts when the leader learns of the
   // loss: tell it now rather than when a gossip round happens to pick it.
-  if (const auto leader = state_.leader(); lost && phase_ == core_phase::member && leader && *leader != self_)
+  if (const auto leader = this->leader(); lost && phase_ == core_phase::member && leader && *leader != self_)
     gossip_to(*leader);
 }
 
@@ -392,7 +404,7 @@ void node_core::reaper_tick(nanoseconds now) {
 
 void node_core::leader_tick(nanoseconds now) {
   if (phase_ != core_phase::member) return;
-  if (state_.leader() != self_) {
+  if (leader() != self_) {
     not_converged_since_.reset();
     return;
   }
@@ -412,7 +424,7 @@ void node_core::leader_tick(nanoseconds now) {
   if (removes) gossip_decision();
 }
 
-// As the simulator's sbr_observe (Akka's SplitBrainResolver reacting to cluster events):
+// The split brain resolver's bookkeeping (Akka's SplitBrainResolver reacting to cluster events):
 // member up, downed or exited and any change of the set of unreachable members restart
 // the stable-after period; every change of the reachability table counts towards
 // instability, which ends when every unreachable member is down or exiting.
@@ -421,12 +433,23 @@ void node_core::sbr_observe(const model::gossip& before, const model::gossip& af
     const bool event = to == member_status::up || to == member_status::down || to == member_status::exiting;
     return event && from != to;
   };
+  // 1. Member events: a walk of both sorted lists, skipping the members they share.
   bool reset_stable = false;
-  for (const auto& m : after.members()) {
-    const model::member* was = before.find(m.unique_address());
-    if (resets(was ? std::optional<member_status>{was->status()} : std::nullopt, m.status())) {
-      reset_stable = true;
-      break;
+  const auto& was = before.members();
+  const auto& is = after.members();
+  for (std::size_t i = 0, j = 0; j < is.size() && !reset_stable && !was.shares_items_with(is);) {
+    if (i < was.size() && &was[i] == &is[j]) {
+      ++i;
+      ++j;
+    } else if (i < was.size() && was[i].unique_address() < is[j].unique_address()) {
+      ++i;
+    } else if (i < was.size() && was[i].unique_address() == is[j].unique_address()) {
+      reset_stable = resets(was[i].status(), is[j].status());
+      ++i;
+      ++j;
+    } else {
+      reset_stable = resets(std::nullopt, is[j].status());
+      ++j;
     }
   }
   const bool reach_changed = before.reachability() != after.reachability();
@@ -463,7 +486,7 @@ void node_core::downing_tick(nanoseconds now) {
   const nanoseconds unstable_for = first_unstable_ ? now - *first_unstable_ : nanoseconds::zero();
   const nanoseconds grace = model::effective_down_all_when_unstable(sbr);
   const bool may_down_all = grace > nanoseconds::zero() && unstable_for > sbr.stable_after + grace;
-  const bool is_leader = state_.leader() == self_;
+  const bool is_leader = leader() == self_;
   if (!may_down_all && (!is_leader || stable_for < sbr.stable_after)) return;
   const model::sbr_decision d = model::resolve_split_brain(sbr, model::sbr_snapshot_of(g, self_, stable_for, unstable_for));
   const bool act = (d.outcome == model::sbr_outcome::decided && is_leader) ||
@@ -484,6 +507,7 @@ void node_core::downing_tick(nanoseconds now) {
 
 void node_core::set_view(model::gossip g, nanoseconds now) {
   const model::membership_state previous = std::exchange(state_, model::membership_state{std::move(g), self_});
+  cache_ = view_cache{};
   ++stats_.view_changes;
   const model::gossip& before = previous.latest_gossip();
   const model::gossip& after = latest_gossip();

@@ -4,10 +4,9 @@
 #include <string>
 
 #include "troupe/cluster/model/gossip_target_selector.hpp"
-#include "troupe/cluster/sim/simulation.hpp"
+#include "troupe/cluster/model/gossip_peer_pools.hpp"
 
 using namespace troupe::cluster;
-using namespace troupe::cluster::sim;
 
 namespace {
 
@@ -18,7 +17,7 @@ model::unique_address node(int i) {
 }  // namespace
 
 TEST_CASE("pooled gossip target selection makes the model's choice with the model's draws",
-          "[unit][sim_gossip_pools]") {
+          "[unit][gossip_peer_pools]") {
   const auto base = Catch::rngSeed();
   for (std::uint64_t round = 0; round < 300; ++round) {
     const std::uint64_t seed = base + round;
@@ -35,19 +34,18 @@ TEST_CASE("pooled gossip target selection makes the model's choice with the mode
     model::gossip_target_settings settings;
     settings.reduce_gossip_different_view_probability = 1 + model::uniform_below(gen, 30);
 
-    const gossip_peer_pools pools = make_gossip_peer_pools(in);
+    const model::gossip_peer_pools pools = model::make_gossip_peer_pools(in);
     std::mt19937_64 a{seed * 31}, b{seed * 31};
     for (int draw = 0; draw < 5; ++draw) {
       const auto expected = model::select_gossip_target(settings, in, a);
-      const auto actual = select_gossip_target(settings, pools, b);
+      const auto actual = model::select_gossip_target(settings, pools, b);
       REQUIRE(expected == actual);
     }
     CHECK(a() == b());  // the engines advanced alike
   }
 }
 
-TEST_CASE("pools made from a view choose as the model does on the daemon's input",
-          "[unit][sim_gossip_pools]") {
+TEST_CASE("pools made from a view choose as the model does on the daemon's input", "[unit][gossip_peer_pools]") {
   const auto base = Catch::rngSeed();
   for (std::uint64_t round = 0; round < 200; ++round) {
     const std::uint64_t seed = base + round;
@@ -74,10 +72,10 @@ TEST_CASE("pools made from a view choose as the model does on the daemon's input
 
     model::gossip_target_settings settings;
     settings.reduce_gossip_different_view_probability = 1 + model::uniform_below(gen, 100);
-    const gossip_peer_pools pools = make_gossip_peer_pools(g, self);
+    const model::gossip_peer_pools pools = model::make_gossip_peer_pools(g, self);
     std::mt19937_64 a{seed * 31}, b{seed * 31};
     for (int draw = 0; draw < 5; ++draw)
-      REQUIRE(model::select_gossip_target(settings, in, a) == select_gossip_target(settings, pools, b));
+      REQUIRE(model::select_gossip_target(settings, in, a) == model::select_gossip_target(settings, pools, b));
     CHECK(a() == b());
   }
 }

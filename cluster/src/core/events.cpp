@@ -68,10 +68,32 @@ current_cluster_state snapshot_of(const model::gossip& g, const unique_address& 
 std::vector<cluster_event> diff_events(const model::gossip& before, const model::gossip& after,
                                        const unique_address& self) {
   std::vector<cluster_event> out;
-  // 1. Member status events, in member order.
-  for (const auto& m : after.members()) {
-    const model::member* was = before.find(m.unique_address());
-    if (was && was->status() == m.status()) continue;
+  // Most view changes are seen marks only: the same shared members and reachability, so
+  // the same statuses, unreachable members and leaders.
+  const auto& was = before.members();
+  const auto& is = after.members();
+  if (was.shares_items_with(is) && before.reachability() == after.reachability()) return out;
+  // 1. Member status events, in member order; 2. removals: members that are gone. One walk
+  //    of both sorted lists, skipping the members they share (unchanged).
+  std::vector<cluster_event> removals;
+  for (std::size_t i = 0, j = 0; i < was.size() || j < is.size();) {
+    if (i < was.size() && j < is.size() && &was[i] == &is[j]) {
+      ++i;
+      ++j;
+      continue;
+    }
+    if (j == is.size() || (i < was.size() && was[i].unique_address() < is[j].unique_address())) {
+      removals.emplace_back(
+          member_removed{model::member::removed_placeholder(was[i].unique_address()), was[i].status()});
+      ++i;
+      continue;
+    }
+    const model::member& m = is[j];
+    const bool known = i < was.size() && was[i].unique_address() == m.unique_address();
+    const bool same_status = known && was[i].status() == m.status();
+    if (known) ++i;
+    ++j;
+    if (same_status) continue;
     switch (m.status()) {
       case member_status::joining: out.emplace_back(member_joined{m}); break;
       case member_status::weakly_up: out.emplace_back(member_weakly_up{m}); break;
@@ -82,10 +104,7 @@ std::vector<cluster_event> diff_events(const model::gossip& before, const model:
       default: break;
     }
   }
-  // 2. Removals: members that are gone.
-  for (const auto& m : before.members())
-    if (!after.has_member(m.unique_address()))
-      out.emplace_back(member_removed{model::member::removed_placeholder(m.unique_address()), m.status()});
+  for (auto& r : removals) out.push_back(std::move(r));
   // 3. Reachability.
   const auto was_unreachable = unreachable_members_of(before, self);
   const auto is_unreachable = unreachable_members_of(after, self);
