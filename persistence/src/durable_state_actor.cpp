@@ -23,11 +23,11 @@ struct state_not_started {
 }  // namespace detail
 
 namespace {
-std::atomic<std::uint64_t> next_incarnation{1};
+std::atomic<std::uint64_t> next_state_incarnation{1};
 }
 
 durable_state_actor_base::durable_state_actor_base(std::string persistence_id)
-    : id_(std::move(persistence_id)), incarnation_(next_incarnation.fetch_add(1)) {}
+    : id_(std::move(persistence_id)), incarnation_(next_state_incarnation.fetch_add(1)) {}
 
 durable_state_actor_base::~durable_state_actor_base() = default;
 

@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 
+#include "internal/store_errors.hpp"
 #include "troupe/persistence/store.hpp"
 
 namespace troupe::persistence {
@@ -18,9 +19,11 @@ const char* to_string(store_error::kind k) noexcept {
   return "unknown";
 }
 
+std::string describe(const store_error& e) { return std::string(to_string(e.what)) + ": " + e.message; }
+
 namespace {
 
-store_error error(store_error::kind k, std::string message) { return store_error{k, std::move(message)}; }
+using internal::error;
 
 class memory_journal final : public journal {
  public:

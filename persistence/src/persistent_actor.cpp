@@ -63,8 +63,6 @@ std::int64_t now_ms() {
       .count();
 }
 
-std::string describe(const store_error& e) { return std::string(to_string(e.what)) + ": " + e.message; }
-
 }  // namespace
 
 persistent_actor::persistent_actor(std::string persistence_id)

@@ -56,6 +56,7 @@
 #include "internal/postgres_connection.hpp"
 #include "internal/postgres_schema.hpp"
 #include "internal/postgres_wire.hpp"
+#include "internal/store_errors.hpp"
 #include "troupe/persistence/settings.hpp"
 
 namespace troupe::persistence {
@@ -66,7 +67,7 @@ using pg::pg_connection;
 using pg::pg_result;
 using pg::pg_target;
 
-store_error error(store_error::kind k, std::string message) { return store_error{k, std::move(message)}; }
+using internal::error;
 
 std::string quoted(const std::string& id) { return "\"" + id + "\""; }
 

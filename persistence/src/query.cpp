@@ -12,8 +12,6 @@ namespace {
 
 constexpr std::int64_t page_size = 1000;
 
-std::string describe(const store_error& e) { return std::string(to_string(e.what)) + ": " + e.message; }
-
 // Decodes stored events into envelopes; an error names the first that cannot be read.
 expected<std::vector<event_envelope>, std::string> decode_all(const persistence& p, std::vector<persistent_repr> events,
                                                               const std::vector<std::int64_t>* offsets) {

@@ -21,6 +21,7 @@
 #include "internal/sqlite_connection.hpp"
 #include "internal/sqlite_schema.hpp"
 #include "internal/sqlite_task_queue.hpp"
+#include "internal/store_errors.hpp"
 #include "troupe/persistence/settings.hpp"
 
 namespace troupe::persistence {
@@ -29,7 +30,7 @@ namespace {
 using internal::sqlite_connection;
 using internal::sqlite_statement;
 
-store_error error(store_error::kind k, std::string message) { return store_error{k, std::move(message)}; }
+using internal::error;
 
 std::string quoted(const std::string& id) { return "persistence id \"" + id + "\""; }
 

@@ -27,9 +27,6 @@ std::string escaped(const std::string& name) {
   return out;
 }
 
-std::string describe(const tp::store_error& e) {
-  return std::string("remember store: ") + tp::to_string(e.what) + ": " + e.message;
-}
 
 tp::stored_payload encode(const std::set<std::string>& ids) {
   tp::stored_payload p;
@@ -185,7 +182,7 @@ void durable_remember_store::modify(const std::string& id, change c, bool fresh,
   if (known) return apply(id, std::move(c), std::move(*known), false, attempt, std::move(done));
   states_->get(id, [self = shared_from_this(), id, c = std::move(c), attempt,
                     done = std::move(done)](expected<std::optional<tp::state_repr>, tp::store_error> r) mutable {
-    if (!r) return done(unexpected<std::string>(describe(r.error())));
+    if (!r) return done(unexpected<std::string>("remember store: " + tp::describe(r.error())));
     known_state current;
     if (r->has_value()) {
       auto ids = decode(**r);
@@ -226,7 +223,7 @@ void durable_remember_store::apply(const std::string& id, change c, known_state 
     if (!e) return done(std::move(next));
     if (e->what == tp::store_error::kind::conflict && attempt < max_attempts)
       return self->modify(id, std::move(c), true, attempt + 1, std::move(done));
-    done(unexpected<std::string>(describe(*e) + (e->what == tp::store_error::kind::conflict
+    done(unexpected<std::string>("remember store: " + tp::describe(*e) + (e->what == tp::store_error::kind::conflict
                                                      ? " (after " + std::to_string(attempt) + " attempts)"
                                                      : "")));
   });

@@ -10,16 +10,20 @@
 #include <troupe/actor/messages.hpp>
 #include <troupe/actor/testkit.hpp>
 
+#include "support/quiet_settings.hpp"
+
 using namespace std::chrono_literals;
 using troupe::actor_ref;
 using troupe::ask_error;
 using troupe::behavior;
 using troupe::props;
 using troupe::testkit::test_probe;
+using troupe::test_support::quiet_manual;
+using troupe::test_support::quiet_threads;
 
 namespace {
 
-struct get_count {};
+struct get_answer {};
 struct get_name {};
 struct silent {};
 struct die {};
@@ -34,7 +38,7 @@ class responder : public troupe::actor {
  public:
   behavior make_behavior() override {
     return {
-        [](const get_count&) { return 42; },
+        [](const get_answer&) { return 42; },
         [](const get_name&) { return std::string("responder"); },
         [](const silent&) {},
         [this](const die&) { stop_self(); },
@@ -67,7 +71,7 @@ class requester : public troupe::actor {
   explicit requester(actor_ref out) : out_(std::move(out)) {}
   behavior make_behavior() override {
     return {
-        [this](const request_of<get_count>& r) { start(r.target, r.msg, r.timeout); },
+        [this](const request_of<get_answer>& r) { start(r.target, r.msg, r.timeout); },
         [this](const request_of<get_name>& r) { start(r.target, r.msg, r.timeout); },
         [this](const request_of<silent>& r) { start(r.target, r.msg, r.timeout); },
         [this](const request_of<die>& r) { start(r.target, r.msg, r.timeout); },
@@ -95,19 +99,6 @@ class requester : public troupe::actor {
   int requests_ = 0;
 };
 
-troupe::actor_system_settings quiet_manual() {
-  auto s = troupe::testkit::manual_settings();
-  s.log_min_level = troupe::log_level::off;
-  return s;
-}
-
-troupe::actor_system_settings quiet_threads() {
-  troupe::actor_system_settings s;
-  s.workers = 2;
-  s.log_min_level = troupe::log_level::off;
-  return s;
-}
-
 }  // namespace
 
 TEST_CASE("ask returns the reply", "[unit][ask]") {
@@ -115,9 +106,9 @@ TEST_CASE("ask returns the reply", "[unit][ask]") {
   INFO((manual ? "manual dispatcher" : "worker threads"));
   troupe::actor_system sys("ask", manual ? quiet_manual() : quiet_threads());
   auto r = sys.spawn(props::of<responder>(), "r");
-  CHECK(troupe::ask<int>(sys, r, get_count{}, 3s).get() == 42);
+  CHECK(troupe::ask<int>(sys, r, get_answer{}, 3s).get() == 42);
   CHECK(troupe::ask<std::string>(sys, r, get_name{}, 3s).get() == "responder");
-  auto pending = troupe::ask<int>(sys, r, get_count{}, 3s);
+  auto pending = troupe::ask<int>(sys, r, get_answer{}, 3s);
   auto res = pending.result();
   REQUIRE(res.has_value());
   CHECK(*res == 42);
@@ -174,14 +165,14 @@ TEST_CASE("ask to a dead actor fails with dead_recipient", "[unit][ask]") {
   sys.stop(r);
   probe.expect_terminated(r);
 
-  auto pending = troupe::ask<int>(sys, r, get_count{}, 1h);
+  auto pending = troupe::ask<int>(sys, r, get_answer{}, 1h);
   CHECK(pending.ready());  // at once: no actor needs to run
   auto res = pending.result();
   REQUIRE_FALSE(res.has_value());
   CHECK(res.error().reason == ask_error::kind::dead_recipient);
   CHECK_THAT(res.error().what(), Catch::Contains("troupe://ask/user/r"));
 
-  auto nobody = troupe::ask<int>(sys, actor_ref{}, get_count{}, 1h).result();
+  auto nobody = troupe::ask<int>(sys, actor_ref{}, get_answer{}, 1h).result();
   REQUIRE_FALSE(nobody.has_value());
   CHECK(nobody.error().reason == ask_error::kind::dead_recipient);
 }
@@ -214,7 +205,7 @@ TEST_CASE("request<R> inside an actor hands the reply to a callback on the actor
   auto r = sys.spawn(props::of<responder>(), "r");
   auto q = sys.spawn(props::of<requester>(probe.ref()), "q");
 
-  q.tell(request_of<get_count>{r, {}, 3s});
+  q.tell(request_of<get_answer>{r, {}, 3s});
   auto ok = probe.expect_msg<outcome>();
   CHECK(ok.ok);
   CHECK(ok.value == 42);
@@ -232,7 +223,7 @@ TEST_CASE("request<R> inside an actor hands the reply to a callback on the actor
   CHECK_FALSE(dead.ok);
   CHECK(dead.kind == ask_error::kind::dead_recipient);
 
-  q.tell(request_of<get_count>{r, {}, 1h});  // r is gone now
+  q.tell(request_of<get_answer>{r, {}, 1h});  // r is gone now
   auto dead2 = probe.expect_msg<outcome>();
   CHECK_FALSE(dead2.ok);
   CHECK(dead2.kind == ask_error::kind::dead_recipient);
@@ -274,7 +265,7 @@ namespace {
 struct ask_later {
   actor_ref target;
 };
-struct crash {};
+struct crash_now {};
 
 /// Requests with a callback that touches its own state, as callbacks usually do.
 class stateful_requester : public troupe::actor {
@@ -289,7 +280,7 @@ class stateful_requester : public troupe::actor {
             out_.tell(std::make_pair(incarnation_, replies_));
           });
         },
-        [](const crash&) -> void { throw std::runtime_error("crash"); },
+        [](const crash_now&) -> void { throw std::runtime_error("crash"); },
     };
   }
 
@@ -310,7 +301,7 @@ TEST_CASE("a request's callback never runs on a later incarnation of the actor",
   auto q = sys.spawn(props::of<stateful_requester>(probe.ref(), incarnations), "q");
   q.tell(ask_later{r});
   sys.run_until_idle();
-  q.tell(crash{});  // restarted by /user before the reply comes
+  q.tell(crash_now{});  // restarted by /user before the reply comes
   sys.run_until_idle();
   REQUIRE(*incarnations == 2);
   sys.advance_time(5s);

@@ -10,11 +10,14 @@
 #include <troupe/actor/messages.hpp>
 #include <troupe/actor/testkit.hpp>
 
+#include "support/quiet_settings.hpp"
+
 using namespace std::chrono_literals;
 using troupe::actor_ref;
 using troupe::behavior;
 using troupe::props;
 using troupe::testkit::test_probe;
+using troupe::test_support::quiet_manual;
 
 namespace {
 
@@ -72,12 +75,6 @@ class gate : public troupe::actor {
   }
   std::shared_ptr<std::vector<int>> seen_;
 };
-
-troupe::actor_system_settings quiet_manual() {
-  auto s = troupe::testkit::manual_settings();
-  s.log_min_level = troupe::log_level::off;
-  return s;
-}
 
 std::string ask_which(test_probe& probe, const actor_ref& r) {
   probe.send(r, which{});

@@ -11,11 +11,14 @@
 #include <troupe/actor/messages.hpp>
 #include <troupe/actor/testkit.hpp>
 
+#include "support/quiet_settings.hpp"
+
 using namespace std::chrono_literals;
 using troupe::actor_ref;
 using troupe::behavior;
 using troupe::props;
 using troupe::testkit::test_probe;
+using troupe::test_support::quiet_manual;
 
 namespace {
 
@@ -73,12 +76,6 @@ class idle : public troupe::actor {
     return {[](const ping&) { return std::string("pong"); }};
   }
 };
-
-troupe::actor_system_settings quiet_manual() {
-  auto s = troupe::testkit::manual_settings();
-  s.log_min_level = troupe::log_level::off;
-  return s;
-}
 
 }  // namespace
 

@@ -39,7 +39,7 @@ class blocker : public troupe::actor {
   }
 };
 
-class counter : public troupe::actor {
+class message_counter : public troupe::actor {
  public:
   behavior make_behavior() override {
     return {[this](int n) { return total_ += n; }};
@@ -75,7 +75,7 @@ TEST_CASE("an actor blocking on the pinned dispatcher does not stop the others",
   test_probe probe2(sys);
   auto b1 = sys.spawn(props::of<blocker>().with_dispatcher("pinned"), "b1");
   auto b2 = sys.spawn(props::of<blocker>().with_dispatcher("pinned"), "b2");
-  auto c = sys.spawn(props::of<counter>(), "c");
+  auto c = sys.spawn(props::of<message_counter>(), "c");
 
   probe.send(b1, block_until{gate.f});
   probe2.send(b2, block_until{gate.f});
@@ -125,7 +125,7 @@ TEST_CASE("a pinned actor stops, restarts and is watched like any other", "[inte
 
 TEST_CASE("an unknown dispatcher name is rejected at spawn", "[unit][dispatcher]") {
   troupe::actor_system sys("pinned", troupe::testkit::manual_settings());
-  CHECK_THROWS_AS(sys.spawn(props::of<counter>().with_dispatcher("turbo"), "x"), std::invalid_argument);
+  CHECK_THROWS_AS(sys.spawn(props::of<message_counter>().with_dispatcher("turbo"), "x"), std::invalid_argument);
   CHECK_FALSE(sys.resolve("/user/x").has_value());
 }
 

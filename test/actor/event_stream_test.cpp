@@ -27,15 +27,15 @@ struct news {
   int n;
 };
 struct fail_now {};
-struct get_count {};
+struct get_events_seen {};
 
 /// Counts ints; throws on fail_now (the default strategy restarts it).
-class counter : public troupe::actor {
+class event_counter : public troupe::actor {
  public:
   behavior make_behavior() override {
     return {
         [this](int n) { count_ += n; },
-        [this](const get_count&) { return count_; },
+        [this](const get_events_seen&) { return count_; },
         [](const fail_now&) -> void { throw std::runtime_error("asked to fail"); },
     };
   }
@@ -102,14 +102,14 @@ TEST_CASE("a throwing actor_failed subscriber leaves the failure to the supervis
   sys.events().subscribe<troupe::actor_failed>(
       std::function<void(const troupe::actor_failed&)>([](const troupe::actor_failed&) { throw std::runtime_error("subscriber down"); }));
   sys.events().subscribe<troupe::actor_failed>(failures.ref());
-  auto c = sys.spawn(props::of<counter>(), "c");
+  auto c = sys.spawn(props::of<event_counter>(), "c");
   c.tell(5);
   c.tell(fail_now{});
   c.tell(2);
   sys.run_until_idle();
 
   CHECK(failures.expect_msg<troupe::actor_failed>(0ms).actor == c);
-  probe.send(c, get_count{});
+  probe.send(c, get_events_seen{});
   CHECK(probe.expect_msg<int>(0ms) == 2);  // restarted (fresh state), the next message kept
   CHECK(log.count("threw: subscriber down") == 1);
 }

@@ -12,11 +12,15 @@
 #include <troupe/actor/messages.hpp>
 #include <troupe/actor/testkit.hpp>
 
+#include "support/quiet_settings.hpp"
+
 using namespace std::chrono_literals;
 using troupe::actor_ref;
 using troupe::behavior;
 using troupe::props;
 using troupe::testkit::test_probe;
+using troupe::test_support::quiet_manual;
+using troupe::test_support::quiet_threads;
 
 namespace {
 
@@ -97,19 +101,6 @@ class family : public troupe::actor {
     };
   }
 };
-
-troupe::actor_system_settings quiet_manual() {
-  auto s = troupe::testkit::manual_settings();
-  s.log_min_level = troupe::log_level::off;
-  return s;
-}
-
-troupe::actor_system_settings quiet_threads(std::size_t workers = 2) {
-  troupe::actor_system_settings s;
-  s.workers = workers;
-  s.log_min_level = troupe::log_level::off;
-  return s;
-}
 
 }  // namespace
 

@@ -7,6 +7,8 @@
 #include <troupe/actor.hpp>
 #include <troupe/actor/testkit.hpp>
 
+#include "support/counter_sink.hpp"
+
 namespace {
 
 troupe::actor_system_settings manual_settings() {
@@ -17,17 +19,7 @@ troupe::actor_system_settings manual_settings() {
   return s;
 }
 
-/// Counts the ints it receives.
-class counter_sink final : public troupe::actor {
- public:
-  explicit counter_sink(std::shared_ptr<int> seen) : seen_(std::move(seen)) {}
-  troupe::behavior make_behavior() override {
-    return {[this](int) { ++*seen_; }};
-  }
-
- private:
-  std::shared_ptr<int> seen_;
-};
+using troupe::test_support::counter_sink;
 
 }  // namespace
 

@@ -13,11 +13,14 @@
 #include <troupe/actor/messages.hpp>
 #include <troupe/actor/testkit.hpp>
 
+#include "support/quiet_settings.hpp"
+
 using namespace std::chrono_literals;
 using troupe::actor_ref;
 using troupe::behavior;
 using troupe::props;
 using troupe::testkit::test_probe;
+using troupe::test_support::quiet_manual;
 
 namespace {
 
@@ -35,12 +38,6 @@ class sink : public troupe::actor {
  private:
   std::shared_ptr<std::vector<int>> seen_;
 };
-
-troupe::actor_system_settings quiet_manual() {
-  auto s = troupe::testkit::manual_settings();
-  s.log_min_level = troupe::log_level::off;
-  return s;
-}
 
 /// Counts dead letters by reason, from a function subscription; lives longer than the system.
 struct dead_letter_tally {

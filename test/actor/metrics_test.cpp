@@ -16,11 +16,15 @@
 #include <troupe/actor/metrics.hpp>
 #include <troupe/actor/testkit.hpp>
 
+#include "support/counter_sink.hpp"
+#include "support/quiet_settings.hpp"
+
 using namespace std::chrono_literals;
 using troupe::metric_type;
 using troupe::metrics_text;
 using troupe::testkit::await_condition;
 using troupe::testkit::test_probe;
+using troupe::test_support::quiet_manual;
 
 namespace {
 
@@ -110,28 +114,13 @@ TEST_CASE("system stats count messages handled, dead letters, restarts and stops
 namespace {
 
 /// Counts the ints it is sent.
-class counter_sink final : public troupe::actor {
- public:
-  explicit counter_sink(std::shared_ptr<int> seen) : seen_(std::move(seen)) {}
-  troupe::behavior make_behavior() override {
-    return {[this](int) { ++*seen_; }};
-  }
-
- private:
-  std::shared_ptr<int> seen_;
-};
-
-troupe::actor_system_settings quiet_manual_settings() {
-  auto s = troupe::testkit::manual_settings();
-  s.log_min_level = troupe::log_level::off;
-  return s;
-}
+using troupe::test_support::counter_sink;
 
 }  // namespace
 
 TEST_CASE("deepest mailboxes: a backlog is listed with its depth now, and leaves the list once drained",
           "[unit][metrics]") {
-  troupe::actor_system sys("depth", quiet_manual_settings());
+  troupe::actor_system sys("depth", quiet_manual());
   auto hot_seen = std::make_shared<int>(0);
   auto warm_seen = std::make_shared<int>(0);
   auto calm_seen = std::make_shared<int>(0);
@@ -176,7 +165,7 @@ TEST_CASE("deepest mailboxes: a backlog is listed with its depth now, and leaves
 
 TEST_CASE("deepest mailboxes: a stopped actor leaves the list",
           "[unit][metrics]") {
-  troupe::actor_system sys("depth-stop", quiet_manual_settings());
+  troupe::actor_system sys("depth-stop", quiet_manual());
   auto seen = std::make_shared<int>(0);
   auto a = sys.spawn<counter_sink>("a", seen);
   sys.run_until_idle();

@@ -15,11 +15,14 @@
 #include <troupe/actor/messages.hpp>
 #include <troupe/actor/testkit.hpp>
 
+#include "support/quiet_settings.hpp"
+
 using namespace std::chrono_literals;
 using troupe::actor_ref;
 using troupe::behavior;
 using troupe::props;
 using troupe::testkit::test_probe;
+using troupe::test_support::quiet_threads;
 
 namespace {
 
@@ -39,14 +42,7 @@ class step_log {
   std::vector<std::string> steps_;
 };
 
-troupe::actor_system_settings quiet_threads(std::size_t workers = 2) {
-  troupe::actor_system_settings s;
-  s.workers = workers;
-  s.log_min_level = troupe::log_level::off;
-  return s;
-}
-
-struct get_count {};
+struct are_you_there {};
 struct finish_later {
   std::shared_ptr<std::promise<void>> done;
 };
@@ -55,7 +51,7 @@ class helper : public troupe::actor {
  public:
   behavior make_behavior() override {
     return {
-        [](const get_count&) { return 1; },
+        [](const are_you_there&) { return 1; },
         [](const finish_later& f) { f.done->set_value(); },
     };
   }
@@ -93,7 +89,7 @@ TEST_CASE("coordinated shutdown runs its phases in order, then terminates the sy
   // The last phase still sees a living system.
   std::atomic<bool> alive_in_last_phase{false};
   cs.add_task("actor-system-terminate", "check", [&] {
-    alive_in_last_phase = !sys.is_terminated() && troupe::ask<int>(sys, h, get_count{}, 5s).get() == 1;
+    alive_in_last_phase = !sys.is_terminated() && troupe::ask<int>(sys, h, are_you_there{}, 5s).get() == 1;
   });
 
   CHECK_FALSE(cs.reason().has_value());
@@ -176,9 +172,9 @@ class entangled : public troupe::actor {
         [this](const partner& p) {
           other_ = p.other;
           watch(other_);
-          request<int>(other_, get_count{}, std::chrono::hours(1), [](auto) {});
+          request<int>(other_, are_you_there{}, std::chrono::hours(1), [](auto) {});
         },
-        [](const get_count&) {},  // never answers: the requests stay pending
+        [](const are_you_there&) {},  // never answers: the requests stay pending
         [](const troupe::terminated&) {},
         [](int) {},
     };
@@ -216,7 +212,7 @@ TEST_CASE("terminate and await_termination never hang on timers, watches, asks a
   y.tell(partner{x});
   auto blocker = sys.spawn(props::of<entangled>(0).with_dispatcher("pinned"), "pinned");
   blocker.tell(partner{x});
-  auto pending = troupe::ask<int>(sys, x, get_count{}, std::chrono::hours(1));
+  auto pending = troupe::ask<int>(sys, x, are_you_there{}, std::chrono::hours(1));
   if (manual) {
     sys.advance_time(10ms);
   } else {

@@ -82,9 +82,9 @@ struct ledger {
   std::vector<actor_ref> peers;
 };
 
-class worker : public troupe::actor {
+class chain_worker : public troupe::actor {
  public:
-  explicit worker(ledger* l) : l_(l) { l_->worker_instances.fetch_add(1, std::memory_order_relaxed); }
+  explicit chain_worker(ledger* l) : l_(l) { l_->worker_instances.fetch_add(1, std::memory_order_relaxed); }
   behavior make_behavior() override {
     return {[this](const work& w) { on_work(w); }};
   }
@@ -125,7 +125,7 @@ class supervisor : public troupe::actor {
     };
   }
   void pre_start() override {
-    for (int i = 0; i < workers_per_supervisor; ++i) spawn<worker>("w" + std::to_string(i), l_);
+    for (int i = 0; i < workers_per_supervisor; ++i) spawn<chain_worker>("w" + std::to_string(i), l_);
   }
   // Keep the children across a restart: the runtime restarts them with this actor.
   void pre_restart(const std::exception_ptr&) override {}

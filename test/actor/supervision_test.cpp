@@ -18,6 +18,8 @@
 #include <troupe/actor/system_messages.hpp>
 #include <troupe/actor/testkit.hpp>
 
+#include "support/quiet_settings.hpp"
+
 using namespace std::chrono_literals;
 using troupe::actor_ref;
 using troupe::behavior;
@@ -25,6 +27,7 @@ using troupe::directive;
 using troupe::props;
 using troupe::testkit::test_probe;
 using scope = troupe::supervisor_strategy::scope;
+using troupe::test_support::quiet_manual;
 
 namespace {
 
@@ -84,13 +87,13 @@ struct fail_now {
 struct throw_non_std {};
 
 /// A counter that journals its lifecycle as "<name>:<hook>:<instance>".
-class worker : public troupe::actor {
+class journaled_worker : public troupe::actor {
  public:
-  worker(std::string name, std::shared_ptr<journal> j)
+  journaled_worker(std::string name, std::shared_ptr<journal> j)
       : name_(std::move(name)), j_(std::move(j)), id_(j_->next_instance(name_)) {
     note("ctor");
   }
-  ~worker() override { note("dtor"); }
+  ~journaled_worker() override { note("dtor"); }
   behavior make_behavior() override {
     return {
         [this](const add& a) { state_ += a.n; },
@@ -124,7 +127,7 @@ struct child_spec {
 };
 
 props worker_props(const std::string& name, const std::shared_ptr<journal>& j) {
-  return props::of<worker>(name, j);
+  return props::of<journaled_worker>(name, j);
 }
 
 /// Spawns its children in pre_start (so again after a default restart), supervises them
@@ -171,12 +174,6 @@ troupe::supervisor_strategy on_boom(scope s, directive d, int max_restarts = -1,
 props parent_props(const std::string& name, troupe::supervisor_strategy s, std::vector<child_spec> kids,
                    const std::shared_ptr<journal>& j) {
   return props::of<parent_actor>(name, std::move(s), std::move(kids), j);
-}
-
-troupe::actor_system_settings quiet_manual() {
-  auto s = troupe::testkit::manual_settings();
-  s.log_min_level = troupe::log_level::off;
-  return s;
 }
 
 const char* scope_name(scope s) { return s == scope::one_for_one ? "one_for_one" : "all_for_one"; }
@@ -694,10 +691,10 @@ TEST_CASE("an exception in post_stop during a restart does not stop the restart"
   troupe::actor_system sys("sup", quiet_manual());
   test_probe probe(sys);
   auto j = std::make_shared<journal>();
-  struct throws_in_post_stop : worker {
-    using worker::worker;
+  struct throws_in_post_stop : journaled_worker {
+    using journaled_worker::journaled_worker;
     void post_stop() override {
-      worker::post_stop();
+      journaled_worker::post_stop();
       throw boom("post_stop failed");
     }
   };

@@ -10,11 +10,14 @@
 #include <troupe/actor/scheduler.hpp>
 #include <troupe/actor/testkit.hpp>
 
+#include "support/quiet_settings.hpp"
+
 using namespace std::chrono_literals;
 using troupe::actor_ref;
 using troupe::behavior;
 using troupe::props;
 using troupe::testkit::test_probe;
+using troupe::test_support::quiet_manual;
 
 namespace {
 
@@ -75,12 +78,6 @@ class timed : public troupe::actor {
  private:
   actor_ref out_;
 };
-
-troupe::actor_system_settings quiet_manual() {
-  auto s = troupe::testkit::manual_settings();
-  s.log_min_level = troupe::log_level::off;
-  return s;
-}
 
 bool ask_active(test_probe& probe, const actor_ref& a, const std::string& key) {
   probe.send(a, is_active{key});

@@ -20,6 +20,7 @@
 #include <troupe/cache/cache.hpp>
 #include <troupe/cache/model/lru_store.hpp>
 
+#include "cache_nodes.hpp"
 #include "support/test_cluster.hpp"
 
 using namespace std::chrono_literals;
@@ -43,21 +44,8 @@ tcache::cache_settings test_settings(int replicas, nlohmann::json j) {
   return *s;
 }
 
-/// A cluster node holding its handle on each cache started on it.
-struct node : troupe::test::cluster_node {
-  explicit node(const nlohmann::json& settings) : cluster_node(settings) {}
-  std::vector<tcache::distributed_cache> caches;
-};
-
-/// Starts the cache `settings` on every node; returns its index in `node::caches`.
-std::size_t start_cache(std::vector<std::unique_ptr<node>>& nodes, const tcache::cache_settings& settings) {
-  for (auto& n : nodes) {
-    auto c = tcache::distributed_cache::start(n->system, settings);
-    REQUIRE(c);
-    n->caches.push_back(*c);
-  }
-  return nodes[0]->caches.size() - 1;
-}
+using node = troupe::test::cache_node;
+using troupe::test::start_cache;
 
 std::size_t total_bytes(std::vector<std::unique_ptr<node>>& nodes, std::size_t cache) {
   std::size_t sum = 0;

@@ -19,6 +19,7 @@
 #include <troupe/sharding/model/ids.hpp>
 #include <troupe/sharding/sharding.hpp>
 
+#include "cache_nodes.hpp"
 #include "support/test_cluster.hpp"
 
 using namespace std::chrono_literals;
@@ -55,21 +56,9 @@ nlohmann::json quick_detection() {
   return j;
 }
 
-/// A cluster node holding its handle on each cache started on it.
-struct node : troupe::test::cluster_node {
-  explicit node(const nlohmann::json& settings) : cluster_node(settings) {}
-  std::vector<tcache::distributed_cache> caches;
-};
-using node_list = std::vector<std::unique_ptr<node>>;
-
-std::size_t start_cache(node_list& nodes, const tcache::cache_settings& settings) {
-  for (auto& n : nodes) {
-    auto c = tcache::distributed_cache::start(n->system, settings);
-    REQUIRE(c);
-    n->caches.push_back(*c);
-  }
-  return nodes[0]->caches.size() - 1;
-}
+using node = troupe::test::cache_node;
+using node_list = troupe::test::cache_node_list;
+using troupe::test::start_cache;
 
 /// Assigns the bucket of cache `c` to node `to` (again until the coordinator has it) and
 /// waits until it runs there, a get through node `via` starting it.

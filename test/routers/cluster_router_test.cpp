@@ -27,6 +27,8 @@ namespace {
 
 using troupe_router_test::done;
 using troupe_router_test::job;
+using troupe_router_test::register_messages;
+using troupe_router_test::routee_count;
 
 /// Answers each job with its own node's address.
 class worker final : public troupe::actor {
@@ -40,14 +42,6 @@ class worker final : public troupe::actor {
   std::string node_;
 };
 
-using nodes_t = std::vector<std::unique_ptr<troupe::test::cluster_node>>;
-
-void register_messages(nodes_t& nodes) {
-  for (auto& n : nodes) {
-    n->serialization().register_json<job>("rtest.job");
-    n->serialization().register_json<done>("rtest.done");
-  }
-}
 
 /// Sends `count` jobs through `router` from `probe`; the nodes that answered, with counts.
 std::map<std::string, int> run_jobs(troupe::testkit::test_probe& probe, const troupe::actor_ref& router, int count) {
@@ -63,10 +57,6 @@ std::map<std::string, int> run_jobs(troupe::testkit::test_probe& probe, const tr
   return by_node;
 }
 
-std::size_t routee_count(troupe::testkit::test_probe& probe, const troupe::actor_ref& router) {
-  probe.send(router, troupe::routing::get_routees{});
-  return probe.expect_msg<troupe::routing::routees>().refs.size();
-}
 
 }  // namespace
 
@@ -75,7 +65,7 @@ TEST_CASE(
     "leaving node dropped",
     "[integration]") {
   auto nodes = troupe::test::form_cluster(3, "rtest");
-  register_messages(nodes);
+  register_messages(nodes, "rtest");
   for (auto& n : nodes) n->system.spawn(troupe::props::of<worker>(model::to_string(n->address)), "worker");
 
   tr::cluster_router_settings s;
@@ -108,7 +98,7 @@ TEST_CASE(
   auto nodes =
       troupe::test::form_cluster({fast_cluster_json("rtest", {"frontend"}), fast_cluster_json("rtest", {"backend"}),
                                   fast_cluster_json("rtest", {"backend"})});
-  register_messages(nodes);
+  register_messages(nodes, "rtest");
   for (auto& n : nodes) n->system.spawn(troupe::props::of<worker>(model::to_string(n->address)), "worker");
 
   tr::cluster_router_settings s;
@@ -138,7 +128,7 @@ TEST_CASE(
     "stopped with the router",
     "[integration]") {
   auto nodes = troupe::test::form_cluster(3, "rtest");
-  register_messages(nodes);
+  register_messages(nodes, "rtest");
   // Nodes a and b host routees; c never registered the kind, so it refuses them.
   for (std::size_t i = 0; i < 2; ++i)
     tr::cluster_routers::get(nodes[i]->system)
@@ -179,7 +169,7 @@ TEST_CASE(
 TEST_CASE("cluster group router: an unreachable node leaves the routees until it is reachable again",
           "[integration]") {
   auto nodes = troupe::test::form_cluster(3, "rtest");
-  register_messages(nodes);
+  register_messages(nodes, "rtest");
   for (auto& n : nodes) n->system.spawn(troupe::props::of<worker>(model::to_string(n->address)), "worker");
   tr::cluster_router_settings s;
   s.routees_paths = {"/user/worker"};

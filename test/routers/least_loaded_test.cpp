@@ -29,13 +29,16 @@ namespace {
 
 using troupe_router_test::done;
 using troupe_router_test::job;
+using troupe_router_test::register_messages;
+using troupe_router_test::routee_count;
+
 /// Local only: the worker waits for the gate before it takes its next message.
 struct hold {};
 
 /// Answers each job with its own node's address; a `hold` blocks it until the gate opens.
-class worker final : public troupe::actor {
+class gated_worker final : public troupe::actor {
  public:
-  worker(std::string node, std::shared_future<void> gate) : node_(std::move(node)), gate_(std::move(gate)) {}
+  gated_worker(std::string node, std::shared_future<void> gate) : node_(std::move(node)), gate_(std::move(gate)) {}
   troupe::behavior make_behavior() override {
     return {
         [this](const job& j) {
@@ -61,31 +64,19 @@ struct gate_opener {
   ~gate_opener() { open(); }
 };
 
-using nodes_t = std::vector<std::unique_ptr<troupe::test::cluster_node>>;
-
-void register_messages(nodes_t& nodes) {
-  for (auto& n : nodes) {
-    n->serialization().register_json<job>("lltest.job");
-    n->serialization().register_json<done>("lltest.done");
-  }
-}
 
 std::vector<tr::routee_load> loads_of(troupe::testkit::test_probe& probe, const troupe::actor_ref& router) {
   probe.send(router, tr::get_routee_loads{});
   return probe.expect_msg<tr::routee_loads>().loads;
 }
 
-std::size_t routee_count(troupe::testkit::test_probe& probe, const troupe::actor_ref& router) {
-  probe.send(router, troupe::routing::get_routees{});
-  return probe.expect_msg<troupe::routing::routees>().refs.size();
-}
 
 }  // namespace
 
 TEST_CASE("least-loaded group router: a routee with a backlog gets no new messages until the others catch up",
           "[integration]") {
   auto nodes = troupe::test::form_cluster(3, "lltest");
-  register_messages(nodes);
+  register_messages(nodes, "lltest");
   gate_opener gate;  // after the nodes: destroyed (and opened) before they stop
   const std::shared_future<void> gate_future = gate.promise.get_future().share();
   auto& a = *nodes[0];
@@ -93,7 +84,7 @@ TEST_CASE("least-loaded group router: a routee with a backlog gets no new messag
   troupe::actor_ref worker_c;
   for (auto& n : nodes) {
     // c's worker has a bounded mailbox, whose size counts each message as it arrives.
-    auto p = troupe::props::of<worker>(model::to_string(n->address), gate_future);
+    auto p = troupe::props::of<gated_worker>(model::to_string(n->address), gate_future);
     if (n.get() == &c) p = p.with_mailbox(troupe::mailbox::bounded(1'000));
     auto w = n->system.spawn(p, "worker");
     if (n.get() == &c) worker_c = w;
@@ -161,13 +152,13 @@ TEST_CASE("least-loaded group router: a routee with a backlog gets no new messag
 
 TEST_CASE("least-loaded pool router: the routees on every node report their mailbox sizes", "[integration]") {
   auto nodes = troupe::test::form_cluster(3, "lltest");
-  register_messages(nodes);
+  register_messages(nodes, "lltest");
   std::promise<void> open;
   open.set_value();
   const std::shared_future<void> no_gate = open.get_future().share();
   for (auto& n : nodes)
     tr::cluster_routers::get(n->system).register_routee(
-        "worker", troupe::props::of<worker>(model::to_string(n->address), no_gate));
+        "worker", troupe::props::of<gated_worker>(model::to_string(n->address), no_gate));
 
   tr::cluster_router_settings s;
   s.max_instances_per_node = 2;

@@ -24,7 +24,7 @@ using troupe::cache::model::replica_holder;
 using troupe::cache::model::time_point;
 
 namespace {
-const time_point t0{};
+const time_point epoch{};
 using nodes = std::vector<std::string>;
 
 std::vector<std::string> keys_of(const std::vector<entry_copy>& entries) {
@@ -61,41 +61,41 @@ TEST_CASE("bucket_replica: a full copy in parts, then writes that follow its ver
   bucket_replica r;
   CHECK_FALSE(r.held());
   // 1. A write before any copy is refused: the primary sends the full state.
-  CHECK_FALSE(r.put(1, 4096, "k", "v", std::nullopt, t0));
+  CHECK_FALSE(r.put(1, 4096, "k", "v", std::nullopt, epoch));
   // 2. A copy at version 7 in two parts; the first alone is not yet held.
-  CHECK(r.copy_part(7, 4096, 0, 2, {{"a", "1", std::nullopt}}, t0) == copy_status::partial);
+  CHECK(r.copy_part(7, 4096, 0, 2, {{"a", "1", std::nullopt}}, epoch) == copy_status::partial);
   CHECK_FALSE(r.held());
-  CHECK(r.copy_part(7, 4096, 1, 2, {{"b", "2", 5s}}, t0) == copy_status::complete);
+  CHECK(r.copy_part(7, 4096, 1, 2, {{"b", "2", 5s}}, epoch) == copy_status::complete);
   CHECK(r.held());
   CHECK(r.version() == 7);
-  CHECK(keys_of(r.entries(t0)) == std::vector<std::string>{"a", "b"});
+  CHECK(keys_of(r.entries(epoch)) == std::vector<std::string>{"a", "b"});
   // 3. Writes 8 and 9 follow; 11 skips 10 and changes nothing.
-  CHECK(r.put(8, 4096, "c", "3", std::nullopt, t0));
+  CHECK(r.put(8, 4096, "c", "3", std::nullopt, epoch));
   CHECK(r.remove(9, "a"));
-  CHECK_FALSE(r.put(11, 4096, "d", "4", std::nullopt, t0));
+  CHECK_FALSE(r.put(11, 4096, "d", "4", std::nullopt, epoch));
   CHECK(r.version() == 9);
-  CHECK(keys_of(r.entries(t0)) == std::vector<std::string>{"b", "c"});
+  CHECK(keys_of(r.entries(epoch)) == std::vector<std::string>{"b", "c"});
   // 4. Expiry by the copy's own rules: b's 5 s run out.
-  r.expire(t0 + 6s);
-  CHECK(keys_of(r.entries(t0 + 6s)) == std::vector<std::string>{"c"});
+  r.expire(epoch + 6s);
+  CHECK(keys_of(r.entries(epoch + 6s)) == std::vector<std::string>{"c"});
   CHECK(r.bytes() == troupe::cache::model::entry_cost("c", "3"));
 }
 
 TEST_CASE("bucket_replica: a half-received copy never replaces the one held", "[unit]") {
   bucket_replica r;
-  REQUIRE(r.copy_part(3, 4096, 0, 1, {{"old", "x", std::nullopt}}, t0) == copy_status::complete);
+  REQUIRE(r.copy_part(3, 4096, 0, 1, {{"old", "x", std::nullopt}}, epoch) == copy_status::complete);
   // A new copy whose part 1 is lost: part 2 breaks it, the old copy stays.
-  CHECK(r.copy_part(5, 4096, 0, 3, {{"new", "y", std::nullopt}}, t0) == copy_status::partial);
-  CHECK(r.copy_part(5, 4096, 2, 3, {}, t0) == copy_status::broken);
+  CHECK(r.copy_part(5, 4096, 0, 3, {{"new", "y", std::nullopt}}, epoch) == copy_status::partial);
+  CHECK(r.copy_part(5, 4096, 2, 3, {}, epoch) == copy_status::broken);
   CHECK(r.version() == 3);
-  CHECK(keys_of(r.entries(t0)) == std::vector<std::string>{"old"});
+  CHECK(keys_of(r.entries(epoch)) == std::vector<std::string>{"old"});
   // A part without its part 0 is broken too.
-  CHECK(r.copy_part(6, 4096, 1, 2, {}, t0) == copy_status::broken);
+  CHECK(r.copy_part(6, 4096, 1, 2, {}, epoch) == copy_status::broken);
   // The copy is bounded by the primary's capacity, as the primary is: a write shrinks it.
-  REQUIRE(r.copy_part(10, 4096, 0, 1, {{"a", std::string(100, 'a'), std::nullopt}}, t0) == copy_status::complete);
+  REQUIRE(r.copy_part(10, 4096, 0, 1, {{"a", std::string(100, 'a'), std::nullopt}}, epoch) == copy_status::complete);
   const std::size_t one = troupe::cache::model::entry_cost("b", std::string(100, 'b'));
-  CHECK(r.put(11, one, "b", std::string(100, 'b'), std::nullopt, t0));
-  CHECK(keys_of(r.entries(t0)) == std::vector<std::string>{"b"});
+  CHECK(r.put(11, one, "b", std::string(100, 'b'), std::nullopt, epoch));
+  CHECK(keys_of(r.entries(epoch)) == std::vector<std::string>{"b"});
 }
 
 TEST_CASE("bucket_replica: fed the primary's writes, it lists what the primary lists (seeded)", "[unit]") {
@@ -106,7 +106,7 @@ TEST_CASE("bucket_replica: fed the primary's writes, it lists what the primary l
   lru_store primary(capacity);
   bucket_replica copy;
   std::uint64_t version = 0;
-  time_point now = t0;
+  time_point now = epoch;
   REQUIRE(copy.copy_part(version, capacity, 0, 1, primary.entries(now), now) == copy_status::complete);
   for (int step = 0; step < 3000; ++step) {
     const std::string k = "k" + std::to_string(rng() % 40);

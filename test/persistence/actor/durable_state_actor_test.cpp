@@ -44,7 +44,7 @@ class cart final : public tp::durable_state_actor<cart_state> {
   }
 };
 
-void start_persistence(troupe::actor_system& sys, const tp::plugin& store) {
+void start_state_persistence(troupe::actor_system& sys, const tp::plugin& store) {
   auto& p = tp::persistence::get(sys);
   p.register_type<cart_state>("test.cart");
   p.use(store);
@@ -55,7 +55,7 @@ void start_persistence(troupe::actor_system& sys, const tp::plugin& store) {
 TEST_CASE("a durable state actor gets its state back after a stop", "[unit][persistence]") {
   troupe::actor_system sys("state");
   const auto store = tp::make_in_memory_plugin();
-  start_persistence(sys, store);
+  start_state_persistence(sys, store);
   test_probe probe(sys);
 
   auto c = sys.spawn<cart>("c", "1");
@@ -84,8 +84,8 @@ TEST_CASE("a durable state actor gets its state back after a stop", "[unit][pers
 TEST_CASE("a write against a stale revision fails instead of overwriting", "[unit][persistence]") {
   const auto store = tp::make_in_memory_plugin();
   troupe::actor_system one("one"), two("two");
-  start_persistence(one, store);
-  start_persistence(two, store);
+  start_state_persistence(one, store);
+  start_state_persistence(two, store);
   test_probe p1(one), p2(two);
 
   auto first = one.spawn<cart>("c", "shared");

@@ -100,6 +100,9 @@ struct store_error {
 /// "conflict", "unavailable", "corrupt" or "invalid".
 const char* to_string(store_error::kind k) noexcept;
 
+/// The kind and the message, for logs and failure replies: "conflict: <message>".
+std::string describe(const store_error& e);
+
 using done_fn = std::function<void(std::optional<store_error>)>;
 template <class T>
 using result_fn = std::function<void(expected<T, store_error>)>;
