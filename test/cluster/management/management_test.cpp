@@ -14,6 +14,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange without it
 #include <vector>
@@ -1404,11 +1405,22 @@ TEST_CASE("management server: GET /metrics serves the node's metrics in Promethe
     ++samples;
   }
   CHECK(samples > 20);
-  // The cluster daemon's own messages (joining, gossip, ticks) were handled by then.
+  // The cluster daemon's own messages (joining, gossip, ticks) were handled by then; a
+  // worker adds a turn's messages to the count when the turn ends, and the turn that made
+  // the node up may still be running (it was, once, under ASan), so wait for the count.
   const std::string processed = "\ntroupe_actor_messages_processed_total{system=\"mgmt\"} ";
-  const auto processed_at = t.find(processed);
-  REQUIRE(processed_at != std::string::npos);
-  CHECK(std::stod(t.substr(processed_at + processed.size())) > 0);
+  auto processed_count = [&](const std::string& text) {
+    const auto at = text.find(processed);
+    REQUIRE(at != std::string::npos);
+    return std::stod(text.substr(at + processed.size()));
+  };
+  double count = processed_count(t);
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (count == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+    count = processed_count(request(*port, "GET", "/metrics").body);
+  }
+  CHECK(count > 0);
 
   CHECK(request(*port, "GET", "/metricsx").status == 404);
   CHECK(request(*port, "PUT", "/metrics").status == 405);
