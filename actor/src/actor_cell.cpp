@@ -4,11 +4,13 @@
 #include <cassert>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "internal/cell_arena.hpp"
 #include "internal/dispatcher.hpp"
 #include "internal/runtime_messages.hpp"
 #include "internal/system_core.hpp"
+#include "troupe/actor/delivery_batch.hpp"
 
 namespace troupe::detail {
 
@@ -17,6 +19,10 @@ namespace {
 thread_local actor_cell* tls_current = nullptr;
 thread_local actor_cell* tls_constructing = nullptr;
 thread_local message* tls_message = nullptr;  // the message the current cell is handling
+// The live delivery_batch scopes on this thread, and the cells their messages woke from
+// idle, to schedule when the outermost ends.
+thread_local int tls_batch_depth = 0;
+thread_local std::vector<actor_cell*> tls_batch_woken;
 
 // Sentinel values of the mailbox stack head; never dereferenced.
 alignas(16) char blocked_storage;
@@ -335,10 +341,20 @@ bool actor_cell::push(envelope* e) noexcept {
     // whose fetch (acquire) takes it.
     if (head_.compare_exchange_weak(h, e, std::memory_order_release, std::memory_order_relaxed)) break;
   }
-  // Only the push that ends an idle, empty mailbox schedules the cell.
-  if (h == blocked_mark()) dispatcher_of(*core_, dispatcher_index_)->schedule(this);
+  // Only the push that ends an idle, empty mailbox schedules the cell: now, or when this
+  // thread's delivery batch ends. (Until it is scheduled the cell has no turn, so it can
+  // neither stop nor be freed, and every other push finds its mailbox busy.)
+  if (h == blocked_mark()) {
+    if (tls_batch_depth == 0) {
+      schedule();
+    } else {
+      tls_batch_woken.push_back(this);
+    }
+  }
   return true;
 }
+
+void actor_cell::schedule() noexcept { dispatcher_of(*core_, dispatcher_index_)->schedule(this); }
 
 std::int32_t actor_cell::fetch() noexcept {
   envelope* h = head_.exchange(nullptr, std::memory_order_acquire);
@@ -1363,3 +1379,19 @@ void actor_cell::run_in_context(std::function<void()> fn) {
 }
 
 }  // namespace troupe::detail
+
+namespace troupe {
+
+delivery_batch::delivery_batch() noexcept : outermost_(detail::tls_batch_depth++ == 0) {
+  if (outermost_) detail::tls_batch_woken.reserve(64);
+}
+
+delivery_batch::~delivery_batch() {
+  --detail::tls_batch_depth;
+  if (!outermost_) return;
+  // (The depth is down already: a push during these schedules schedules at once.)
+  for (detail::actor_cell* c : detail::tls_batch_woken) c->schedule();
+  detail::tls_batch_woken.clear();
+}
+
+}  // namespace troupe

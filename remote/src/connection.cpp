@@ -5,6 +5,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "troupe/actor/delivery_batch.hpp"
+
 namespace troupe::remote::detail {
 
 namespace {
@@ -156,14 +158,19 @@ void connection::on_read(std::size_t n) {
   if (assoc_) add_single_writer(assoc_->traffic.bytes_received, n);  // before the handshake: no peer yet
   std::span<const std::uint8_t> input(read_buffer_.data(), n);
   wire::frame_view f;
-  while (!closed_) {
-    const auto status = decoder_.next(input, f);
-    if (status == wire::decode_status::need_more) break;
-    if (status == wire::decode_status::bad) {
-      close("malformed stream: " + decoder_.error(), true);
-      return;
+  {
+    // A read holds many frames: each recipient is scheduled (and a worker woken) once for
+    // them all rather than again each time it drained its mailbox in between.
+    delivery_batch batch;
+    while (!closed_) {
+      const auto status = decoder_.next(input, f);
+      if (status == wire::decode_status::need_more) break;
+      if (status == wire::decode_status::bad) {
+        close("malformed stream: " + decoder_.error(), true);
+        return;
+      }
+      on_frame(f);
     }
-    on_frame(f);
   }
   if (!closed_) read_more();
 }

@@ -94,6 +94,9 @@ class actor_cell final : public ref_target {
   /// more than that wait, up to as many as waited when the turn began but at most
   /// `batch_limit`; returns how many user messages it handled.
   int run(int throughput, int batch_limit) noexcept;
+  /// Hands the cell to its dispatcher for a turn: by the push that ended its idleness,
+  /// or at the end of the delivery_batch that deferred that.
+  void schedule() noexcept;
 
   std::string_view name_view() const noexcept { return name_.view(); }
   actor_cell* parent_cell() const noexcept { return parent_; }
