@@ -11,11 +11,14 @@
 #include <troupe/actor/ask.hpp>
 #include <troupe/actor/testkit.hpp>
 
+#include "support/quiet_settings.hpp"
+
 using namespace std::chrono_literals;
 using troupe::actor_ref;
 using troupe::behavior;
 using troupe::props;
 using troupe::testkit::test_probe;
+using troupe::test_support::quiet_threads;
 
 namespace {
 
@@ -66,10 +69,8 @@ struct release_on_exit {
 }  // namespace
 
 TEST_CASE("an actor blocking on the pinned dispatcher does not stop the others", "[integration][dispatcher]") {
-  troupe::actor_system_settings s;
-  s.workers = 1;  // one worker: a blocked default-dispatcher actor would stall everything
-  s.log_min_level = troupe::log_level::off;
-  troupe::actor_system sys("pinned", s);
+  // One worker: a blocked default-dispatcher actor would stall everything.
+  troupe::actor_system sys("pinned", quiet_threads(1));
   release_on_exit gate;  // after sys: released before the system waits for its actors
   test_probe probe(sys);
   test_probe probe2(sys);
@@ -98,10 +99,7 @@ TEST_CASE("an actor blocking on the pinned dispatcher does not stop the others",
 }
 
 TEST_CASE("a pinned actor stops, restarts and is watched like any other", "[integration][dispatcher]") {
-  troupe::actor_system_settings s;
-  s.workers = 1;
-  s.log_min_level = troupe::log_level::off;
-  troupe::actor_system sys("pinned", s);
+  troupe::actor_system sys("pinned", quiet_threads(1));
   test_probe probe(sys);
   struct fragile : troupe::actor {
     behavior make_behavior() override {
@@ -181,10 +179,7 @@ class bystander : public troupe::actor {
 
 TEST_CASE("an actor queued behind two actors messaging each other for ever still runs (one worker)",
           "[integration][dispatcher]") {
-  troupe::actor_system_settings s;
-  s.workers = 1;
-  s.log_min_level = troupe::log_level::off;
-  troupe::actor_system sys("fair", s);
+  troupe::actor_system sys("fair", quiet_threads(1));
   test_probe probe(sys);
   auto a = sys.spawn<volleyer>("a");
   auto b = sys.spawn<volleyer>("b");

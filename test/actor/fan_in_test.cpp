@@ -16,11 +16,14 @@
 #include <troupe/actor/messages.hpp>
 #include <troupe/actor/testkit.hpp>
 
+#include "support/quiet_settings.hpp"
+
 using namespace std::chrono_literals;
 using troupe::actor_ref;
 using troupe::behavior;
 using troupe::props;
 using troupe::testkit::test_probe;
+using troupe::test_support::quiet_threads;
 
 namespace {
 
@@ -172,10 +175,7 @@ class gated final : public troupe::actor {
 
 TEST_CASE("fan-in: a stop overtakes the user messages a turn has already taken off the stack",
           "[integration][mailbox]") {
-  troupe::actor_system_settings s;
-  s.workers = 2;
-  s.log_min_level = troupe::log_level::off;
-  troupe::actor_system sys("overtake", s);
+  troupe::actor_system sys("overtake", quiet_threads(2));
   test_probe probe(sys);
   auto g = std::make_shared<gated::gates>();
   std::promise<void> open_first;
