@@ -898,8 +898,14 @@ void transport_core::on_envelope(connection& c, association& a, std::uint64_t pe
     (void)wire::append_control_frame(reply, wire::system_ack{*e.seq});
     c.write_frame(reply);
   }
+  deliver(a, e);
+  // Counted once the envelope is in its recipient's mailbox (or dead letters), so a test or
+  // an operator that sees the count has its effect ordered before anything it does next.
   stats.messages_received.fetch_add(1, std::memory_order_relaxed);
   add_single_writer(a.traffic.messages_received, 1);
+}
+
+void transport_core::deliver(association& a, const wire::envelope& e) {
   actor_ref recipient = local_recipient(a, e.recipient_path, e.recipient_uid);
   ref_codec_scope scope(&codec_);
   auto decoded = serialization_->decode(e.serializer, e.manifest, e.payload);
@@ -914,6 +920,12 @@ void transport_core::on_envelope(connection& c, association& a, std::uint64_t pe
   message m = std::move(*decoded);
   if (e.sender) m.get()->sender = sender_ref(a, *e.sender);
   if (e.is_system()) {
+    if (auto* w = m.get_if<sys::watch>(); w && recipient) {
+      // The watch is addressed to its watchee. Its own copy of the watchee is decoded after
+      // the recipient was found, and if the actor stopped in between, that copy names
+      // nobody; the stopped cell would then drop the watch instead of answering it.
+      w->watchee = recipient;
+    }
     if (const auto* n = m.get_if<sys::death_watch_notification>(); n && recipient) {
       std::lock_guard lock(a.watch_mutex);
       auto it = std::find_if(a.watching.begin(), a.watching.end(), [&](const auto& w) { return w.first == n->actor; });

@@ -212,6 +212,8 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
                                      std::uint64_t claimed_uid);
   void on_inbound_closed(connection& c);
   void on_envelope(connection& c, association& a, std::uint64_t peer_uid, const wire::envelope& e);
+  /// Decodes an inbound envelope and puts it in its recipient's mailbox (or dead letters).
+  void deliver(association& a, const wire::envelope& e);
   void on_control(connection& c, association& a, const wire::control_message& m);
 
   // Stats.
