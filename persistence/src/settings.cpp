@@ -1,6 +1,6 @@
 #include "troupe/persistence/settings.hpp"
 
-#include "troupe/actor/settings_reader.hpp"
+#include "troupe/base/settings_reader.hpp"
 
 namespace troupe::persistence {
 

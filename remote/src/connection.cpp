@@ -11,8 +11,6 @@ namespace troupe::remote::detail {
 
 namespace {
 
-wire::node_address to_wire(const address& a) { return {a.system, a.host, a.port}; }
-
 constexpr std::size_t read_size_handshake = 2 * 1024;
 constexpr std::size_t read_size_established = 64 * 1024;
 
@@ -86,9 +84,9 @@ void connection::start_connect(const tcp::endpoint& peer, const asio::ip::addres
 }
 
 void connection::begin_client_handshake() {
-  client_.emplace(wire::client_handshake_settings{.self = to_wire(core_.self()),
+  client_.emplace(wire::client_handshake_settings{.self = core_.self(),
                                                   .self_uid = core_.uid(),
-                                                  .remote = to_wire(assoc_->peer),
+                                                  .remote = assoc_->peer,
                                                   .lane = static_cast<wire::lane>(lane_),
                                                   .cookie = core_.settings().cookie},
                   core_.fresh_nonce());
@@ -121,7 +119,7 @@ void connection::start_accept() {
   handshake_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     if (!ec && !self->established_ && !self->closed_) self->close("handshake timed out", true);
   });
-  server_.emplace(wire::server_handshake_settings{.self = to_wire(core_.self()),
+  server_.emplace(wire::server_handshake_settings{.self = core_.self(),
                                                   .self_uid = core_.uid(),
                                                   .cookie = core_.settings().cookie},
                   core_.fresh_nonce());

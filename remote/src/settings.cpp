@@ -6,31 +6,13 @@
 
 namespace troupe::remote {
 
-std::string to_string(const address& a) {
-  return "troupe://" + a.system + "@" + a.host + ":" + std::to_string(a.port);
-}
-
 std::optional<actor_uri> parse_actor_uri(std::string_view uri) {
-  constexpr std::string_view scheme = "troupe://";
-  if (uri.substr(0, scheme.size()) != scheme) return std::nullopt;
-  uri.remove_prefix(scheme.size());
-  const auto at = uri.find('@');
-  if (at == std::string_view::npos || at == 0) return std::nullopt;
-  actor_uri out;
-  out.address.system = std::string(uri.substr(0, at));
-  uri.remove_prefix(at + 1);
-  const auto slash = uri.find('/');
-  std::string_view hostport = uri.substr(0, slash);
-  out.path = slash == std::string_view::npos ? std::string() : std::string(uri.substr(slash));
-  const auto colon = hostport.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
-  out.address.host = std::string(hostport.substr(0, colon));
-  const auto port = hostport.substr(colon + 1);
-  unsigned value = 0;
-  auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (ec != std::errc{} || p != port.data() + port.size() || value > 65535) return std::nullopt;
-  out.address.port = static_cast<std::uint16_t>(value);
-  return out;
+  // The path begins at the first slash after the scheme's; an IPv6 host has none.
+  constexpr std::size_t scheme = std::string_view("troupe://").size();
+  const auto slash = uri.size() < scheme ? std::string_view::npos : uri.find('/', scheme);
+  auto address = parse_node_address(uri.substr(0, slash));
+  if (!address) return std::nullopt;
+  return actor_uri{std::move(*address), slash == std::string_view::npos ? std::string() : std::string(uri.substr(slash))};
 }
 
 namespace {

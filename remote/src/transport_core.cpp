@@ -728,8 +728,7 @@ void transport_core::on_outbound_established(connection& c, association& a, std:
   if (refused) {
     wire::byte_buffer frame;
     (void)wire::append_control_frame(
-        frame, wire::quarantined{{{self_.system, self_.host, self_.port}, uid_},
-                                 {{a.peer.system, a.peer.host, a.peer.port}, peer_uid}});
+        frame, wire::quarantined{{self_, uid_}, {a.peer, peer_uid}});
     c.write_frame(frame);
     c.close("the peer incarnation is quarantined", false, true);
     return;
@@ -777,7 +776,7 @@ void transport_core::on_outbound_closed(connection& c, association& a, std::size
 bool transport_core::on_inbound_established(connection& c, const wire::handshake_peer& peer,
                                             std::shared_ptr<association>& out) {
   handshake_over(c);
-  const address from{peer.node.address.system, peer.node.address.host, peer.node.address.port};
+  const address& from = peer.node.address;
   auto a = association_for(from);
   std::uint64_t old_uid = 0;
   std::uint64_t known_uid = 0;
@@ -800,7 +799,7 @@ bool transport_core::on_inbound_established(connection& c, const wire::handshake
   if (refused) {
     wire::byte_buffer frame;
     (void)wire::append_control_frame(
-        frame, wire::quarantined{{{self_.system, self_.host, self_.port}, uid_}, peer.node});
+        frame, wire::quarantined{{self_, uid_}, peer.node});
     c.write_frame(frame);
     c.close("refused " + to_string(from) + "#" + std::to_string(peer.node.uid) + ": that incarnation is quarantined",
             false, true);
@@ -1142,8 +1141,7 @@ void transport_core::quarantine(association& a, std::uint64_t uid, const std::st
   asio::post(io_, [this, keep, uid] {
     wire::byte_buffer frame;
     (void)wire::append_control_frame(
-        frame, wire::quarantined{{{self_.system, self_.host, self_.port}, uid_},
-                                 {{keep->peer.system, keep->peer.host, keep->peer.port}, uid}});
+        frame, wire::quarantined{{self_, uid_}, {keep->peer, uid}});
     for (auto& lane : keep->lanes) {
       if (lane.conn && lane.conn->peer_uid() == uid) {
         lane.conn->write_frame(frame);

@@ -58,6 +58,12 @@ TEST_CASE("actor URIs parse into address and path", "[unit][remote-settings]") {
   CHECK(u->path == "/user/a/b");
   CHECK(to_string(u->address) == "troupe://shop@127.0.0.2:2552");
   CHECK(troupe::remote::parse_actor_uri("troupe://shop@h:1")->path.empty());
+  // An IPv6 host is bracketed, both ways.
+  auto v6 = troupe::remote::parse_actor_uri("troupe://shop@[fe80::1]:2552/user/a");
+  REQUIRE(v6);
+  CHECK(v6->address.host == "fe80::1");
+  CHECK(v6->path == "/user/a");
+  CHECK(to_string(v6->address) == "troupe://shop@[fe80::1]:2552");
   for (const char* bad : {"akka://shop@h:1/user", "troupe://h:1/user", "troupe://shop@h/user",
                           "troupe://shop@h:99999/user", "troupe://shop@h:12x/user", "troupe://@h:1"}) {
     CAPTURE(bad);

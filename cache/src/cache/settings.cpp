@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "troupe/actor/settings_reader.hpp"
+#include "troupe/base/settings_reader.hpp"
 
 namespace troupe::cache {
 namespace {

@@ -60,9 +60,6 @@ struct subscribe_cmd { actor_ref subscriber; std::uint32_t kinds; };
 struct unsubscribe_cmd { actor_ref subscriber; };
 struct tick_msg { tick what; };
 
-model::address to_model(const remote::address& a) { return {a.system, a.host, a.port}; }
-remote::address to_remote(const model::address& a) { return {a.system, a.host, a.port}; }
-
 void run_guarded(const std::function<void()>& fn, const logger& log) {
   try {
     fn();
@@ -225,7 +222,7 @@ class cluster_daemon final : public actor {
     if (!q.by_peer || core_.phase() != core_phase::member) return;
     // A member of this cluster will never talk to this incarnation again (Akka's
     // ThisActorSystemQuarantinedEvent): it cannot stay a member.
-    const model::unique_address peer{to_model(q.node), q.uid};
+    const model::unique_address peer{q.node, q.uid};
     if (!core_.latest_gossip().has_member(peer)) return;
     TROUPE_LOG(log(), warning) << "cluster: quarantined by member " << model::to_string(peer) << "; leaving the cluster";
     core_.down(core_.self().address, now());
@@ -271,7 +268,7 @@ class cluster_daemon final : public actor {
       std::visit([&](auto&& m) { to.tell(std::move(m), self()); }, std::move(out.message));
     }
     for (const auto& q : core_.take_quarantines()) {
-      transport_->quarantine(to_remote(q.address), q.uid, "removed from the cluster after being downed");
+      transport_->quarantine(q.address, q.uid, "removed from the cluster after being downed");
     }
     const auto events = core_.take_events();
     for (const auto& e : events) leader_changes_ += std::holds_alternative<leader_changed>(e) ? 1 : 0;
@@ -407,7 +404,7 @@ expected<model::address, std::string> cluster::start(cluster_settings settings) 
     settings.management.port = *port;
     management_ = std::move(server);
   }
-  const model::address self_address = to_model(transport.local_address());
+  const model::address self_address = transport.local_address();
   settings.remote.port = self_address.port;
   const model::unique_address self{self_address, transport.uid()};
   {
@@ -453,7 +450,7 @@ expected<model::address, std::string> cluster::start(cluster_settings settings) 
   }});
   if (!settings.seed_nodes.empty()) {
     std::vector<model::address> seeds;
-    for (const auto& s : settings.seed_nodes) seeds.push_back(to_model(s));
+    for (const auto& s : settings.seed_nodes) seeds.push_back(s);
     join_seed_nodes(std::move(seeds));
   } else if (settings.discovery) {
     // Seed discovery: a thread of its own looks up (lookups block) and joins once.

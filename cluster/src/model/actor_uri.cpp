@@ -2,10 +2,7 @@
 
 namespace troupe::cluster::model {
 
-std::string node_uri(const address& a) {
-  const bool v6 = a.host.find(':') != std::string::npos;
-  return "troupe://" + a.system + "@" + (v6 ? "[" + a.host + "]" : a.host) + ":" + std::to_string(a.port);
-}
+std::string node_uri(const address& a) { return to_string(a); }
 
 std::string actor_uri(const address& a, std::string_view path) {
   std::string uri = node_uri(a);

@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "troupe/actor/settings_reader.hpp"
+#include "troupe/base/settings_reader.hpp"
 #include "troupe/cluster/management.hpp"
 
 namespace troupe::cluster {
@@ -387,7 +387,7 @@ cluster_settings parse_or_throw(const json& j) {
   // 6. Failure detection; the first heartbeat estimate is the heartbeat interval (Akka).
   parse_failure_detector(root, s);
   s.failure_detector.first_heartbeat_estimate = s.heartbeat_interval;
-  if (auto why = remote::validate(s.failure_detector)) throw config_error("failure-detector", *why);
+  if (auto why = troupe::validate(s.failure_detector)) throw config_error("failure-detector", *why);
 
   // 7. Downing, shutdown and management.
   parse_downing(root, s);

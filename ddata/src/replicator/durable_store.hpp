@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;

@@ -20,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 
 namespace troupe::persistence::internal {
 

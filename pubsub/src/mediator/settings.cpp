@@ -1,6 +1,6 @@
 #include <nlohmann/json.hpp>
 
-#include "troupe/actor/settings_reader.hpp"
+#include "troupe/base/settings_reader.hpp"
 #include "troupe/pubsub/pubsub.hpp"
 
 namespace troupe::pubsub {

@@ -28,7 +28,7 @@
 
 #include "troupe/actor/actor_system.hpp"
 #include "troupe/actor/system_messages.hpp"
-#include "troupe/remote/phi_accrual_failure_detector.hpp"
+#include "troupe/base/phi_accrual_failure_detector.hpp"
 #include "troupe/remote/serialization.hpp"
 #include "troupe/remote/settings.hpp"
 #include "troupe/remote/transport.hpp"

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/cluster/management.hpp"
 #include "troupe/cluster/cluster.hpp"
 #include "troupe/sharding/sharding.hpp"

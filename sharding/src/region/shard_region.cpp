@@ -43,8 +43,6 @@ struct held_message {
   std::string shard;
 };
 
-cm::address to_model(const remote::address& a) { return {a.system, a.host, a.port}; }
-
 class shard_region final : public actor {
  public:
   explicit shard_region(region_params p)
@@ -363,7 +361,7 @@ class shard_region final : public actor {
   // The coordinator on `node` (for this node: resolved each time, since it may restart).
   actor_ref coordinator_ref(const model::region_id& node) {
     const std::string path = coordinator_path(p_.type_name);
-    if (node.address == to_model(transport_->local_address())) return system().resolve(path).value_or(actor_ref{});
+    if (node.address == transport_->local_address()) return system().resolve(path).value_or(actor_ref{});
     auto it = coordinator_refs_.find(node);
     if (it != coordinator_refs_.end()) return it->second;
     auto ref = transport_->ref_for(node_uri(node.address) + path);

@@ -29,7 +29,7 @@
 
 #include "troupe/actor/actor.hpp"
 #include "troupe/actor/event_stream.hpp"
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/actor/log.hpp"
 #include "troupe/actor/scheduler.hpp"
 #include "troupe/actor/settings.hpp"

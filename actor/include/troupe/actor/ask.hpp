@@ -25,7 +25,7 @@
 
 #include "troupe/actor/actor.hpp"
 #include "troupe/actor/actor_system.hpp"
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 
 namespace troupe {
 

@@ -21,17 +21,11 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/config_error.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/actor/log.hpp"
 
 namespace troupe {
-
-/// A configuration error; `what()` names the key and the expected value.
-struct config_error : std::runtime_error {
-  std::string key;  ///< dotted path of the offending key, e.g. "dispatcher.workers"
-  config_error(std::string k, const std::string& what)
-      : std::runtime_error(k + ": " + what), key(std::move(k)) {}
-};
 
 /// `text` as JSON, or a config_error keyed "<json>" saying why it is not: the first step
 /// of every layer's `parse(text)`.

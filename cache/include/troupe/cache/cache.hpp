@@ -42,7 +42,7 @@
 
 #include "troupe/actor/actor_system.hpp"
 #include "troupe/actor/ask.hpp"
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/cache/protocol.hpp"
 #include "troupe/cache/settings.hpp"
 

@@ -36,7 +36,7 @@
 
 #include "troupe/actor/actor_ref.hpp"
 #include "troupe/actor/actor_system.hpp"
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/actor/metrics.hpp"
 #include "troupe/cluster/events.hpp"
 #include "troupe/cluster/model/gossip.hpp"

@@ -35,7 +35,7 @@
 #include <string>
 #include <vector>
 
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/actor/log.hpp"
 #include "troupe/cluster/model/bootstrap.hpp"
 #include "troupe/cluster/model/unique_address.hpp"

@@ -57,7 +57,7 @@
 #include <string_view>
 #include <vector>
 
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/cluster/events.hpp"
 #include "troupe/cluster/model/member.hpp"
 #include "troupe/cluster/model/reachability.hpp"

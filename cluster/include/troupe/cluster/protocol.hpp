@@ -35,7 +35,7 @@
 #include <string_view>
 #include <vector>
 
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/cluster/model/gossip.hpp"
 #include "troupe/cluster/model/member.hpp"
 #include "troupe/cluster/model/unique_address.hpp"

@@ -116,12 +116,12 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/actor/settings.hpp"
 #include "troupe/cluster/model/heartbeat_ring.hpp"
 #include "troupe/cluster/model/membership_state.hpp"
 #include "troupe/cluster/model/split_brain_resolver.hpp"
-#include "troupe/remote/phi_accrual_failure_detector.hpp"
+#include "troupe/base/phi_accrual_failure_detector.hpp"
 #include "troupe/remote/settings.hpp"
 
 namespace troupe::cluster {
@@ -201,7 +201,7 @@ struct cluster_settings {
   std::chrono::milliseconds retry_unsuccessful_join_after{10000}; ///< resend Join without Welcome
 
   /// Phi accrual tuning; `first_heartbeat_estimate` equals `heartbeat_interval` (as in Akka).
-  remote::phi_accrual_settings failure_detector;
+  phi_accrual_settings failure_detector;
   /// Grace before the first heartbeat response of a new receiver is expected.
   std::chrono::milliseconds expected_response_after{1000};
   /// Nodes that watch each node on the heartbeat ring.

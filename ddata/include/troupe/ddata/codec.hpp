@@ -39,7 +39,7 @@
 #include <utility>
 #include <variant>
 
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/ddata/crdt.hpp"
 #include "troupe/ddata/dot_context.hpp"
 #include "troupe/ddata/dot_kernel.hpp"

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <variant>
 
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 
 namespace troupe::ddata {
 

@@ -54,7 +54,7 @@
 #include "troupe/actor/actor_ref.hpp"
 #include "troupe/actor/actor_system.hpp"
 #include "troupe/actor/ask.hpp"
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/actor/settings.hpp"
 #include "troupe/ddata/replicator_core.hpp"
 #include "troupe/ddata/serializers.hpp"

@@ -41,7 +41,7 @@
 #include <string_view>
 #include <vector>
 
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/ddata/error.hpp"
 #include "troupe/ddata/replicator_protocol.hpp"
 #include "troupe/ddata/serializers.hpp"

@@ -31,7 +31,7 @@
 #include <string_view>
 #include <utility>
 
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/ddata/codec.hpp"
 #include "troupe/ddata/crdt.hpp"
 #include "troupe/ddata/error.hpp"

@@ -21,7 +21,7 @@
 
 #include "troupe/actor/actor_ref.hpp"
 #include "troupe/actor/actor_system.hpp"
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/actor/message.hpp"
 
 namespace troupe::persistence {

@@ -16,7 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/actor/settings.hpp"
 #include "troupe/persistence/store.hpp"
 

@@ -39,7 +39,7 @@
 #include <string>
 #include <vector>
 
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 
 namespace troupe::persistence {
 

@@ -29,7 +29,7 @@
 #include <type_traits>
 #include <variant>
 
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/ddata/wire.hpp"
 #include "troupe/pubsub/mediator_protocol.hpp"
 

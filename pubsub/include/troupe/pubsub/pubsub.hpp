@@ -47,7 +47,7 @@
 #include "troupe/actor/actor_ref.hpp"
 #include "troupe/actor/actor_system.hpp"
 #include "troupe/actor/ask.hpp"
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/actor/message.hpp"
 #include "troupe/actor/settings.hpp"
 #include "troupe/pubsub/mediator_core.hpp"

@@ -29,7 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "troupe/actor/actor_ref.hpp"
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/actor/message.hpp"
 
 namespace troupe::remote {

@@ -18,23 +18,15 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/actor/settings.hpp"
+#include "troupe/base/node_address.hpp"
 
 namespace troupe::remote {
 
-/// Where a node listens: `troupe://system@host:port`.
-struct address {
-  std::string system;
-  std::string host;
-  std::uint16_t port = 0;
-
-  friend auto operator<=>(const address&, const address&) = default;
-  friend bool operator==(const address&, const address&) = default;
-};
-
-/// `troupe://system@host:port`.
-std::string to_string(const address& a);
+/// Where a node listens: `troupe://system@host:port` (the node address every layer shares).
+using address = troupe::node_address;
+using troupe::to_string;
 
 /// A parsed actor URI: the node's address and the path on it (`/user/a/b`).
 struct actor_uri {
@@ -42,7 +34,8 @@ struct actor_uri {
   std::string path;
 };
 
-/// Parses `troupe://system@host:port/path` (the path may be empty); nullopt when malformed.
+/// Parses `troupe://system@host:port/path` (the path may be empty; an IPv6 host in
+/// brackets); nullopt when malformed.
 std::optional<actor_uri> parse_actor_uri(std::string_view uri);
 
 /// True when `path` ("/user/a/b") matches `pattern` element by element, where `*` stands

@@ -52,7 +52,7 @@
 #include <vector>
 
 #include "troupe/actor/actor_system.hpp"
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/remote/serialization.hpp"
 #include "troupe/remote/settings.hpp"
 

@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 
 namespace troupe::routers {
 

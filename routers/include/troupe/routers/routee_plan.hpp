@@ -29,8 +29,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "troupe/actor/expected.hpp"
-#include "troupe/actor/settings.hpp"
+#include "troupe/base/config_error.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/cluster/model/unique_address.hpp"
 
 namespace troupe::routers {

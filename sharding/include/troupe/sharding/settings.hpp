@@ -38,7 +38,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/actor/message.hpp"
 #include "troupe/actor/settings.hpp"
 #include "troupe/sharding/model/allocation.hpp"

@@ -52,7 +52,7 @@
 #include "troupe/actor/actor_ref.hpp"
 #include "troupe/actor/actor_system.hpp"
 #include "troupe/actor/ask.hpp"
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/actor/message.hpp"
 #include "troupe/actor/props.hpp"
 #include "troupe/cluster/model/unique_address.hpp"

@@ -24,7 +24,7 @@
 #include <string_view>
 #include <vector>
 
-#include "troupe/actor/expected.hpp"
+#include "troupe/base/expected.hpp"
 #include "troupe/sharding/model/singleton_messages.hpp"
 
 namespace troupe::remote {

@@ -14,7 +14,7 @@
 
 namespace troupe::cluster::model {
 
-/// `troupe://system@host:port`, an IPv6 host in brackets.
+/// `troupe://system@host:port`, an IPv6 host in brackets: `to_string(a)`.
 std::string node_uri(const address& a);
 
 /// `node_uri(a)` followed by `path` (which starts with '/').

@@ -1,7 +1,7 @@
 // failure_detector_registry: one phi accrual failure detector per node.
 //
 // The detector itself (Hayashibara et al., with Akka's adjustments) is
-// troupe/remote/phi_accrual_failure_detector.hpp, shared with the transport's remote death
+// troupe/base/phi_accrual_failure_detector.hpp, shared with the transport's remote death
 // watch; its names are brought into this namespace.
 //
 //   failure_detector_registry reg;                // one detector per node, Akka's defaults
@@ -16,15 +16,15 @@
 #include <map>
 
 #include "troupe/cluster/model/unique_address.hpp"
-#include "troupe/remote/phi_accrual_failure_detector.hpp"
+#include "troupe/base/phi_accrual_failure_detector.hpp"
 
 namespace troupe::cluster::model {
 
 // One implementation serves the transport's remote death watch and the cluster's
-// heartbeat ring; it lives in the pure `troupe::remote_fd` library.
-using troupe::remote::phi_accrual_failure_detector;
-using troupe::remote::phi_accrual_settings;
-using troupe::remote::validate;
+// heartbeat ring; it lives in the pure `troupe::base` library.
+using troupe::phi_accrual_failure_detector;
+using troupe::phi_accrual_settings;
+using troupe::validate;
 
 /// One failure detector per node, keyed by its unique_address (Akka's
 /// `DefaultFailureDetectorRegistry`). A node never heard from counts as available.

@@ -2,7 +2,8 @@
 //
 // A node is reached at an `address` (`troupe://system@host:port`); each time a process
 // starts at that address it draws a fresh `uid`, so a restarted node is a different
-// `unique_address` than the one it replaces.
+// `unique_address` than the one it replaces. Both are the node address types every layer
+// shares (troupe/base/node_address.hpp), under the model's names.
 //
 //   unique_address a{{"shop", "127.0.0.1", 2551}, 0x1234};
 //   assert(to_string(a) == "troupe://shop@127.0.0.1:2551#4660");
@@ -10,53 +11,14 @@
 // Pure value type: links only the standard library.
 #pragma once
 
-#include <compare>
-#include <cstdint>
-#include <functional>
-#include <string>
+#include "troupe/base/node_address.hpp"
 
 namespace troupe::cluster::model {
 
 /// Where a node listens: `troupe://system@host:port`.
-struct address {
-  std::string system;  ///< actor system name; nodes of one cluster share it
-  std::string host;    ///< host name or IP literal
-  std::uint16_t port = 0;
-
-  friend auto operator<=>(const address&, const address&) = default;
-  friend bool operator==(const address&, const address&) = default;
-};
-
-/// `troupe://system@host:port`.
-std::string to_string(const address& a);
-
+using address = troupe::node_address;
 /// One incarnation of a node: its address and the random uid drawn at start.
-struct unique_address {
-  model::address address;
-  std::uint64_t uid = 0;
-
-  friend auto operator<=>(const unique_address&, const unique_address&) = default;
-  friend bool operator==(const unique_address&, const unique_address&) = default;
-};
-
-/// `troupe://system@host:port#uid`.
-std::string to_string(const unique_address& a);
+using unique_address = troupe::unique_node_address;
+using troupe::to_string;
 
 }  // namespace troupe::cluster::model
-
-template <>
-struct std::hash<troupe::cluster::model::address> {
-  std::size_t operator()(const troupe::cluster::model::address& a) const noexcept {
-    std::size_t h = std::hash<std::string>{}(a.system);
-    h = h * 31 + std::hash<std::string>{}(a.host);
-    return h * 31 + a.port;
-  }
-};
-
-template <>
-struct std::hash<troupe::cluster::model::unique_address> {
-  std::size_t operator()(const troupe::cluster::model::unique_address& a) const noexcept {
-    return std::hash<troupe::cluster::model::address>{}(a.address) ^
-           (std::hash<std::uint64_t>{}(a.uid) * 0x9e3779b97f4a7c15ULL);
-  }
-};

@@ -1,10 +1,10 @@
-#include "troupe/remote/phi_accrual_failure_detector.hpp"
+#include "troupe/base/phi_accrual_failure_detector.hpp"
 
 #include <algorithm>
 #include <cassert>
 #include <cmath>
 
-namespace troupe::remote {
+namespace troupe {
 
 namespace {
 
@@ -129,4 +129,4 @@ double phi_accrual_failure_detector::variance_ns2() const noexcept {
   return std::max(0.0, sum_of_squares_ / n - mean * mean);
 }
 
-}  // namespace troupe::remote
+}  // namespace troupe

@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-namespace troupe::remote {
+namespace troupe {
 
 /// Tuning of a phi accrual failure detector; the defaults are Akka cluster's.
 struct phi_accrual_settings {
@@ -101,4 +101,4 @@ class phi_accrual_failure_detector {
   std::optional<std::chrono::nanoseconds> last_heartbeat_;
 };
 
-}  // namespace troupe::remote
+}  // namespace troupe
