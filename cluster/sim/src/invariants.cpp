@@ -49,11 +49,6 @@ const status_closure& closure() {
   return c;
 }
 
-bool is_up_like(member_status s) {
-  return s == member_status::up || s == member_status::leaving ||
-         s == member_status::preparing_for_shutdown || s == member_status::ready_for_shutdown;
-}
-
 // True if `view` holds `node` down or removed.
 bool holds_out(const model::gossip& view, const unique_address& node) {
   if (view.tombstones().contains(node)) return true;

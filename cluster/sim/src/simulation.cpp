@@ -40,11 +40,6 @@ struct later {
   }
 };
 
-bool is_up_like(member_status s) {
-  return s == member_status::up || s == member_status::leaving ||
-         s == member_status::preparing_for_shutdown || s == member_status::ready_for_shutdown;
-}
-
 std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
   h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
   return h;
@@ -57,6 +52,11 @@ nanoseconds random_below(std::mt19937_64& rng, nanoseconds bound) {
 }
 
 }  // namespace
+
+bool is_up_like(member_status s) {
+  return s == member_status::up || s == member_status::leaving ||
+         s == member_status::preparing_for_shutdown || s == member_status::ready_for_shutdown;
+}
 
 // ---------------------------------------------------------------------------------------
 // node_view

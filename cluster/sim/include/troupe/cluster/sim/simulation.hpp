@@ -101,6 +101,10 @@ struct sim_settings {
   }
 };
 
+/// Up, or on the way out after up (leaving, preparing or ready for shutdown): the member
+/// counts toward the up members the figures and invariants speak of.
+bool is_up_like(model::member_status s);
+
 /// The `core_settings` of the node in slot `slot`.
 core_settings core_settings_of(const sim_settings& s, std::size_t slot);
 
