@@ -523,6 +523,7 @@ int actor_cell::run(int throughput, int batch_limit) noexcept {
   }
   const int limit = budget;
   bool reschedule = false;
+  sender_releases releases;
   for (;;) {
     while (envelope* s = pop_system()) process_system(s);
     if (state_ == lifecycle::terminated) break;
@@ -534,12 +535,13 @@ int actor_cell::run(int throughput, int batch_limit) noexcept {
         continue;
       }
       delta -= counted;
-      invoke(u);
+      invoke(u, releases);
       --budget;
       // The stack is taken only when the own queue is empty (the head is the line every
       // sender writes), or at once when a system message was announced.
       if (system_pending_.load(std::memory_order_relaxed) != 0) delta += counted * fetch();
     }
+    releases.flush();
     if (sys_first_) continue;
     if (state_ == lifecycle::terminated) break;
     if (user_first_ && suspend_count_ == 0 && budget == 0) {  // turn used up: let others run
@@ -560,6 +562,7 @@ int actor_cell::run(int throughput, int batch_limit) noexcept {
       break;
     }
   }
+  releases.flush();
   publish();
   tls_current = prev;
   tls_message = prev_message;
@@ -609,7 +612,7 @@ void actor_cell::process_system(envelope* e) {
   }
 }
 
-void actor_cell::invoke(envelope* e) {
+void actor_cell::invoke(envelope* e, sender_releases& releases) {
   message m(e);
   const type_id type = e->type;
   message* const outer = std::exchange(tls_message, &m);
@@ -625,6 +628,10 @@ void actor_cell::invoke(envelope* e) {
     handle_failure(std::current_exception(), type->name());
   }
   tls_message = outer;
+  // The handler may have kept the envelope (stash); otherwise its sender joins the run.
+  if (envelope* kept = m.get()) {
+    if (const ref_target* s = kept->sender.detach()) releases.add(s);
+  }
   if (ext_ && ext_->receive_timeout.count() > 0 && state_ == lifecycle::running) {
     schedule_receive_timeout();
   }

@@ -30,6 +30,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "troupe/actor/actor.hpp"
@@ -42,6 +43,35 @@ namespace troupe::detail {
 
 class system_core;
 class dispatcher;
+
+/// The sender references a turn's handled messages leave behind, dropped in runs: a
+/// receiver fed in bursts releases a burst's references to its sender with one atomic
+/// operation on that sender's count (a line the sender writes at every tell) instead of
+/// one per message. Only delays releases within one turn.
+class sender_releases {
+ public:
+  sender_releases() = default;
+  sender_releases(const sender_releases&) = delete;
+  sender_releases& operator=(const sender_releases&) = delete;
+  ~sender_releases() { flush(); }
+
+  void add(const ref_target* t) noexcept {
+    if (t == last_) {
+      ++count_;
+      return;
+    }
+    flush();
+    last_ = t;
+    count_ = 1;
+  }
+  void flush() noexcept {
+    if (last_) std::exchange(last_, nullptr)->release(std::exchange(count_, 0));
+  }
+
+ private:
+  const ref_target* last_ = nullptr;
+  std::uint32_t count_ = 0;
+};
 inline dispatcher* dispatcher_of(system_core& core, std::uint8_t index) noexcept;
 
 /// Name storage: up to 15 chars inline, longer ones on the heap (16 bytes).
@@ -193,7 +223,7 @@ class actor_cell final : public ref_target {
 
   // processing
   void process_system(envelope* e);
-  void invoke(envelope* e);
+  void invoke(envelope* e, sender_releases& releases);
   void deliver(message& m);
   bool handle_special(message& m);
   void apply_pending_behavior();

@@ -50,6 +50,10 @@ class ref_target {
   void release() const noexcept {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
   }
+  /// Drops `n` references with one atomic operation.
+  void release(std::uint32_t n) const noexcept {
+    if (refs_.fetch_sub(n, std::memory_order_acq_rel) == n) destroy();
+  }
 
  protected:
   explicit ref_target(std::uint64_t uid) noexcept : uid_(static_cast<std::uint32_t>(uid)) {}
@@ -119,6 +123,8 @@ class actor_ref {
 
   /// Low level: the target (not owned).
   ref_target* get() const noexcept { return t_; }
+  /// Low level: gives this ref's reference to the caller, who must release it; empties the ref.
+  ref_target* detach() noexcept { return std::exchange(t_, nullptr); }
 
   friend bool operator==(const actor_ref& a, const actor_ref& b) noexcept {
     return a.t_ == b.t_ || (a.t_ && b.t_ && a.t_->same_actor(*b.t_));
