@@ -1,11 +1,14 @@
 // actor_system_settings::parse: every key read and checked, errors naming the key.
 #include <catch2/catch.hpp>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include <troupe/actor/settings.hpp>
+#include <troupe/actor/settings_reader.hpp>
 
 namespace {
 
@@ -100,9 +103,9 @@ TEST_CASE("settings reject values of the wrong type, naming the key", "[unit][se
   CHECK(error_of(R"({"random-seed": -3})", &key) == "random-seed: expected a non-negative integer, got -3");
   CHECK(key == "random-seed");
   CHECK(error_of(R"({"random-seed": "abc"})") == "random-seed: expected a non-negative integer, got \"abc\"");
-  CHECK(error_of(R"({"dispatcher": 4})", &key) == "dispatcher: expected an object, got 4");
+  CHECK(error_of(R"({"dispatcher": 4})", &key) == "dispatcher: expected a JSON object, got 4");
   CHECK(key == "dispatcher");
-  CHECK(error_of(R"({"mailbox": null})") == "mailbox: expected an object, got null");
+  CHECK(error_of(R"({"mailbox": null})") == "mailbox: expected a JSON object, got null");
 }
 
 TEST_CASE("settings reject unknown keys and sections, naming them", "[unit][settings]") {
@@ -117,7 +120,7 @@ TEST_CASE("settings reject unknown keys and sections, naming them", "[unit][sett
         "dead-letters.limit: unknown key; expected one of: log-limit, log-window-ms");
   CHECK(error_of(R"({"log": {"lvl": "info"}})") == "log.lvl: unknown key; expected one of: level");
   CHECK(error_of(R"({"dispatchers": {}})", &key) ==
-        "dispatchers: unknown section; expected dispatcher, mailbox, log, dead-letters, shutdown or random-seed");
+        "dispatchers: unknown key; expected one of: dispatcher, mailbox, log, dead-letters, shutdown, random-seed");
   CHECK(key == "dispatchers");
 }
 
@@ -128,4 +131,88 @@ TEST_CASE("settings reject a document that is not a JSON object", "[unit][settin
   const std::string broken = error_of(R"({"dispatcher": )", &key);
   CHECK(key == "<json>");
   CHECK_THAT(broken, Catch::StartsWith("<json>: not valid JSON: "));
+}
+
+TEST_CASE("settings errors inside a section name the dotted key", "[unit][settings]") {
+  std::string key;
+  CHECK(error_of(R"({"log": {"level": 3}})", &key) == "log.level: expected a string, got 3");
+  CHECK(key == "log.level");
+  CHECK(error_of(R"({"dispatcher": {"max-batch": 0}})", &key) ==
+        "dispatcher.max-batch: expected an integer in [1, 1000000000], got 0");
+  CHECK(key == "dispatcher.max-batch");
+}
+
+TEST_CASE("settings take the random seed as any non-negative integer", "[unit][settings]") {
+  auto big = troupe::actor_system_settings::parse(std::string(R"({"random-seed": 18446744073709551615})"));
+  REQUIRE(big.has_value());
+  CHECK(big->random_seed == 18446744073709551615ull);
+  // Built in code, 7 is a signed integer: still a valid seed.
+  auto built = troupe::actor_system_settings::parse(nlohmann::json{{"random-seed", 7}});
+  REQUIRE(built.has_value());
+  CHECK(built->random_seed == 7);
+  CHECK(error_of(R"({"random-seed": 1.5})") == "random-seed: expected a non-negative integer, got 1.5");
+}
+
+namespace {
+
+/// The error of reading `text` with `read`, which must fail.
+template <class Read>
+std::string reader_error(const char* text, Read read, std::string* key = nullptr) {
+  try {
+    read(nlohmann::json::parse(text));
+  } catch (const troupe::config_error& e) {
+    if (key) *key = e.key;
+    return e.what();
+  }
+  return "<read without error>";
+}
+
+}  // namespace
+
+TEST_CASE("settings_reader reads non-negative integers without an upper bound", "[unit][settings]") {
+  std::uint64_t seed = 9;
+  auto read = [&seed](const nlohmann::json& j) {
+    const troupe::settings_reader root(j, "", {"outer"});
+    if (auto o = root.object("outer", {"seed"})) o->non_negative_integer("seed", seed);
+  };
+  read(nlohmann::json::parse("{}"));
+  CHECK(seed == 9);
+  read(nlohmann::json::parse(R"({"outer": {"seed": 0}})"));
+  CHECK(seed == 0);
+  read(nlohmann::json::parse(R"({"outer": {"seed": 18446744073709551615}})"));
+  CHECK(seed == 18446744073709551615ull);
+  std::string key;
+  CHECK(reader_error(R"({"outer": {"seed": -1}})", read, &key) ==
+        "outer.seed: expected a non-negative integer, got -1");
+  CHECK(key == "outer.seed");
+  CHECK(reader_error(R"({"outer": {"seed": "1"}})", read) == "outer.seed: expected a non-negative integer, got \"1\"");
+  CHECK(reader_error(R"({"outer": {"seed": 2.0}})", read) == "outer.seed: expected a non-negative integer, got 2.0");
+}
+
+TEST_CASE("settings_reader reads lists of strings", "[unit][settings]") {
+  std::vector<std::string> names{"default"};
+  bool allow_empty = false;
+  auto read = [&](const nlohmann::json& j) {
+    const troupe::settings_reader root(j, "", {"outer"});
+    if (auto o = root.object("outer", {"names"})) o->string_list("names", names, allow_empty);
+  };
+  read(nlohmann::json::parse(R"({"outer": {}})"));
+  CHECK(names == std::vector<std::string>{"default"});
+  read(nlohmann::json::parse(R"({"outer": {"names": ["a", "b"]}})"));
+  CHECK(names == std::vector<std::string>{"a", "b"});
+  read(nlohmann::json::parse(R"({"outer": {"names": []}})"));
+  CHECK(names.empty());
+  std::string key;
+  CHECK(reader_error(R"({"outer": {"names": "a"}})", read, &key) ==
+        "outer.names: expected an array of non-empty strings, got \"a\"");
+  CHECK(key == "outer.names");
+  CHECK(reader_error(R"({"outer": {"names": ["a", 3]}})", read) ==
+        "outer.names: expected an array of non-empty strings, got 3 at index 1");
+  CHECK(reader_error(R"({"outer": {"names": ["a", ""]}})", read) ==
+        "outer.names: expected an array of non-empty strings, got \"\" at index 1");
+  allow_empty = true;
+  read(nlohmann::json::parse(R"({"outer": {"names": ["", "b"]}})"));
+  CHECK(names == std::vector<std::string>{"", "b"});
+  CHECK(reader_error(R"({"outer": {"names": [null]}})", read) ==
+        "outer.names: expected an array of strings, got null at index 0");
 }

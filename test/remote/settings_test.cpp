@@ -47,6 +47,10 @@ TEST_CASE("bad remote settings name the key and the expected value", "[unit][rem
   check(R"({"tls": {"check-peer-address": 1}})", "tls.check-peer-address", "expected true or false");
   check(R"({"insecure": true, "cookie": "s3cret"})", "insecure", "either authenticates its peers or does not");
   check("{not json", "<json>", "not valid JSON");
+  check(R"({"tls": {"enable": true}})", "tls.enable", "unknown key; expected one of: enabled, certificate");
+  check(R"({"tls": {"ca": 3}})", "tls.ca", "expected a string, got 3");
+  check(R"({"tls": []})", "tls", "expected a JSON object");
+  check(R"({"host": ""})", "host", "expected a host name or IP address");
 }
 
 TEST_CASE("actor URIs parse into address and path", "[unit][remote-settings]") {
@@ -92,4 +96,13 @@ TEST_CASE("control-message destinations are paths like the large ones", "[unit][
   auto bad = remote_settings::parse(std::string(R"({"control-message-destinations": "/system"})"));
   REQUIRE_FALSE(bad);
   CHECK(bad.error().key == "control-message-destinations");
+  CHECK_THAT(std::string(bad.error().what()), Catch::Contains("expected an array of strings"));
+  auto not_string = remote_settings::parse(std::string(R"({"large-message-destinations": ["/user/a", 7]})"));
+  REQUIRE_FALSE(not_string);
+  CHECK(not_string.error().key == "large-message-destinations");
+  CHECK_THAT(std::string(not_string.error().what()), Catch::Contains("got 7 at index 1"));
+  auto empty = remote_settings::parse(std::string(R"({"control-message-destinations": [""]})"));
+  REQUIRE_FALSE(empty);
+  CHECK(empty.error().key == "control-message-destinations");
+  CHECK_THAT(std::string(empty.error().what()), Catch::Contains("starting with '/'"));
 }

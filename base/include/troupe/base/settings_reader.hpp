@@ -15,11 +15,14 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -63,6 +66,19 @@ class settings_reader {
                                         std::to_string(hi) + "], got " + v->dump());
     }
     out = static_cast<Int>(v->get<long long>());
+  }
+
+  /// Any integer >= 0 into `out`, up to the largest 64-bit unsigned value (a seed, say,
+  /// where no smaller bound makes sense).
+  void non_negative_integer(const char* name, std::uint64_t& out) const {
+    const nlohmann::json* v = find(name);
+    if (!v) return;
+    // A JSON document's 5 parses as unsigned, but a json built in code from an int holds it
+    // as signed: both are accepted when >= 0.
+    if (!v->is_number_unsigned() && !(v->is_number_integer() && v->get<long long>() >= 0)) {
+      throw config_error(key(name), "expected a non-negative integer, got " + v->dump());
+    }
+    out = v->get<std::uint64_t>();
   }
 
   /// Milliseconds in [lo, hi] into `out`.
@@ -111,6 +127,24 @@ class settings_reader {
                                         ", got " + v->dump());
     }
     out = v->get<std::string>();
+  }
+
+  /// An array of strings into `out` (replacing it); empty strings only when `allow_empty`.
+  /// The caller checks what the strings mean (paths, role names) and throws with `key(name)`.
+  void string_list(const char* name, std::vector<std::string>& out, bool allow_empty) const {
+    const nlohmann::json* v = find(name);
+    if (!v) return;
+    const std::string wanted = allow_empty ? "expected an array of strings" : "expected an array of non-empty strings";
+    if (!v->is_array()) throw config_error(key(name), wanted + ", got " + v->dump());
+    std::vector<std::string> items;
+    for (std::size_t i = 0; i < v->size(); ++i) {
+      const nlohmann::json& e = (*v)[i];
+      if (!e.is_string() || (!allow_empty && e.get<std::string>().empty())) {
+        throw config_error(key(name), wanted + ", got " + e.dump() + " at index " + std::to_string(i));
+      }
+      items.push_back(e.get<std::string>());
+    }
+    out = std::move(items);
   }
 
   /// The nested object `name`, checked against `allowed`; nullopt when absent.
