@@ -628,9 +628,14 @@ void actor_cell::invoke(envelope* e, sender_releases& releases) {
     handle_failure(std::current_exception(), type->name());
   }
   tls_message = outer;
-  // The handler may have kept the envelope (stash); otherwise its sender joins the run.
+  // The handler may have kept the envelope (stash); otherwise its sender joins the run,
+  // which ends, and is released, where the next queued message has another sender (a turn
+  // of one message releases at once, as before, not after the next tell woke that sender).
   if (envelope* kept = m.get()) {
-    if (const ref_target* s = kept->sender.detach()) releases.add(s);
+    if (const ref_target* s = kept->sender.detach()) {
+      releases.add(s);
+      if (!user_first_ || user_first_->sender.get() != s) releases.flush();
+    }
   }
   if (ext_ && ext_->receive_timeout.count() > 0 && state_ == lifecycle::running) {
     schedule_receive_timeout();
