@@ -1,7 +1,5 @@
 #include "troupe/remote/settings.hpp"
 
-#include <charconv>
-
 #include <nlohmann/json.hpp>
 
 #include "troupe/base/settings_reader.hpp"

@@ -26,7 +26,7 @@ std::vector<model::address> parse_known_members(std::string_view text, const std
       ++skipped;
       continue;
     }
-    const model::address a{uri->address.system, uri->address.host, uri->address.port};
+    const model::address& a = uri->address;
     if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
   }
   return out;

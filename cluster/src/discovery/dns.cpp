@@ -129,9 +129,7 @@ std::unique_ptr<seed_provider> make_seed_provider(const cluster_settings& settin
   if (!settings.discovery) return nullptr;
   const auto& d = *settings.discovery;
   if (d.method == "postgresql") {
-    const auto self = settings.self_address();
-    return std::make_unique<postgres_seed_provider>(model::address{self.system, self.host, self.port},
-                                                    postgres_lookup{d.connection, d.ttl});
+    return std::make_unique<postgres_seed_provider>(settings.self_address(), postgres_lookup{d.connection, d.ttl});
   }
   auto resolver = d.resolver ? d.resolver : system_dns_resolver();
   return std::make_unique<dns_seed_provider>(settings.system, dns_lookup{d.service_name, d.port, d.srv},

@@ -118,7 +118,7 @@ expected<std::vector<model::address>, std::string> postgres_seed_provider::looku
   for (int i = 0; i < PQntuples(*r); ++i) {
     auto uri = remote::parse_actor_uri(PQgetvalue(*r, i, 0));
     if (!uri || !uri->path.empty() || uri->address.system != self_.system || uri->address.port == 0) continue;
-    out.push_back({uri->address.system, uri->address.host, uri->address.port});
+    out.push_back(uri->address);
   }
   PQclear(*r);
   return out;

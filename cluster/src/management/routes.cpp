@@ -111,7 +111,7 @@ std::optional<model::address> parse_member_address(std::string_view text) {
   if (uri.find("://") == std::string::npos) uri = "troupe://" + uri;
   auto parsed = remote::parse_actor_uri(uri);
   if (!parsed || !(parsed->path.empty() || parsed->path == "/")) return std::nullopt;
-  return model::address{parsed->address.system, parsed->address.host, parsed->address.port};
+  return parsed->address;
 }
 
 /// The `operation` of a PUT: from the body (a form, or a JSON object when the Content-Type
