@@ -613,6 +613,12 @@ void actor_cell::process_system(envelope* e) {
 }
 
 void actor_cell::invoke(envelope* e, sender_releases& releases) {
+  try {
+    e = materialized(e);  // a remote payload decoded here, on the thread that will free it
+  } catch (const std::bad_alloc&) {
+    handle_failure(std::current_exception(), "a message from a remote node");
+    return;
+  }
   message m(e);
   const type_id type = e->type;
   message* const outer = std::exchange(tls_message, &m);

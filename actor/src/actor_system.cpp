@@ -120,6 +120,11 @@ std::uint8_t system_core::dispatcher_index(const std::string& name) const {
 
 void system_core::dead_letter(envelope* e, const actor_ref& recipient, const char* reason) noexcept {
   dead_letters_total_.fetch_add(1, std::memory_order_relaxed);
+  try {
+    e = materialized(e);  // subscribers and the log see the value, not its wire form
+  } catch (const std::bad_alloc&) {
+    return;  // counted; `e` is gone
+  }
   message m(e);
   // A dead letter about a dead letter (a stopped subscriber) is only counted.
   if (m.is<troupe::dead_letter>()) return;

@@ -17,6 +17,12 @@ std::string type_descriptor::name() const {
   return status == 0 && demangled ? std::string(demangled.get()) : std::string(info.name());
 }
 
+envelope* materialized(envelope* e) {
+  if (e->type != type_id_of<deferred_envelope::tag>()) return e;
+  std::unique_ptr<envelope> wire(e);
+  return static_cast<deferred_envelope*>(e)->materialize();
+}
+
 std::string message::type_name() const { return env_ ? env_->type->name() : std::string("<empty>"); }
 
 void* envelope::operator new(std::size_t bytes) {

@@ -11,10 +11,23 @@ thread_local const ref_codec* tls_codec = nullptr;
 
 using json = nlohmann::json;
 
-template <class T>
-bytes cbor(const T& fields_of) {
-  return json::to_cbor(fields_of);
-}
+std::atomic<std::uint64_t> next_serial{1};
+
+// A thread's last lookup of each kind, valid while its registry's serial and generation are
+// the ones it was made under.
+struct by_type_memo {
+  std::uint64_t serial = 0, generation = 0;
+  type_id type = nullptr;
+  const void* found = nullptr;
+};
+struct by_manifest_memo {
+  std::uint64_t serial = 0, generation = 0;
+  std::uint32_t id = 0;
+  std::string_view manifest;  // the entry's own, which lives as long as its registry
+  const void* found = nullptr;
+};
+thread_local by_type_memo tls_by_type;
+thread_local by_manifest_memo tls_by_manifest;
 
 }  // namespace
 
@@ -22,9 +35,18 @@ ref_codec_scope::ref_codec_scope(const ref_codec* c) noexcept : previous_(tls_co
 ref_codec_scope::~ref_codec_scope() { tls_codec = previous_; }
 const ref_codec* ref_codec_scope::current() noexcept { return tls_codec; }
 
+void serialization::append(bytes& out, bytes&& b) {
+  if (out.empty()) {
+    out = std::move(b);
+  } else {
+    out.insert(out.end(), b.begin(), b.end());
+  }
+}
+
 void serialization::add(type_id t, std::uint32_t id, std::string manifest, encode_fn enc, decode_fn dec) {
   auto e = std::make_unique<const entry>(entry{t, id, manifest, std::move(enc), std::move(dec)});
   std::unique_lock lock(mutex_);
+  generation_.fetch_add(1, std::memory_order_release);
   if (const entry* existing = find(id, manifest); existing && existing->type != t) {
     throw std::invalid_argument("serializer " + std::to_string(id) + " manifest \"" + manifest +
                                 "\" is already registered for " + existing->type->name());
@@ -45,37 +67,71 @@ const serialization::entry* serialization::find(std::uint32_t id, std::string_vi
   return nullptr;
 }
 
+const serialization::entry* serialization::entry_for(type_id t) const {
+  auto& memo = tls_by_type;
+  const std::uint64_t generation = generation_.load(std::memory_order_acquire);
+  if (memo.serial == serial_ && memo.generation == generation && memo.type == t) {
+    return static_cast<const entry*>(memo.found);
+  }
+  const entry* e = nullptr;
+  {
+    std::shared_lock lock(mutex_);
+    auto it = by_type_.find(t);
+    if (it != by_type_.end()) e = it->second;
+  }
+  // Under the generation read before the lookup: a registration in between makes the memo
+  // stale at once rather than wrong.
+  if (e) memo = {serial_, generation, t, e};
+  return e;
+}
+
+const serialization::entry* serialization::entry_for(std::uint32_t id, std::string_view manifest) const {
+  auto& memo = tls_by_manifest;
+  const std::uint64_t generation = generation_.load(std::memory_order_acquire);
+  if (memo.serial == serial_ && memo.generation == generation && memo.id == id && memo.manifest == manifest) {
+    return static_cast<const entry*>(memo.found);
+  }
+  const entry* e = nullptr;
+  {
+    std::shared_lock lock(mutex_);
+    e = find(id, manifest);
+  }
+  if (e) memo = {serial_, generation, id, e->manifest, e};
+  return e;
+}
+
 bool serialization::is_registered(type_id t) const {
   std::shared_lock lock(mutex_);
   return by_type_.count(t) > 0;
 }
 
 expected<serialized, std::string> serialization::encode(const message& m) const {
+  bytes payload;
+  auto as = encode_into(m, payload);
+  if (!as) return unexpected<std::string>{std::move(as.error())};
+  return serialized{as->serializer, std::string(as->manifest), std::move(payload)};
+}
+
+expected<encoded_as, std::string> serialization::encode_into(const message& m, bytes& out) const {
   if (!m) return unexpected<std::string>{"cannot serialize an empty message"};
-  const entry* e = nullptr;
-  {
-    std::shared_lock lock(mutex_);
-    auto it = by_type_.find(m.type());
-    if (it != by_type_.end()) e = it->second;
-  }
+  const entry* e = entry_for(m.type());
   if (!e) {
     return unexpected<std::string>{"no serializer registered for " + m.type_name() +
                                    " (register it with serialization().register_json<T>(\"manifest\"))"};
   }
+  const std::size_t before = out.size();
   try {
-    return serialized{e->id, e->manifest, e->encode(m.get()->payload())};
+    e->encode(m.get()->payload(), out);
+    return encoded_as{e->id, e->manifest};
   } catch (const std::exception& ex) {
+    out.resize(before);
     return unexpected<std::string>{"serializing " + m.type_name() + " failed: " + ex.what()};
   }
 }
 
 expected<message, std::string> serialization::decode(std::uint32_t id, std::string_view manifest,
                                                      std::span<const std::uint8_t> payload) const {
-  const entry* e = nullptr;
-  {
-    std::shared_lock lock(mutex_);
-    e = find(id, manifest);
-  }
+  const entry* e = entry_for(id, manifest);
   if (!e) {
     return unexpected<std::string>{"no serializer " + std::to_string(id) + " with manifest \"" +
                                    std::string(manifest) + "\" is registered here"};
@@ -87,21 +143,24 @@ expected<message, std::string> serialization::decode(std::uint32_t id, std::stri
   }
 }
 
-serialization::serialization() {
+serialization::serialization() : serial_(next_serial.fetch_add(1, std::memory_order_relaxed)) {
   add(type_id_of<std::string>(), serializer_id::string, "s",
-      [](const void* v) {
+      [](const void* v, bytes& out) {
         const auto& s = *static_cast<const std::string*>(v);
-        return bytes(s.begin(), s.end());
+        out.insert(out.end(), s.begin(), s.end());
       },
       [](std::span<const std::uint8_t> b) { return make_message(std::string(b.begin(), b.end())); });
   add(type_id_of<bytes>(), serializer_id::bytes, "b",
-      [](const void* v) { return *static_cast<const bytes*>(v); },
+      [](const void* v, bytes& out) {
+        const auto& b = *static_cast<const bytes*>(v);
+        out.insert(out.end(), b.begin(), b.end());
+      },
       [](std::span<const std::uint8_t> b) { return make_message(bytes(b.begin(), b.end())); });
 
   // The runtime's own messages, as CBOR maps with named fields (unknown fields ignored).
   auto sys = [this](type_id t, const char* manifest, std::function<json(const void*)> to,
                     std::function<message(const json&)> from) {
-    add(t, serializer_id::system, manifest, [to](const void* v) { return json::to_cbor(to(v)); },
+    add(t, serializer_id::system, manifest, [to](const void* v, bytes& out) { json::to_cbor(to(v), out); },
         [from](std::span<const std::uint8_t> b) { return from(json::from_cbor(b.begin(), b.end())); });
   };
   sys(type_id_of<sys::watch>(), "watch",

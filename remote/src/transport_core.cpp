@@ -1,6 +1,7 @@
 #include "internal/transport_core.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <random>
 
 #include <openssl/rand.h>
@@ -42,14 +43,51 @@ struct sender_path_cache {
 };
 thread_local sender_path_cache last_sender;
 
+/// A string or byte buffer as it came off the wire, up to `capacity` bytes, turned into its
+/// value by the receiving actor's thread (see `deferred_envelope`): the I/O thread then
+/// copies the bytes once into an envelope from the runtime's arena instead of allocating
+/// the value with malloc for a worker to free.
+template <class T, std::size_t capacity>
+struct wire_value final : deferred_envelope {
+  std::uint32_t size;
+  std::uint8_t bytes[capacity];
+
+  explicit wire_value(std::span<const std::uint8_t> b) noexcept : size(static_cast<std::uint32_t>(b.size())) {
+    std::memcpy(bytes, b.data(), b.size());
+  }
+  envelope* materialize() override {
+    auto* e = new typed_envelope<T>(bytes, bytes + size);
+    e->sender = std::move(sender);
+    return e;
+  }
+};
+
+template <class T>
+envelope* deferred_value(std::span<const std::uint8_t> b) {
+  // Two sizes, so a short string does not take a 500-byte block; larger values are decoded
+  // by the I/O thread as before (their copy costs more than the allocation).
+  if (b.size() <= 100) return new wire_value<T, 100>(b);
+  if (b.size() <= 480) return new wire_value<T, 480>(b);
+  return nullptr;
+}
+
+/// A deferred envelope for a built-in string or byte-buffer payload, or nullptr. Serializer
+/// ids below 100 are troupe's, and the registry refuses a second type for an id and
+/// manifest, so (string, "s") and (bytes, "b") always mean these two types.
+envelope* deferred_for(const wire::envelope& e) {
+  if (e.serializer == serializer_id::string && e.manifest == "s") return deferred_value<std::string>(e.payload);
+  if (e.serializer == serializer_id::bytes && e.manifest == "b") return deferred_value<bytes>(e.payload);
+  return nullptr;
+}
+
 /// The envelope of a serialized message to `to` (views into both; no sender, no seq yet).
-wire::envelope envelope_to(const remote_ref& to, const serialized& s) {
+wire::envelope envelope_to(const remote_ref& to, encoded_as as, std::span<const std::uint8_t> payload) {
   wire::envelope e;
   e.recipient_path = to.local_path();
   e.recipient_uid = to.uid();
-  e.serializer = s.serializer;
-  e.manifest = s.manifest;
-  e.payload = s.payload;
+  e.serializer = as.serializer;
+  e.manifest = as.manifest;
+  e.payload = payload;
   return e;
 }
 
@@ -461,15 +499,19 @@ void transport_core::send_user(remote_ref& to, envelope* e) noexcept {
       if (path_matches(pattern, to.local_path())) lane = control_lane;
     }
     ref_codec_scope scope(&codec_);
-    auto s = serialization_->encode(m);
+    // The payload and the frame are built in buffers this thread keeps: nothing is
+    // allocated per message once they have grown to the messages' size.
+    thread_local wire::byte_buffer payload;
+    payload.clear();
+    auto s = serialization_->encode_into(m, payload);
     if (!s) {
       stats.dropped_unserializable.fetch_add(1, std::memory_order_relaxed);
       warn("cannot send to " + to.path() + ": " + s.error());
       dead_letter(std::move(m), actor_ref::share(&to), "the message type is not serializable");
       return;
     }
-    wire::envelope we = envelope_to(to, *s);
-    std::string sender_address, sender_path;
+    wire::envelope we = envelope_to(to, *s, payload);
+    std::string_view sender_address, sender_path;
     if (const actor_ref& sender = m.sender()) {
       if (sender.get()->is_local()) {
         auto& c = last_sender;
@@ -516,13 +558,14 @@ void transport_core::send_system(remote_ref& to, envelope* e) noexcept {
       return;
     }
     ref_codec_scope scope(&codec_);
-    auto s = serialization_->encode(m);
+    wire::byte_buffer payload;
+    auto s = serialization_->encode_into(m, payload);
     if (!s) {
       stats.dropped_unserializable.fetch_add(1, std::memory_order_relaxed);
       warn("cannot send system message to " + to.path() + ": " + s.error());
       return;
     }
-    wire::envelope we = envelope_to(to, *s);
+    wire::envelope we = envelope_to(to, *s, payload);
     std::lock_guard lock(a.sys_mutex);
     we.seq = a.next_seq++;
     wire::byte_buffer frame;
@@ -848,7 +891,7 @@ actor_ref transport_core::local_recipient(association&, std::string_view path, s
     auto it = temp_refs_.find(static_cast<std::uint32_t>(uid));
     return it == temp_refs_.end() ? actor_ref{} : it->second;
   }
-  auto it = recipient_cache_.find(std::string(path));
+  auto it = recipient_cache_.find(path);
   if (it != recipient_cache_.end() && !it->second.is_terminated()) {
     if (uid == 0 || it->second.uid() == static_cast<std::uint32_t>(uid)) return it->second;
   }
@@ -856,20 +899,17 @@ actor_ref transport_core::local_recipient(association&, std::string_view path, s
   if (!r) return {};
   if (uid != 0 && r->uid() != static_cast<std::uint32_t>(uid)) return {};
   if (recipient_cache_.size() > 10000) recipient_cache_.clear();
-  recipient_cache_[std::string(path)] = *r;
+  recipient_cache_.insert_or_assign(std::string(path), *r);
   return *r;
 }
 
 actor_ref transport_core::sender_ref(association& a, const wire::sender_ref& s) {
   if (s.address.empty()) {
-    std::string key(s.path);
-    key += '#';
-    key += std::to_string(s.uid);
-    auto it = a.sender_cache.find(key);
+    auto it = a.sender_cache.find(path_key{s.path, s.uid});
     if (it != a.sender_cache.end()) return it->second;
     if (a.sender_cache.size() > 4096) a.sender_cache.clear();
     auto r = actor_ref::adopt(new remote_ref(shared_from_this(), association_for(a.peer), std::string(s.path), s.uid));
-    a.sender_cache.emplace(std::move(key), r);
+    a.sender_cache.emplace(std::pair{std::string(s.path), s.uid}, r);
     return r;
   }
   std::string uri(s.address);
@@ -906,6 +946,13 @@ void transport_core::on_envelope(connection& c, association& a, std::uint64_t pe
 
 void transport_core::deliver(association& a, const wire::envelope& e) {
   actor_ref recipient = local_recipient(a, e.recipient_path, e.recipient_uid);
+  if (recipient && !e.is_system() && recipient.get()->takes_deferred()) {
+    if (envelope* d = deferred_for(e)) {
+      if (e.sender) d->sender = sender_ref(a, *e.sender);
+      recipient.tell_envelope(d);
+      return;
+    }
+  }
   ref_codec_scope scope(&codec_);
   auto decoded = serialization_->decode(e.serializer, e.manifest, e.payload);
   if (!decoded) {

@@ -92,3 +92,38 @@ TEST_CASE("unregistered types and bad payloads are errors that name the problem"
   CHECK_THAT(unknown.error(), Catch::Contains("nope"));
   CHECK_THROWS_AS(s.register_json<other>("shop.order"), std::invalid_argument);
 }
+
+TEST_CASE("a type registered again is encoded the new way at once, by every registry", "[unit][serialization]") {
+  // Lookups are remembered per thread; a registration, or another registry, must not be
+  // answered from that memory.
+  troupe::remote::serialization s, t;
+  s.register_json<other>("v1.other");
+  t.register_custom<other>(
+      troupe::remote::serializer_id::first_user, "t.other",
+      [](const other& o) { return troupe::remote::bytes{static_cast<std::uint8_t>(o.y)}; },
+      [](std::span<const std::uint8_t> b) { return other{b.empty() ? -1 : b[0]}; });
+  const auto msg = troupe::make_message(other{7});
+  for (int round = 0; round < 2; ++round) {  // the second round finds both in the memo
+    auto a = s.encode(msg);
+    REQUIRE(a);
+    CHECK(a->manifest == "v1.other");
+    auto b = t.encode(msg);
+    REQUIRE(b);
+    CHECK(b->manifest == "t.other");
+    CHECK(b->payload == troupe::remote::bytes{7});
+    CHECK(t.decode(b->serializer, b->manifest, b->payload)->get_if<other>()->y == 7);
+    CHECK_FALSE(s.decode(b->serializer, b->manifest, b->payload));  // t's form means nothing to s
+  }
+  s.register_json<other>("v2.other");
+  auto again = s.encode(msg);
+  REQUIRE(again);
+  CHECK(again->manifest == "v2.other");
+  // encode_into appends, and an error leaves the buffer as it was.
+  troupe::remote::bytes out{0xEE};
+  auto as = s.encode_into(troupe::make_message(std::string("ab")), out);
+  REQUIRE(as);
+  CHECK(as->serializer == troupe::remote::serializer_id::string);
+  CHECK(out == troupe::remote::bytes{0xEE, 'a', 'b'});
+  CHECK_FALSE(s.encode_into(troupe::make_message(unregistered{1}), out));
+  CHECK(out == troupe::remote::bytes{0xEE, 'a', 'b'});
+}

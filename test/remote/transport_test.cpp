@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -227,6 +228,58 @@ TEST_CASE("messages from one sender to one recipient arrive in order", "[integra
   constexpr int n = 2000;
   for (int i = 0; i < n; ++i) ref.tell(std::to_string(i));
   for (int i = 0; i < n; ++i) REQUIRE(sink.expect_msg<std::string>(5s) == std::to_string(i));
+}
+
+TEST_CASE("strings and byte buffers of every size arrive whole, with their sender", "[integration][remote]") {
+  // Up to 480 bytes the receiving actor's thread decodes them (deferred envelopes); above,
+  // the I/O thread does. Both sides of each boundary, and the empty value.
+  node a("alpha"), b("beta");
+  b.system.spawn<echo>("echo");
+  test_probe probe(a.system);
+  auto echo_ref = a.remoting().resolve(b.uri("/user/echo"), 5s);
+  REQUIRE(echo_ref);
+  for (std::size_t size : {0, 1, 100, 101, 480, 481, 5000}) {
+    std::string text(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) text[i] = static_cast<char>('a' + (i * 7 + size) % 26);
+    probe.send(*echo_ref, text);
+    CHECK(probe.expect_msg<std::string>(5s) == text);
+    CHECK(probe.last_sender().path() == b.uri("/user/echo"));
+    probe.send(*echo_ref, troupe::remote::bytes(size, std::uint8_t{0xA5}));
+    CHECK(probe.expect_msg<std::string>(5s) == "bytes:" + std::to_string(size));
+  }
+}
+
+namespace {
+/// Holds its first message until released, so the messages behind it fill its mailbox.
+class gate final : public troupe::actor {
+ public:
+  explicit gate(std::shared_future<void> open) : open_(std::move(open)) {}
+  troupe::behavior make_behavior() override {
+    return {[this](const std::string&) { open_.wait(); }};
+  }
+
+ private:
+  std::shared_future<void> open_;
+};
+}  // namespace
+
+TEST_CASE("a remote string that reaches dead letters there is seen as a string", "[integration][remote]") {
+  node a("alpha"), b("beta");
+  std::promise<void> open;
+  auto gated = b.system.spawn(troupe::props::of<gate>(open.get_future().share()).with_mailbox(troupe::mailbox::bounded(1)),
+                              "gate");
+  test_probe dead(b.system);
+  b.system.events().subscribe<troupe::dead_letter>(dead.ref());
+  auto ref = *a.remoting().ref_for(b.uri("/user/gate"));
+  // The first is taken and held, the second waits in the mailbox of one, the rest overflow.
+  for (int i = 0; i < 5; ++i) ref.tell(std::string("message ") + std::to_string(i));
+  auto dl = dead.expect_msg<troupe::dead_letter>(5s);
+  CHECK(dl.reason == "mailbox full");
+  REQUIRE(dl.msg);
+  REQUIRE(dl.msg->is<std::string>());
+  CHECK_THAT(*dl.msg->get_if<std::string>(), Catch::StartsWith("message "));
+  CHECK(dl.recipient == gated);
+  open.set_value();
 }
 
 TEST_CASE("watching a remote actor delivers terminated when it stops", "[integration][remote]") {

@@ -109,6 +109,7 @@ class actor_cell final : public ref_target {
   // ref_target
   void enqueue(envelope* e) noexcept override;
   void enqueue_system(envelope* e) noexcept override;
+  bool takes_deferred() const noexcept override { return true; }
   std::string path() const override;
   std::string name() const override { return std::string(name_.view()); }
   bool is_terminated() const noexcept override {

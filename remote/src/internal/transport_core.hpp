@@ -18,6 +18,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange without it
@@ -45,6 +46,33 @@ using steady = std::chrono::steady_clock;
 
 class connection;
 class transport_core;
+
+/// Caches keyed by what arrives in a frame, found without building a key string per
+/// message (C++20's heterogeneous lookup): by path, and by path and uid.
+struct path_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view path) const noexcept { return std::hash<std::string_view>{}(path); }
+};
+using path_key = std::pair<std::string_view, std::uint64_t>;
+struct path_uid_hash {
+  using is_transparent = void;
+  std::size_t operator()(path_key k) const noexcept {
+    return std::hash<std::string_view>{}(k.first) ^ (k.second * 0x9e3779b97f4a7c15ULL);
+  }
+  std::size_t operator()(const std::pair<std::string, std::uint64_t>& k) const noexcept {
+    return (*this)(path_key{k.first, k.second});
+  }
+};
+struct path_uid_equal {
+  using is_transparent = void;
+  template <class A, class B>
+  bool operator()(const A& a, const B& b) const noexcept {
+    return std::string_view(a.first) == std::string_view(b.first) && a.second == b.second;
+  }
+};
+using ref_by_path = std::unordered_map<std::string, actor_ref, path_hash, std::equal_to<>>;
+using ref_by_path_uid =
+    std::unordered_map<std::pair<std::string, std::uint64_t>, actor_ref, path_uid_hash, path_uid_equal>;
 
 inline constexpr std::size_t lane_count = 3;
 
@@ -114,7 +142,7 @@ class association {
   /// incarnation is not quarantined; believed only once a connection this node dials to
   /// the address is answered with it (0: no claim pending).
   std::uint64_t unverified_uid = 0;
-  std::unordered_map<std::string, actor_ref> sender_cache;  ///< "path#uid" -> remote ref
+  ref_by_path_uid sender_cache;  ///< (path, uid) -> remote ref
 
   /// This peer's traffic (`transport::peer_stats`). Each counter has one writer at a time,
   /// the I/O thread or a sender holding the lane's mutex, so it adds with a load and a
@@ -289,7 +317,7 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
   std::mutex temp_mutex_;
   std::unordered_map<std::uint32_t, actor_ref> temp_refs_;  // by uid: asks and other non-actor refs
 
-  std::unordered_map<std::string, actor_ref> recipient_cache_;  // I/O thread only
+  ref_by_path recipient_cache_;  // I/O thread only
 
   std::mutex warn_mutex_;
   steady::time_point warn_window_{};

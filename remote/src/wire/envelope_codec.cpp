@@ -1,6 +1,8 @@
 #include "troupe/remote/wire/envelope_codec.hpp"
 
 #include <algorithm>
+#include <cassert>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -32,6 +34,11 @@ class body_reader {
   std::uint64_t varint(const char* field, std::uint64_t max = std::numeric_limits<std::uint64_t>::max()) {
     field_start_ = offset();
     if (!ok()) return 0;
+    if (!rest_.empty() && rest_.front() < 0x80 && rest_.front() <= max) {  // one byte: most fields
+      const std::uint64_t v = rest_.front();
+      rest_ = rest_.subspan(1);
+      return v;
+    }
     std::uint64_t v = 0;
     for (std::size_t i = 0;; ++i) {
       const char* problem = nullptr;
@@ -98,15 +105,6 @@ class body_reader {
   std::string error_;
 };
 
-void append_bytes(byte_buffer& out, std::span<const std::uint8_t> b) {
-  append_varint(out, b.size());
-  out.insert(out.end(), b.begin(), b.end());
-}
-
-void append_text(byte_buffer& out, std::string_view s) {
-  append_bytes(out, {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()});
-}
-
 std::size_t sized(std::size_t n) noexcept { return varint_size(n) + n; }
 
 }  // namespace
@@ -143,23 +141,50 @@ std::size_t encoded_size(const envelope& e) noexcept {
   return n;
 }
 
-void encode_envelope(byte_buffer& out, const envelope& e) {
-  // Grow geometrically: `out` is often a batch of many frames being written.
-  const std::size_t needed = out.size() + encoded_size(e);
-  if (needed > out.capacity()) out.reserve(std::max(needed, 2 * out.capacity()));
-  out.push_back(static_cast<std::uint8_t>((e.sender ? flag_sender : 0) | (e.seq ? flag_system : 0)));
-  if (e.seq) append_varint(out, *e.seq);
-  append_text(out, e.recipient_path);
-  append_varint(out, e.recipient_uid);
-  if (e.sender) {
-    append_text(out, e.sender->address);
-    append_text(out, e.sender->path);
-    append_varint(out, e.sender->uid);
+namespace {
+
+// Writers into space already sized by encoded_size: no capacity check per byte.
+std::uint8_t* put_varint(std::uint8_t* p, std::uint64_t v) noexcept {
+  while (v >= 0x80) {
+    *p++ = static_cast<std::uint8_t>(v | 0x80);
+    v >>= 7;
   }
-  append_varint(out, e.serializer);
-  append_text(out, e.manifest);
-  append_bytes(out, e.payload);
+  *p++ = static_cast<std::uint8_t>(v);
+  return p;
 }
+
+std::uint8_t* put_bytes(std::uint8_t* p, const void* data, std::size_t n) noexcept {
+  p = put_varint(p, n);
+  if (n != 0) std::memcpy(p, data, n);
+  return p + n;
+}
+
+std::uint8_t* put_text(std::uint8_t* p, std::string_view s) noexcept { return put_bytes(p, s.data(), s.size()); }
+
+void encode_sized(byte_buffer& out, const envelope& e, std::size_t size) {
+  const std::size_t start = out.size();
+  // Grow geometrically: `out` is often a batch of many frames being written.
+  if (start + size > out.capacity()) out.reserve(std::max(start + size, 2 * out.capacity()));
+  out.resize(start + size);
+  std::uint8_t* p = out.data() + start;
+  *p++ = static_cast<std::uint8_t>((e.sender ? flag_sender : 0) | (e.seq ? flag_system : 0));
+  if (e.seq) p = put_varint(p, *e.seq);
+  p = put_text(p, e.recipient_path);
+  p = put_varint(p, e.recipient_uid);
+  if (e.sender) {
+    p = put_text(p, e.sender->address);
+    p = put_text(p, e.sender->path);
+    p = put_varint(p, e.sender->uid);
+  }
+  p = put_varint(p, e.serializer);
+  p = put_text(p, e.manifest);
+  p = put_bytes(p, e.payload.data(), e.payload.size());
+  assert(p == out.data() + out.size());
+}
+
+}  // namespace
+
+void encode_envelope(byte_buffer& out, const envelope& e) { encode_sized(out, e, encoded_size(e)); }
 
 std::optional<frame_too_large> append_envelope_frame(byte_buffer& out, const envelope& e,
                                                      std::size_t max_body_size) {
@@ -168,7 +193,7 @@ std::optional<frame_too_large> append_envelope_frame(byte_buffer& out, const env
   if (size > std::min(max_body_size, max_possible_body_size))
     return frame_too_large{frame_type::envelope, size, std::min(max_body_size, max_possible_body_size)};
   const std::size_t start = begin_frame(out, frame_type::envelope);
-  encode_envelope(out, e);
+  encode_sized(out, e, size);
   return end_frame(out, start, max_body_size);
 }
 

@@ -42,6 +42,9 @@ class ref_target {
   virtual bool is_local() const noexcept { return true; }
   /// Same actor incarnation as `other` (for remote refs, which may be duplicated).
   virtual bool same_actor(const ref_target& other) const noexcept { return this == &other; }
+  /// True when `enqueue` accepts a `deferred_envelope` (actor cells, which decode it on
+  /// their own thread); anything else is given typed envelopes only.
+  virtual bool takes_deferred() const noexcept { return false; }
 
   /// Random id of this incarnation of the actor (32 bits, never 0, as Akka's).
   std::uint64_t uid() const noexcept { return uid_; }

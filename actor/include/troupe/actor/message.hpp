@@ -90,6 +90,27 @@ struct typed_envelope final : envelope {
   }
 };
 
+/// A user message whose value is still in its wire form. The remote transport gives these to
+/// actor cells (refs whose `takes_deferred()` is true), for payloads the cell's own thread
+/// can read without the transport (strings, byte buffers): the cell turns it into the
+/// typed envelope just before the actor sees it, and dead letters do so before anyone else
+/// sees it, so the value is allocated and freed on one thread instead of allocated by the
+/// I/O thread and freed by a worker. No handler, stash or log ever meets one.
+struct deferred_envelope : envelope {
+  struct tag {};
+  deferred_envelope() noexcept : envelope(type_id_of<tag>()) {}
+
+  /// The typed envelope, with this one's sender moved to it. Throws only bad_alloc.
+  virtual envelope* materialize() = 0;
+
+  void* payload() noexcept override { return nullptr; }
+  envelope* clone() const override { return nullptr; }
+};
+
+/// `e` itself, or, for a deferred envelope, the typed envelope it decodes to (`e` is freed).
+/// Throws only bad_alloc, and then has freed `e`.
+envelope* materialized(envelope* e);
+
 /// An owned, type-erased message: what `unhandled`, dead letters and catch-all handlers see.
 class message {
  public:

@@ -15,6 +15,7 @@
 // the message to dead letters and logs why); neither closes the connection.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -79,9 +80,17 @@ class ref_codec_scope {
   const ref_codec* previous_;
 };
 
+/// Which serializer wrote a payload: what a frame carries beside it. The manifest lives as
+/// long as the registry that answered.
+struct encoded_as {
+  std::uint32_t serializer = 0;
+  std::string_view manifest;
+};
+
 class serialization {
  public:
-  using encode_fn = std::function<bytes(const void* value)>;
+  /// Appends the wire form of `value` to the buffer.
+  using encode_fn = std::function<void(const void* value, bytes& out)>;
   using decode_fn = std::function<message(std::span<const std::uint8_t>)>;
 
   /// Strings, byte buffers and the runtime's messages are registered already.
@@ -91,7 +100,7 @@ class serialization {
   template <class T>
   void register_json(std::string manifest) {
     add(type_id_of<T>(), serializer_id::cbor, std::move(manifest),
-        [](const void* v) { return nlohmann::json::to_cbor(nlohmann::json(*static_cast<const T*>(v))); },
+        [](const void* v, bytes& out) { nlohmann::json::to_cbor(nlohmann::json(*static_cast<const T*>(v)), out); },
         [](std::span<const std::uint8_t> b) {
           return make_message(nlohmann::json::from_cbor(b.begin(), b.end()).template get<T>());
         });
@@ -101,13 +110,16 @@ class serialization {
   void register_custom(std::uint32_t id, std::string manifest, std::function<bytes(const T&)> enc,
                        std::function<T(std::span<const std::uint8_t>)> dec) {
     add(type_id_of<T>(), id, std::move(manifest),
-        [enc = std::move(enc)](const void* v) { return enc(*static_cast<const T*>(v)); },
+        [enc = std::move(enc)](const void* v, bytes& out) { append(out, enc(*static_cast<const T*>(v))); },
         [dec = std::move(dec)](std::span<const std::uint8_t> b) { return make_message(dec(b)); });
   }
 
   /// The wire form of the value in `m`; an error naming the type when it is not registered
   /// or its encoder throws.
   expected<serialized, std::string> encode(const message& m) const;
+  /// The same, appended to `out` (which an error leaves as it was): for senders that reuse
+  /// one buffer rather than allocate a payload per message.
+  expected<encoded_as, std::string> encode_into(const message& m, bytes& out) const;
   /// The message for a wire form (without sender); an error saying why it cannot be read.
   expected<message, std::string> decode(std::uint32_t serializer, std::string_view manifest,
                                         std::span<const std::uint8_t> payload) const;
@@ -124,12 +136,21 @@ class serialization {
   };
   void add(type_id t, std::uint32_t id, std::string manifest, encode_fn enc, decode_fn dec);
   const entry* find(std::uint32_t id, std::string_view manifest) const;  // under mutex_
+  const entry* entry_for(type_id t) const;                               // memoized per thread
+  const entry* entry_for(std::uint32_t id, std::string_view manifest) const;
+  static void append(bytes& out, bytes&& b);
   struct manifest_hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
 
   mutable std::shared_mutex mutex_;
+  // Bumped by every registration: a thread's memo of its last lookup holds while the
+  // generation (and the registry's serial number, in case another registry takes this
+  // one's address) is the one it saw; a message stream repeats its types, so most
+  // lookups take no lock.
+  std::atomic<std::uint64_t> generation_{0};
+  const std::uint64_t serial_;
   // Every entry ever registered lives as long as the registry (one registered again
   // replaces its predecessor in the maps only), so a lookup hands out a plain pointer: no
   // reference count to bump on each message, no key string built for each lookup.
