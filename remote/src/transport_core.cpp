@@ -338,7 +338,7 @@ void transport_core::shutdown() {
     for (auto c : std::set<std::shared_ptr<connection>>(inbound_)) c->close("", false);
     inbound_.clear();
     recipient_cache_.clear();
-    for (auto& a : all_associations()) a->sender_cache.clear();
+    for (auto& a : all_associations()) a->forget_senders();
     work_.reset();
     *drain = nullptr;  // breaks the cycle
   };
@@ -885,37 +885,43 @@ void transport_core::on_inbound_closed(connection& c) {
   }
 }
 
-actor_ref transport_core::local_recipient(association&, std::string_view path, std::uint64_t uid) {
+const actor_ref& transport_core::local_recipient(association&, std::string_view path, std::uint64_t uid) {
   if (path.rfind("/temp/", 0) == 0) {
     std::lock_guard lock(temp_mutex_);
     auto it = temp_refs_.find(static_cast<std::uint32_t>(uid));
-    return it == temp_refs_.end() ? actor_ref{} : it->second;
+    found_recipient_ = it == temp_refs_.end() ? actor_ref{} : it->second;
+    return found_recipient_;
   }
   auto it = recipient_cache_.find(path);
   if (it != recipient_cache_.end() && !it->second.is_terminated()) {
     if (uid == 0 || it->second.uid() == static_cast<std::uint32_t>(uid)) return it->second;
   }
+  found_recipient_ = {};
   auto r = system_.resolve(path);
-  if (!r) return {};
-  if (uid != 0 && r->uid() != static_cast<std::uint32_t>(uid)) return {};
+  if (!r || (uid != 0 && r->uid() != static_cast<std::uint32_t>(uid))) return found_recipient_;
   if (recipient_cache_.size() > 10000) recipient_cache_.clear();
-  recipient_cache_.insert_or_assign(std::string(path), *r);
-  return *r;
+  return recipient_cache_.insert_or_assign(std::string(path), std::move(*r)).first->second;
 }
 
-actor_ref transport_core::sender_ref(association& a, const wire::sender_ref& s) {
+const actor_ref& transport_core::sender_ref(association& a, const wire::sender_ref& s) {
   if (s.address.empty()) {
+    if (const auto* last = a.last_sender; last && last->first.second == s.uid && last->first.first == s.path) {
+      return last->second;
+    }
     auto it = a.sender_cache.find(path_key{s.path, s.uid});
-    if (it != a.sender_cache.end()) return it->second;
-    if (a.sender_cache.size() > 4096) a.sender_cache.clear();
-    auto r = actor_ref::adopt(new remote_ref(shared_from_this(), association_for(a.peer), std::string(s.path), s.uid));
-    a.sender_cache.emplace(std::pair{std::string(s.path), s.uid}, r);
-    return r;
+    if (it == a.sender_cache.end()) {
+      if (a.sender_cache.size() > 4096) a.forget_senders();
+      auto r = actor_ref::adopt(new remote_ref(shared_from_this(), association_for(a.peer), std::string(s.path), s.uid));
+      it = a.sender_cache.emplace(std::pair{std::string(s.path), s.uid}, std::move(r)).first;
+    }
+    a.last_sender = &*it;
+    return it->second;
   }
   std::string uri(s.address);
   uri += s.path;
-  if (auto r = ref_for(uri, s.uid)) return *r;
-  return {};
+  found_sender_ = {};
+  if (auto r = ref_for(uri, s.uid)) found_sender_ = std::move(*r);
+  return found_sender_;
 }
 
 void transport_core::on_envelope(connection& c, association& a, std::uint64_t peer_uid, const wire::envelope& e) {
@@ -945,7 +951,7 @@ void transport_core::on_envelope(connection& c, association& a, std::uint64_t pe
 }
 
 void transport_core::deliver(association& a, const wire::envelope& e) {
-  actor_ref recipient = local_recipient(a, e.recipient_path, e.recipient_uid);
+  const actor_ref& recipient = local_recipient(a, e.recipient_path, e.recipient_uid);
   if (recipient && !e.is_system() && recipient.get()->takes_deferred()) {
     if (envelope* d = deferred_for(e)) {
       if (e.sender) d->sender = sender_ref(a, *e.sender);

@@ -143,6 +143,12 @@ class association {
   /// the address is answered with it (0: no claim pending).
   std::uint64_t unverified_uid = 0;
   ref_by_path_uid sender_cache;  ///< (path, uid) -> remote ref
+  /// The entry of the last sender met: a stream of messages repeats its sender.
+  const ref_by_path_uid::value_type* last_sender = nullptr;
+  void forget_senders() noexcept {
+    sender_cache.clear();
+    last_sender = nullptr;
+  }
 
   /// This peer's traffic (`transport::peer_stats`). Each counter has one writer at a time,
   /// the I/O thread or a sender holding the lane's mutex, so it adds with a load and a
@@ -266,8 +272,10 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
   void enqueue_frame(association& a, std::size_t lane, const wire::byte_buffer& frame, message* for_dead_letter,
                      const actor_ref& recipient = {});
   bool local_address_is(const address& a) const;
-  actor_ref local_recipient(association& a, std::string_view path, std::uint64_t uid);
-  actor_ref sender_ref(association& a, const wire::sender_ref& s);
+  // The refs an inbound envelope names, as references into the I/O thread's caches (or
+  // into `found_*`), valid until the next call: no reference count moves per message.
+  const actor_ref& local_recipient(association& a, std::string_view path, std::uint64_t uid);
+  const actor_ref& sender_ref(association& a, const wire::sender_ref& s);
   void accept_next();
   /// Whether a connection from `host` may wait for its handshake (max-pending-handshakes);
   /// if so it is counted until `handshake_over`.
@@ -318,6 +326,7 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
   std::unordered_map<std::uint32_t, actor_ref> temp_refs_;  // by uid: asks and other non-actor refs
 
   ref_by_path recipient_cache_;  // I/O thread only
+  actor_ref found_recipient_, found_sender_;  // I/O thread only: what the two above return when not cached
 
   std::mutex warn_mutex_;
   steady::time_point warn_window_{};
