@@ -17,8 +17,7 @@ std::string type_descriptor::name() const {
   return status == 0 && demangled ? std::string(demangled.get()) : std::string(info.name());
 }
 
-envelope* materialized(envelope* e) {
-  if (e->type != type_id_of<deferred_envelope::tag>()) return e;
+envelope* detail::materialize_deferred(envelope* e) {
   std::unique_ptr<envelope> wire(e);
   return static_cast<deferred_envelope*>(e)->materialize();
 }

@@ -107,9 +107,15 @@ struct deferred_envelope : envelope {
   envelope* clone() const override { return nullptr; }
 };
 
+namespace detail {
+envelope* materialize_deferred(envelope* e);
+}  // namespace detail
+
 /// `e` itself, or, for a deferred envelope, the typed envelope it decodes to (`e` is freed).
 /// Throws only bad_alloc, and then has freed `e`.
-envelope* materialized(envelope* e);
+inline envelope* materialized(envelope* e) {
+  return e->type == type_id_of<deferred_envelope::tag>() ? detail::materialize_deferred(e) : e;
+}
 
 /// An owned, type-erased message: what `unhandled`, dead letters and catch-all handlers see.
 class message {
