@@ -441,7 +441,7 @@ void system_core::note_deep_mailbox(actor_cell* c) noexcept {
     const std::uint32_t d = listed->is_terminated() ? 0 : listed->queued_user_messages();
     if (!shortest || d < shortest_depth) shortest = &slot, shortest_depth = d;
   }
-  if (shortest_depth >= c->queued_user_messages()) return;
+  if (!shortest || shortest_depth >= c->queued_user_messages()) return;  // (deep_ is never empty)
   evicted = std::exchange(*shortest, c->self_ref());
 }
 
