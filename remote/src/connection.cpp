@@ -291,21 +291,19 @@ void connection::kick() {
   if (closed_ || write_in_flight_) return;
   writing_.clear();
   writing_messages_ = 0;
-  writing_.swap(own_pending_);
   if (established_ && role_ == role::outbound) {
     auto& lane = assoc_->lanes[lane_];
     std::lock_guard lock(lane.mutex);
-    if (!lane.pending.empty()) {
-      if (writing_.empty()) {
-        writing_.swap(lane.pending);
-      } else {
-        writing_.insert(writing_.end(), lane.pending.begin(), lane.pending.end());
-        lane.pending.clear();
-      }
-      writing_messages_ = lane.pending_messages;
-      lane.pending_messages = 0;
-    }
+    // The lane's frames first: they may begin with the rest of a frame a sender wrote in part.
+    writing_.swap(lane.pending);
+    writing_messages_ = lane.pending_messages;
+    lane.pending_messages = 0;
+    lane.partial_front = 0;  // this socket writes it now
+    const bool idle = writing_.empty() && own_pending_.empty() && !close_after_write_;
+    lane.direct_fd = idle && !tls_ ? socket_.native_handle() : -1;
   }
+  writing_.insert(writing_.end(), own_pending_.begin(), own_pending_.end());
+  own_pending_.clear();
   if (writing_.empty()) {
     if (close_after_write_) finish();
     return;
@@ -323,8 +321,9 @@ void connection::kick() {
                       self->core_.stats.messages_sent_by_lane[self->lane_].fetch_add(self->writing_messages_,
                                                                                       std::memory_order_relaxed);
                       if (auto* a = self->assoc_.get()) {
-                        add_single_writer(a->traffic.bytes_sent, n);
-                        add_single_writer(a->traffic.messages_sent[self->lane_], self->writing_messages_);
+                        a->traffic.bytes_sent.fetch_add(n, std::memory_order_relaxed);
+                        a->traffic.messages_sent[self->lane_].fetch_add(self->writing_messages_,
+                                                                        std::memory_order_relaxed);
                       }
                       // Keep the buffer's capacity when it is modest; give a huge one back.
                       if (self->writing_.capacity() > (4u << 20)) wire::byte_buffer().swap(self->writing_);
@@ -351,10 +350,25 @@ void connection::close(const std::string& reason, bool bad_input, bool after_wri
   finish();
 }
 
+void connection::forget_direct_fd() noexcept {
+  if (role_ != role::outbound || !assoc_ || !socket_.is_open()) return;
+  auto& lane = assoc_->lanes[lane_];
+  std::lock_guard lock(lane.mutex);  // waits for a sender's write in progress
+  if (lane.direct_fd == socket_.native_handle()) lane.direct_fd = -1;
+  if (lane.partial_front > 0) {  // the end of a frame begun on this socket: lost with it
+    lane.pending.erase(lane.pending.begin(), lane.pending.begin() + static_cast<std::ptrdiff_t>(lane.partial_front));
+    lane.partial_front = 0;
+    --lane.pending_messages;
+  }
+}
+
+connection::~connection() { forget_direct_fd(); }
+
 void connection::finish() {
   if (closed_) return;
   closed_ = true;
   handshake_timer_.cancel();
+  forget_direct_fd();  // before the descriptor is closed and its number can be reused
   boost::system::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

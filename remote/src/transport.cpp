@@ -100,6 +100,7 @@ transport_stats transport::stats() const noexcept {
   s.connections_refused = get(c.connections_refused);
   s.unverified_incarnations = get(c.unverified_incarnations);
   s.quarantines = get(c.quarantines);
+  s.frames_written_by_senders = get(c.frames_written_by_senders);
   return s;
 }
 

@@ -574,6 +574,9 @@ std::string cluster::metrics() const {
   }
   out.add("troupe_remote_quarantines_total", counter, "Node incarnations quarantined",
           static_cast<double>(t.quarantines));
+  out.add("troupe_remote_frames_written_by_senders_total", counter,
+          "Frames a sending thread wrote to an idle connection itself, without the I/O thread",
+          static_cast<double>(t.frames_written_by_senders));
   out.add("troupe_remote_handshake_failures_total", counter,
           "Connections closed for malformed frames or a failed handshake",
           static_cast<double>(t.connections_closed_bad_input));

@@ -26,6 +26,7 @@ class connection : public std::enable_shared_from_this<connection> {
   connection(transport_core& core, std::shared_ptr<association> a, std::size_t lane);
   /// An accepted socket.
   connection(transport_core& core, tcp::socket socket);
+  ~connection();
 
   /// Outbound: connects to the peer, then says hello.
   void start_connect(const tcp::endpoint& peer, const asio::ip::address& bind_address);
@@ -58,6 +59,8 @@ class connection : public std::enable_shared_from_this<connection> {
   void on_handshake_frame(const wire::frame_view& f);
   void after_handshake_step(wire::handshake_step& step);
   void finish();
+  /// Stops senders writing to this socket themselves (see lane_state::direct_fd).
+  void forget_direct_fd() noexcept;
 
   transport_core& core_;
   role role_;

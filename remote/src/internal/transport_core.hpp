@@ -80,9 +80,19 @@ inline constexpr std::size_t lane_count = 3;
 struct lane_state {
   // Shared with senders, under `mutex`.
   std::mutex mutex;
-  wire::byte_buffer pending;  ///< whole frames, in send order
+  wire::byte_buffer pending;  ///< whole frames, in send order (or the rest of one a sender began)
   std::size_t pending_messages = 0;
   bool kick_posted = false;
+  /// The socket a sender may write its frame to itself, or -1: set by the I/O thread while
+  /// the lane's connection is established, outbound, without TLS and idle (nothing being
+  /// written or waiting), cleared before it writes and before it closes the socket.
+  int direct_fd = -1;
+  /// Bytes at the front of `pending` that finish a frame a sender wrote in part: they belong
+  /// to that socket only, so they are dropped with it rather than begin the next one.
+  std::size_t partial_front = 0;
+  /// No direct write before then: one per quiet spell, so a stream of messages is batched
+  /// by the I/O thread rather than sent with a system call each.
+  std::chrono::steady_clock::time_point next_direct{};
   // I/O thread only.
   std::shared_ptr<connection> conn;  ///< connecting or established
   std::chrono::milliseconds backoff{0};
@@ -150,12 +160,14 @@ class association {
     last_sender = nullptr;
   }
 
-  /// This peer's traffic (`transport::peer_stats`). Each counter has one writer at a time,
-  /// the I/O thread or a sender holding the lane's mutex, so it adds with a load and a
-  /// store (no locked instruction); readers on any thread load it.
+  /// This peer's traffic (`transport::peer_stats`). The counters marked so have one writer
+  /// at a time, the I/O thread or a sender holding the lane's mutex, and add with a load and
+  /// a store (no locked instruction); the sent ones are also added to by senders that write
+  /// a frame themselves, with fetch_add. Readers on any thread load them.
   struct traffic {
-    std::array<std::atomic<std::uint64_t>, lane_count> messages_sent{};  ///< I/O thread
-    std::atomic<std::uint64_t> messages_received{0}, bytes_sent{0}, bytes_received{0};  ///< I/O thread
+    std::array<std::atomic<std::uint64_t>, lane_count> messages_sent{};  ///< fetch_add
+    std::atomic<std::uint64_t> bytes_sent{0};                             ///< fetch_add
+    std::atomic<std::uint64_t> messages_received{0}, bytes_received{0};  ///< I/O thread
     std::array<std::atomic<std::uint64_t>, lane_count> dropped_queue_full{};  ///< under the lane's mutex
   } traffic;
 };
@@ -256,7 +268,7 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
         dropped_queue_full{0}, dropped_unserializable{0}, dropped_too_large{0}, dropped_quarantined{0},
         dropped_blackholed{0}, decode_failures{0}, connections_closed_bad_input{0}, system_messages_resent{0},
         max_heartbeat_gap_us{0}, accept_failures{0}, connections_refused{0}, unverified_incarnations{0},
-        quarantines{0};
+        quarantines{0}, frames_written_by_senders{0};
     std::array<std::atomic<std::uint64_t>, lane_count> messages_sent_by_lane{};
   } stats;
   std::size_t connected_peer_count();
@@ -274,6 +286,11 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
   bool local_address_is(const address& a) const;
   // The refs an inbound envelope names, as references into the I/O thread's caches (or
   // into `found_*`), valid until the next call: no reference count moves per message.
+  /// Writes `frame` to the lane's idle socket from the calling thread (lane mutex held);
+  /// returns the bytes written, 0 when it should not or could not.
+  std::size_t write_directly(association& a, std::size_t lane_index, const wire::byte_buffer& frame);
+  /// The least time between two frames a sender writes itself on one lane.
+  static constexpr std::chrono::microseconds direct_write_spacing{50};
   const actor_ref& local_recipient(association& a, std::string_view path, std::uint64_t uid);
   const actor_ref& sender_ref(association& a, const wire::sender_ref& s);
   void accept_next();

@@ -93,6 +93,9 @@ struct transport_stats {
   std::uint64_t unverified_incarnations = 0;
   /// Node incarnations quarantined by this node or by their own word (never talked to again).
   std::uint64_t quarantines = 0;
+  /// Frames a sending thread wrote to an idle lane's socket itself, without waking the I/O
+  /// thread (at most one per lane per 50 us; the rest of the traffic is batched there).
+  std::uint64_t frames_written_by_senders = 0;
 };
 
 /// One peer node's traffic since this transport first talked to it
