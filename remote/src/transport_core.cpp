@@ -339,6 +339,8 @@ void transport_core::shutdown() {
     for (auto c : std::set<std::shared_ptr<connection>>(inbound_)) c->close("", false);
     inbound_.clear();
     recipient_cache_.clear();
+    found_recipient_ = {};
+    found_sender_ = {};  // may be a remote ref, which holds this core: a cycle until cleared
     for (auto& a : all_associations()) a->forget_senders();
     work_.reset();
     *drain = nullptr;  // breaks the cycle
