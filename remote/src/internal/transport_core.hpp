@@ -284,13 +284,13 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
   void enqueue_frame(association& a, std::size_t lane, const wire::byte_buffer& frame, message* for_dead_letter,
                      const actor_ref& recipient = {});
   bool local_address_is(const address& a) const;
-  // The refs an inbound envelope names, as references into the I/O thread's caches (or
-  // into `found_*`), valid until the next call: no reference count moves per message.
   /// Writes `frame` to the lane's idle socket from the calling thread (lane mutex held);
   /// returns the bytes written, 0 when it should not or could not.
   std::size_t write_directly(association& a, std::size_t lane_index, const wire::byte_buffer& frame);
   /// The least time between two frames a sender writes itself on one lane.
   static constexpr std::chrono::microseconds direct_write_spacing{50};
+  // The refs an inbound envelope names, as references into the I/O thread's caches (or
+  // into `found_*`), valid until the next call: no reference count moves per message.
   const actor_ref& local_recipient(association& a, std::string_view path, std::uint64_t uid);
   const actor_ref& sender_ref(association& a, const wire::sender_ref& s);
   void accept_next();
