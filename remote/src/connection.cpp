@@ -316,15 +316,7 @@ void connection::kick() {
                         self->close("write failed: " + ec.message(), false);
                         return;
                       }
-                      self->core_.stats.bytes_sent.fetch_add(n, std::memory_order_relaxed);
-                      self->core_.stats.messages_sent.fetch_add(self->writing_messages_, std::memory_order_relaxed);
-                      self->core_.stats.messages_sent_by_lane[self->lane_].fetch_add(self->writing_messages_,
-                                                                                      std::memory_order_relaxed);
-                      if (auto* a = self->assoc_.get()) {
-                        a->traffic.bytes_sent.fetch_add(n, std::memory_order_relaxed);
-                        a->traffic.messages_sent[self->lane_].fetch_add(self->writing_messages_,
-                                                                        std::memory_order_relaxed);
-                      }
+                      self->core_.count_sent(self->assoc_.get(), self->lane_, n, self->writing_messages_);
                       // Keep the buffer's capacity when it is modest; give a huge one back.
                       if (self->writing_.capacity() > (4u << 20)) wire::byte_buffer().swap(self->writing_);
                       self->kick();

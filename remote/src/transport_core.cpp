@@ -81,6 +81,30 @@ envelope* deferred_for(const wire::envelope& e) {
   return nullptr;
 }
 
+/// The buffer a sender encodes a payload into: the one its thread keeps, or a fresh one when
+/// that is in use further up the stack (an encoder that sends a remote message itself).
+class payload_scratch {
+ public:
+  payload_scratch() noexcept : owns_(!in_use_) {
+    in_use_ = true;
+    if (owns_) kept_.clear();
+  }
+  ~payload_scratch() {
+    if (owns_) in_use_ = false;
+  }
+  payload_scratch(const payload_scratch&) = delete;
+  payload_scratch& operator=(const payload_scratch&) = delete;
+  wire::byte_buffer& buffer() noexcept { return owns_ ? kept_ : own_; }
+
+ private:
+  static thread_local wire::byte_buffer kept_;
+  static thread_local bool in_use_;
+  bool owns_;
+  wire::byte_buffer own_;
+};
+thread_local wire::byte_buffer payload_scratch::kept_;
+thread_local bool payload_scratch::in_use_ = false;
+
 /// The envelope of a serialized message to `to` (views into both; no sender, no seq yet).
 wire::envelope envelope_to(const remote_ref& to, encoded_as as, std::span<const std::uint8_t> payload) {
   wire::envelope e;
@@ -482,6 +506,17 @@ void transport_core::enqueue_frame(association& a, std::size_t lane_index, const
   }
 }
 
+void transport_core::count_sent(association* a, std::size_t lane_index, std::size_t bytes, std::size_t messages) {
+  if (bytes == 0 && messages == 0) return;
+  stats.bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
+  stats.messages_sent.fetch_add(messages, std::memory_order_relaxed);
+  stats.messages_sent_by_lane[lane_index].fetch_add(messages, std::memory_order_relaxed);
+  if (a) {
+    a->traffic.bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
+    a->traffic.messages_sent[lane_index].fetch_add(messages, std::memory_order_relaxed);
+  }
+}
+
 std::size_t transport_core::write_directly(association& a, std::size_t lane_index, const wire::byte_buffer& frame) {
   // An idle lane: the sender writes its frame to the socket itself, which spares a wake-up
   // of the I/O thread on each side of a round trip. Under the lane's mutex, so the I/O
@@ -493,15 +528,10 @@ std::size_t transport_core::write_directly(association& a, std::size_t lane_inde
   lane.next_direct = now + direct_write_spacing;
   const ssize_t n = ::send(lane.direct_fd, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   const std::size_t written = n > 0 ? static_cast<std::size_t>(n) : 0;
-  if (written > 0) {
-    stats.bytes_sent.fetch_add(written, std::memory_order_relaxed);
-    a.traffic.bytes_sent.fetch_add(written, std::memory_order_relaxed);
-  }
-  if (written == frame.size()) {
+  const bool whole = written == frame.size();
+  count_sent(&a, lane_index, written, whole ? 1 : 0);  // a part's message is counted with its rest
+  if (whole) {
     stats.frames_written_by_senders.fetch_add(1, std::memory_order_relaxed);
-    stats.messages_sent.fetch_add(1, std::memory_order_relaxed);
-    stats.messages_sent_by_lane[lane_index].fetch_add(1, std::memory_order_relaxed);
-    a.traffic.messages_sent[lane_index].fetch_add(1, std::memory_order_relaxed);
     return written;
   }
   // Part of it, or none (the socket's buffer is full, or it failed: the I/O thread's own
@@ -535,8 +565,8 @@ void transport_core::send_user(remote_ref& to, envelope* e) noexcept {
     ref_codec_scope scope(&codec_);
     // The payload and the frame are built in buffers this thread keeps: nothing is
     // allocated per message once they have grown to the messages' size.
-    thread_local wire::byte_buffer payload;
-    payload.clear();
+    payload_scratch scratch;
+    wire::byte_buffer& payload = scratch.buffer();
     auto s = serialization_->encode_into(m, payload);
     if (!s) {
       stats.dropped_unserializable.fetch_add(1, std::memory_order_relaxed);

@@ -271,6 +271,9 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
         quarantines{0}, frames_written_by_senders{0};
     std::array<std::atomic<std::uint64_t>, lane_count> messages_sent_by_lane{};
   } stats;
+  /// Counts `bytes` and `messages` written to a socket of `a`'s lane (by the I/O thread or a
+  /// sender that wrote its frame itself).
+  void count_sent(association* a, std::size_t lane_index, std::size_t bytes, std::size_t messages);
   std::size_t connected_peer_count();
   std::vector<remote::peer_stats> peer_stats();
 
