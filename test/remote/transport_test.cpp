@@ -312,6 +312,33 @@ TEST_CASE("round trips and bursts interleaved arrive whole, in order, and counte
   sink.expect_no_msg(100ms);  // nothing twice
 }
 
+namespace {
+struct chatty {
+  std::string text;
+};
+}  // namespace
+
+TEST_CASE("an encoder that sends a remote message itself spoils neither message", "[integration][remote]") {
+  node a("alpha"), b("beta");
+  test_probe sink(b.system, "sink");
+  auto ref = *a.remoting().ref_for(b.uri("/system/sink"));
+  // The encoder tells the sink a string while the outer message is being encoded. (It
+  // holds `ref` by reference: a registry holding a remote ref would keep its own transport.)
+  a.remoting().serialization().register_custom<chatty>(
+      201, "test.chatty",
+      [&ref](const chatty& c) {
+        ref.tell(std::string("said while encoding ") + c.text);
+        return troupe::remote::bytes(c.text.begin(), c.text.end());
+      },
+      [](std::span<const std::uint8_t> b) { return chatty{std::string(b.begin(), b.end())}; });
+  b.remoting().serialization().register_custom<chatty>(
+      201, "test.chatty", [](const chatty& c) { return troupe::remote::bytes(c.text.begin(), c.text.end()); },
+      [](std::span<const std::uint8_t> b) { return chatty{std::string(b.begin(), b.end())}; });
+  ref.tell(chatty{"the outer message"});
+  CHECK(sink.expect_msg<std::string>(5s) == "said while encoding the outer message");
+  CHECK(sink.expect_msg<chatty>(5s).text == "the outer message");
+}
+
 TEST_CASE("watching a remote actor delivers terminated when it stops", "[integration][remote]") {
   node a("alpha"), b("beta");
   auto target = b.system.spawn<echo>("target");
