@@ -22,6 +22,8 @@ thread_local message* tls_message = nullptr;  // the message the current cell is
 // The live delivery_batch scopes on this thread, and the cells their messages woke from
 // idle, to schedule when the outermost ends.
 thread_local int tls_batch_depth = 0;
+// What `at_turn_end` keeps for the end of the turn running on this thread.
+thread_local std::vector<std::pair<void (*)(void*), void*>> tls_turn_end;
 thread_local std::vector<actor_cell*> tls_batch_woken;
 
 // Sentinel values of the mailbox stack head; never dereferenced.
@@ -52,6 +54,15 @@ envelope* sys_envelope(Args&&... args) {
 }  // namespace
 
 actor_cell* current_cell() noexcept { return tls_current; }
+
+namespace {
+// Runs what `at_turn_end` kept (after the outermost turn on this thread has ended).
+void end_of_turn() {
+  // A callback that sends is outside any turn now: it acts at once, adds nothing here.
+  for (std::size_t i = 0; i < tls_turn_end.size(); ++i) tls_turn_end[i].first(tls_turn_end[i].second);
+  tls_turn_end.clear();
+}
+}  // namespace
 actor_cell* constructing_cell() noexcept { return tls_constructing; }
 ref_target* current_actor() noexcept { return tls_current; }
 
@@ -354,7 +365,9 @@ bool actor_cell::push(envelope* e) noexcept {
   return true;
 }
 
-void actor_cell::schedule() noexcept { dispatcher_of(*core_, dispatcher_index_)->schedule(this); }
+void actor_cell::schedule() noexcept { dispatcher_for_batch()->schedule(this); }
+
+dispatcher* actor_cell::dispatcher_for_batch() const noexcept { return dispatcher_of(*core_, dispatcher_index_); }
 
 std::int32_t actor_cell::fetch() noexcept {
   envelope* h = head_.exchange(nullptr, std::memory_order_acquire);
@@ -493,6 +506,12 @@ void actor_cell::close_mailbox() noexcept {
 // ---- the turn ----
 
 int actor_cell::run(int throughput, int batch_limit) noexcept {
+  const int handled = run_turn(throughput, batch_limit);
+  if (!tls_turn_end.empty() && !tls_current) end_of_turn();  // (the cell may be gone now)
+  return handled;
+}
+
+int actor_cell::run_turn(int throughput, int batch_limit) noexcept {
   actor_cell* const prev = tls_current;
   message* const prev_message = std::exchange(tls_message, nullptr);
   tls_current = this;
@@ -1400,6 +1419,12 @@ void actor_cell::run_in_context(std::function<void()> fn) {
 
 namespace troupe {
 
+bool at_turn_end(void (*fn)(void*), void* arg) {
+  if (!detail::tls_current) return false;
+  detail::tls_turn_end.emplace_back(fn, arg);
+  return true;
+}
+
 delivery_batch::delivery_batch() noexcept : outermost_(detail::tls_batch_depth++ == 0) {
   if (outermost_) detail::tls_batch_woken.reserve(64);
 }
@@ -1408,8 +1433,16 @@ delivery_batch::~delivery_batch() {
   --detail::tls_batch_depth;
   if (!outermost_) return;
   // (The depth is down already: a push during these schedules schedules at once.)
-  for (detail::actor_cell* c : detail::tls_batch_woken) c->schedule();
-  detail::tls_batch_woken.clear();
+  // Runs of cells of one dispatcher are handed over together.
+  auto& woken = detail::tls_batch_woken;
+  for (std::size_t i = 0; i < woken.size();) {
+    detail::dispatcher* d = woken[i]->dispatcher_for_batch();
+    std::size_t j = i + 1;
+    while (j < woken.size() && woken[j]->dispatcher_for_batch() == d) ++j;
+    d->schedule_all(woken.data() + i, j - i);
+    i = j;
+  }
+  woken.clear();
 }
 
 }  // namespace troupe

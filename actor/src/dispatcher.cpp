@@ -1,5 +1,8 @@
 #include "internal/dispatcher.hpp"
 
+#include <algorithm>
+#include <array>
+
 #include "internal/actor_cell.hpp"
 
 namespace troupe::detail {
@@ -16,9 +19,6 @@ thread_local worker_context tls_worker;
 constexpr int max_next_streak = 32;
 // Every so many turns a worker polls the global queue first (fairness for outside sends).
 constexpr unsigned global_poll_interval = 61;
-// Iterations an idle worker polls for work before parking (a few microseconds). Longer
-// spins took the core from the threads that make the work when cores are few.
-constexpr int spin_before_park = 100;
 }  // namespace
 
 dispatcher* current_dispatcher() noexcept { return tls_worker.owner; }
@@ -92,6 +92,21 @@ void work_stealing_dispatcher::schedule(actor_cell* c) noexcept {
   wake_if_nobody_looks();
 }
 
+void work_stealing_dispatcher::schedule_all(actor_cell* const* cells, std::size_t n) noexcept {
+  if (n == 0) return;
+  if (tls_worker.owner == this) {
+    for (std::size_t i = 0; i < n; ++i) schedule(cells[i]);
+    return;
+  }
+  {
+    std::lock_guard lock(global_lock_);
+    global_.insert(global_.end(), cells, cells + n);
+  }
+  queued_.fetch_add(static_cast<std::int64_t>(n), std::memory_order_seq_cst);
+  // One wake: the worker it wakes passes it on while work is left and nobody looks (run).
+  wake_if_nobody_looks();
+}
+
 void work_stealing_dispatcher::reschedule(actor_cell* c) noexcept {
   if (tls_worker.owner != this) {
     schedule(c);
@@ -110,10 +125,8 @@ void work_stealing_dispatcher::reschedule(actor_cell* c) noexcept {
 }
 
 void work_stealing_dispatcher::wake_if_nobody_looks() {
-  // A worker still spinning for work will find it; wake a sleeper only if none is.
-  if (sleepers_.load(std::memory_order_seq_cst) > 0 && searching_.load(std::memory_order_seq_cst) == 0) {
-    wake_one();
-  }
+  // A worker that is not parked looks at the queues before it parks (`park`).
+  if (sleepers_.load(std::memory_order_seq_cst) > 0) wake_one();
 }
 
 void work_stealing_dispatcher::wake_one() {
@@ -128,15 +141,7 @@ actor_cell* work_stealing_dispatcher::find_work(worker& self, std::size_t index)
   // The own queue LIFO (depth first: what was scheduled last is hot in the cache, and a
   // tree of actors spawning children stays small), thieves take the oldest (FIFO).
   if (actor_cell* c = pop(self, false)) return c;
-  {
-    std::lock_guard lock(global_lock_);
-    if (!global_.empty()) {
-      actor_cell* c = global_.front();
-      global_.pop_front();
-      queued_.fetch_sub(1, std::memory_order_relaxed);
-      return c;
-    }
-  }
+  if (actor_cell* c = take_global(self)) return c;
   const std::size_t n = workers_.size();
   for (std::size_t k = 1; k < n; ++k) {
     if (actor_cell* c = pop(*workers_[(index + k) % n], true)) return c;
@@ -144,18 +149,36 @@ actor_cell* work_stealing_dispatcher::find_work(worker& self, std::size_t index)
   return nullptr;
 }
 
-bool work_stealing_dispatcher::park() {
-  // Spin a little first: under a steady stream of work a futex wake per item would cost
-  // more than the item itself.
-  searching_.fetch_add(1, std::memory_order_seq_cst);
-  for (int i = 0; i < spin_before_park; ++i) {
-    if (queued_.load(std::memory_order_relaxed) > 0 || stop_.load(std::memory_order_relaxed)) {
-      searching_.fetch_sub(1, std::memory_order_seq_cst);
-      return !stop_.load();
-    }
-    cpu_relax();
+actor_cell* work_stealing_dispatcher::take_global(worker& self) {
+  // The first to run now and, when many wait (a burst an I/O thread delivered), this
+  // worker's share of the rest into its own queue: one visit of the shared lock for a
+  // run of turns, where one each had the I/O thread and both workers queue on it.
+  actor_cell* first;
+  std::array<actor_cell*, global_share_max> share;
+  std::size_t taken = 0;
+  {
+    std::lock_guard lock(global_lock_);
+    if (global_.empty()) return nullptr;
+    first = global_.front();
+    global_.pop_front();
+    taken = std::min<std::size_t>(global_.size() / workers_.size(), global_share_max);
+    std::copy_n(global_.begin(), taken, share.begin());
+    global_.erase(global_.begin(), global_.begin() + static_cast<std::ptrdiff_t>(taken));
   }
-  searching_.fetch_sub(1, std::memory_order_seq_cst);
+  queued_.fetch_sub(1, std::memory_order_relaxed);  // the share stays stealable: counted still
+  if (taken != 0) {
+    std::lock_guard lock(self.queue_lock);
+    // The own queue is popped from the back: put the oldest there.
+    for (std::size_t i = taken; i-- > 0;) self.queue.push_back(share[i]);
+  }
+  return first;
+}
+
+bool work_stealing_dispatcher::park() {
+  // No spinning for work first: on a machine with few cores the spinning worker took the
+  // core from the threads that make the work (the I/O thread, the other process of a
+  // remote pair): sharding_tell_remote 0.51 M -> 0.69 M msg/s without it, the runtime's
+  // own rows the same (docs/benchmarks.md).
   sleepers_.fetch_add(1, std::memory_order_seq_cst);
   if (queued_.load(std::memory_order_seq_cst) > 0 || stop_.load(std::memory_order_seq_cst)) {
     sleepers_.fetch_sub(1, std::memory_order_seq_cst);
@@ -227,10 +250,7 @@ void work_stealing_dispatcher::run(std::size_t index) {
     }
     if (c) {
       // More work waiting and nobody looking for it: pass the wake on.
-      if (queued_.load(std::memory_order_seq_cst) > 0 && sleepers_.load(std::memory_order_seq_cst) > 0 &&
-          searching_.load(std::memory_order_seq_cst) == 0) {
-        wake_one();
-      }
+      if (queued_.load(std::memory_order_seq_cst) > 0 && sleepers_.load(std::memory_order_seq_cst) > 0) wake_one();
       const int handled = c->run(throughput_, max_batch_);
       self.processed.store(self.processed.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(handled),
                            std::memory_order_relaxed);

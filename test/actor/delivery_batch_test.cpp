@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <troupe/actor.hpp>
@@ -94,4 +95,70 @@ TEST_CASE("delivery batch: an actor stopped during a burst stops when the batch 
   sys.run_until_idle();
   probe.expect_terminated(a);
   CHECK(seen->size() <= 2u);  // the stop overtakes the user messages it finds waiting
+}
+
+TEST_CASE("delivery batch: a burst that wakes many actors of the worker pool reaches each, in order", "[unit]") {
+  // The pool's own dispatcher: the burst is handed over in one piece and the workers share
+  // it out (each takes a run of the waiting actors into its own queue).
+  troupe::actor_system sys("burst", troupe::test_support::quiet_threads(2));
+  constexpr int actors = 300;
+  std::vector<std::shared_ptr<std::vector<int>>> seen;
+  std::vector<troupe::actor_ref> refs;
+  for (int i = 0; i < actors; ++i) {
+    seen.push_back(std::make_shared<std::vector<int>>());
+    refs.push_back(sys.spawn<recorder>("r" + std::to_string(i), seen.back()));
+  }
+  // Each recorder's vector is written by its own turns only; the probe's answer orders
+  // them before the checks below.
+  troupe::testkit::test_probe probe(sys);
+  for (int round = 0; round < 3; ++round) {
+    troupe::delivery_batch batch;
+    for (int i = 0; i < actors; ++i) refs[static_cast<std::size_t>(i)].tell(round);
+  }
+  for (auto& r : refs) {
+    r.tell(troupe::identify{1}, probe.ref());
+    probe.expect_msg<troupe::actor_identity>();
+  }
+  for (const auto& s : seen) CHECK(*s == std::vector<int>{0, 1, 2});
+}
+
+namespace {
+
+/// Asks `at_turn_end` for a call in each handler and records what happens when.
+class turn_end_user final : public troupe::actor {
+ public:
+  explicit turn_end_user(std::shared_ptr<std::vector<std::string>> log) : log_(std::move(log)) {}
+  troupe::behavior make_behavior() override {
+    return {[this](int i) {
+      const bool kept = troupe::at_turn_end(&turn_end_user::ended, log_.get());
+      log_->push_back("handler " + std::to_string(i) + (kept ? " kept" : " refused"));
+    }};
+  }
+
+ private:
+  static void ended(void* log) {
+    auto* l = static_cast<std::vector<std::string>*>(log);
+    // Outside the turn now: a second request is refused (the caller acts at once).
+    l->push_back(troupe::at_turn_end(&turn_end_user::ended, log) ? "end, inside a turn" : "end");
+  }
+  std::shared_ptr<std::vector<std::string>> log_;
+};
+
+}  // namespace
+
+TEST_CASE("at_turn_end: runs once the turn is over, on its thread, and is refused outside a turn", "[unit]") {
+  troupe::actor_system sys("turns", troupe::test_support::quiet_manual());
+  auto log = std::make_shared<std::vector<std::string>>();
+  auto a = sys.spawn<turn_end_user>("a", log);
+  sys.run_until_idle();
+  a.tell(1);
+  REQUIRE(sys.run_one());
+  CHECK(*log == std::vector<std::string>{"handler 1 kept", "end"});
+  a.tell(2);
+  sys.run_until_idle();
+  CHECK(log->back() == "end");
+  CHECK(log->size() == 4);
+  int outside = 0;
+  CHECK_FALSE(troupe::at_turn_end([](void* n) { ++*static_cast<int*>(n); }, &outside));
+  CHECK(outside == 0);
 }

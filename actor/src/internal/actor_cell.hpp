@@ -128,6 +128,8 @@ class actor_cell final : public ref_target {
   /// Hands the cell to its dispatcher for a turn: by the push that ended its idleness,
   /// or at the end of the delivery_batch that deferred that.
   void schedule() noexcept;
+  /// The dispatcher `schedule` hands this cell to.
+  dispatcher* dispatcher_for_batch() const noexcept;
 
   std::string_view name_view() const noexcept { return name_.view(); }
   actor_cell* parent_cell() const noexcept { return parent_; }
@@ -271,6 +273,8 @@ class actor_cell final : public ref_target {
   void queue_terminated(const actor_ref& who, bool existence_confirmed, bool address_terminated);
   void lock_children() const noexcept;
   void unlock_children() const noexcept;
+  /// `run` without what `at_turn_end` kept.
+  int run_turn(int throughput, int batch_limit) noexcept;
 
   // ---- fields (176 bytes with the ref_target base) ----
   // Ordered by who writes them. The first 112 bytes are what a turn reads and writes for
@@ -315,6 +319,7 @@ class actor_cell final : public ref_target {
 
 /// The cell being processed on this thread (for implicit senders and the context API).
 actor_cell* current_cell() noexcept;
+
 /// The cell whose actor is being constructed on this thread.
 actor_cell* constructing_cell() noexcept;
 

@@ -32,6 +32,11 @@ class dispatcher {
   /// Queues `c` again after a turn that used up its budget with work left: behind what is
   /// waiting already (a cell that keeps itself busy must not take every turn of a worker).
   virtual void reschedule(actor_cell* c) noexcept { schedule(c); }
+  /// Queues each of `cells` as `schedule` would, in order: a thread outside the dispatcher
+  /// that woke many cells at once (the end of a delivery_batch) pays for one hand-over.
+  virtual void schedule_all(actor_cell* const* cells, std::size_t n) noexcept {
+    for (std::size_t i = 0; i < n; ++i) schedule(cells[i]);
+  }
   /// Stops the threads once the runtime is done (after all actors stopped).
   virtual void shutdown() = 0;
   /// Messages of one actor per turn.
@@ -56,6 +61,7 @@ class work_stealing_dispatcher final : public dispatcher {
   ~work_stealing_dispatcher() override;
   void schedule(actor_cell* c) noexcept override;
   void reschedule(actor_cell* c) noexcept override;
+  void schedule_all(actor_cell* const* cells, std::size_t n) noexcept override;
   void shutdown() override;
   std::uint64_t messages_processed() const noexcept override;
   bool count_stop_here() noexcept override;
@@ -74,7 +80,10 @@ class work_stealing_dispatcher final : public dispatcher {
   };
 
   void run(std::size_t index);
+  /// At most this many cells a worker moves from the global queue to its own in one visit.
+  static constexpr std::size_t global_share_max = 32;
   actor_cell* find_work(worker& self, std::size_t index);
+  actor_cell* take_global(worker& self);
   actor_cell* pop(worker& w, bool front);
   void push(worker& w, actor_cell* c);
   void push_global(actor_cell* c);
@@ -88,7 +97,6 @@ class work_stealing_dispatcher final : public dispatcher {
   std::deque<actor_cell*> global_;
   std::atomic<std::int64_t> queued_{0};  // cells in stealable queues (global + per worker)
   std::atomic<int> sleepers_{0};
-  std::atomic<int> searching_{0};  // workers spinning for work before they park
   std::mutex park_mutex_;
   std::condition_variable park_cv_;
   int wake_tokens_ = 0;

@@ -20,6 +20,12 @@
 
 namespace troupe {
 
+/// Calls `fn(arg)` on this thread once the actor turn running on it has ended, before the
+/// thread runs anything else; false (and nothing is kept) when no turn runs on this
+/// thread, so the caller acts at once. For work a turn's messages share: the transport
+/// hands a turn's remote messages to its I/O thread once, at the end of the turn.
+bool at_turn_end(void (*fn)(void*), void* arg);
+
 class delivery_batch {
  public:
   delivery_batch() noexcept;
