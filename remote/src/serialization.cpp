@@ -1,5 +1,7 @@
 #include "troupe/remote/serialization.hpp"
 
+#include <array>
+
 #include "troupe/actor/messages.hpp"
 #include "troupe/actor/system_messages.hpp"
 
@@ -13,8 +15,9 @@ using json = nlohmann::json;
 
 std::atomic<std::uint64_t> next_serial{1};
 
-// A thread's last lookup of each kind, valid while its registry's serial and generation are
-// the ones it was made under.
+// A thread's last lookups of each kind, each valid while its registry's serial and
+// generation are the ones it was made under. A few, not one: a message nested in another
+// (sharding's forwarded messages) looks up two types for each message.
 struct by_type_memo {
   std::uint64_t serial = 0, generation = 0;
   type_id type = nullptr;
@@ -26,8 +29,15 @@ struct by_manifest_memo {
   std::string_view manifest;  // the entry's own, which lives as long as its registry
   const void* found = nullptr;
 };
-thread_local by_type_memo tls_by_type;
-thread_local by_manifest_memo tls_by_manifest;
+constexpr std::size_t memo_ways = 4;
+template <class Memo>
+struct memo_set {
+  std::array<Memo, memo_ways> ways{};
+  std::size_t next = 0;  // the way the next miss replaces
+  Memo& replace() noexcept { return ways[next++ % memo_ways]; }
+};
+thread_local memo_set<by_type_memo> tls_by_type;
+thread_local memo_set<by_manifest_memo> tls_by_manifest;
 
 }  // namespace
 
@@ -68,10 +78,12 @@ const serialization::entry* serialization::find(std::uint32_t id, std::string_vi
 }
 
 const serialization::entry* serialization::entry_for(type_id t) const {
-  auto& memo = tls_by_type;
+  auto& memos = tls_by_type;
   const std::uint64_t generation = generation_.load(std::memory_order_acquire);
-  if (memo.serial == serial_ && memo.generation == generation && memo.type == t) {
-    return static_cast<const entry*>(memo.found);
+  for (const auto& memo : memos.ways) {
+    if (memo.type == t && memo.serial == serial_ && memo.generation == generation) {
+      return static_cast<const entry*>(memo.found);
+    }
   }
   const entry* e = nullptr;
   {
@@ -81,22 +93,24 @@ const serialization::entry* serialization::entry_for(type_id t) const {
   }
   // Under the generation read before the lookup: a registration in between makes the memo
   // stale at once rather than wrong.
-  if (e) memo = {serial_, generation, t, e};
+  if (e) memos.replace() = {serial_, generation, t, e};
   return e;
 }
 
 const serialization::entry* serialization::entry_for(std::uint32_t id, std::string_view manifest) const {
-  auto& memo = tls_by_manifest;
+  auto& memos = tls_by_manifest;
   const std::uint64_t generation = generation_.load(std::memory_order_acquire);
-  if (memo.serial == serial_ && memo.generation == generation && memo.id == id && memo.manifest == manifest) {
-    return static_cast<const entry*>(memo.found);
+  for (const auto& memo : memos.ways) {
+    if (memo.id == id && memo.serial == serial_ && memo.generation == generation && memo.manifest == manifest) {
+      return static_cast<const entry*>(memo.found);
+    }
   }
   const entry* e = nullptr;
   {
     std::shared_lock lock(mutex_);
     e = find(id, manifest);
   }
-  if (e) memo = {serial_, generation, id, e->manifest, e};
+  if (e) memos.replace() = {serial_, generation, id, e->manifest, e};
   return e;
 }
 
@@ -110,6 +124,16 @@ expected<serialized, std::string> serialization::encode(const message& m) const 
   auto as = encode_into(m, payload);
   if (!as) return unexpected<std::string>{std::move(as.error())};
   return serialized{as->serializer, std::string(as->manifest), std::move(payload)};
+}
+
+expected<encoded_as, std::string> serialization::encoding_of(const message& m) const {
+  if (!m) return unexpected<std::string>{"cannot serialize an empty message"};
+  const entry* e = entry_for(m.type());
+  if (!e) {
+    return unexpected<std::string>{"no serializer registered for " + m.type_name() +
+                                   " (register it with serialization().register_json<T>(\"manifest\"))"};
+  }
+  return encoded_as{e->id, e->manifest};
 }
 
 expected<encoded_as, std::string> serialization::encode_into(const message& m, bytes& out) const {

@@ -127,3 +127,51 @@ TEST_CASE("a type registered again is encoded the new way at once, by every regi
   CHECK_FALSE(s.encode_into(troupe::make_message(unregistered{1}), out));
   CHECK(out == troupe::remote::bytes{0xEE, 'a', 'b'});
 }
+
+TEST_CASE("an encoder may append in place, and nest another message's form in its own", "[unit][serialization]") {
+  // As sharding's forwarded messages do: serializer and manifest of the nested message
+  // first (encoding_of), then its payload appended to the same buffer.
+  struct outer {
+    troupe::message inner;
+  };
+  troupe::remote::serialization s;
+  s.register_json<other>("t.other");
+  const troupe::remote::serialization* reg = &s;
+  s.register_custom_into<outer>(
+      troupe::remote::serializer_id::first_user, "t.outer",
+      [reg](const outer& o, troupe::remote::bytes& out) {
+        auto as = reg->encoding_of(o.inner);
+        if (!as) throw std::runtime_error(as.error());
+        out.push_back(static_cast<std::uint8_t>(as->serializer));
+        out.push_back(static_cast<std::uint8_t>(as->manifest.size()));
+        out.insert(out.end(), as->manifest.begin(), as->manifest.end());
+        if (auto w = reg->encode_into(o.inner, out); !w) throw std::runtime_error(w.error());
+      },
+      [reg](std::span<const std::uint8_t> b) {
+        if (b.size() < 2 || b.size() < 2u + b[1]) throw std::runtime_error("truncated");
+        const std::string manifest(reinterpret_cast<const char*>(b.data()) + 2, b[1]);
+        auto inner = reg->decode(b[0], manifest, b.subspan(2 + b[1]));
+        if (!inner) throw std::runtime_error(inner.error());
+        return outer{std::move(*inner)};
+      });
+  troupe::remote::bytes out{0xEE};  // something the sender wrote before
+  // Several rounds: the nested lookups of both types are remembered side by side.
+  for (int round = 0; round < 3; ++round) {
+    out.resize(1);
+    auto as = s.encode_into(troupe::make_message(outer{troupe::make_message(other{round})}), out);
+    REQUIRE(as);
+    CHECK(as->manifest == "t.outer");
+    CHECK(out[0] == 0xEE);
+    auto back = s.decode(as->serializer, as->manifest, std::span<const std::uint8_t>(out).subspan(1));
+    REQUIRE(back);
+    CHECK(back->get_if<outer>()->inner.get_if<other>()->y == round);
+  }
+  // A nested message of no registered type fails the outer one, and leaves the buffer.
+  out.resize(1);
+  auto bad = s.encode_into(troupe::make_message(outer{troupe::make_message(unregistered{1})}), out);
+  REQUIRE_FALSE(bad);
+  CHECK_THAT(bad.error(), Catch::Contains("no serializer registered"));
+  CHECK(out == troupe::remote::bytes{0xEE});
+  CHECK_FALSE(s.encoding_of(troupe::make_message(unregistered{1})));
+  CHECK(s.encoding_of(troupe::make_message(other{1}))->manifest == "t.other");
+}

@@ -114,12 +114,26 @@ class serialization {
         [dec = std::move(dec)](std::span<const std::uint8_t> b) { return make_message(dec(b)); });
   }
 
+  /// The same with an encoder that appends the wire form to `out` (a buffer the sender
+  /// reuses; it may hold other bytes already, which the encoder leaves alone): for hot
+  /// messages, no buffer of their own per message.
+  template <class T>
+  void register_custom_into(std::uint32_t id, std::string manifest, std::function<void(const T&, bytes& out)> enc,
+                            std::function<T(std::span<const std::uint8_t>)> dec) {
+    add(type_id_of<T>(), id, std::move(manifest),
+        [enc = std::move(enc)](const void* v, bytes& out) { enc(*static_cast<const T*>(v), out); },
+        [dec = std::move(dec)](std::span<const std::uint8_t> b) { return make_message(dec(b)); });
+  }
+
   /// The wire form of the value in `m`; an error naming the type when it is not registered
   /// or its encoder throws.
   expected<serialized, std::string> encode(const message& m) const;
   /// The same, appended to `out` (which an error leaves as it was): for senders that reuse
   /// one buffer rather than allocate a payload per message.
   expected<encoded_as, std::string> encode_into(const message& m, bytes& out) const;
+  /// Which serializer and manifest `encode_into` would use for `m`, without encoding it
+  /// (for a format that writes them before the payload).
+  expected<encoded_as, std::string> encoding_of(const message& m) const;
   /// The message for a wire form (without sender); an error saying why it cannot be read.
   expected<message, std::string> decode(std::uint32_t serializer, std::string_view manifest,
                                         std::span<const std::uint8_t> payload) const;
