@@ -63,6 +63,12 @@ expected<actor_ref, std::string> transport::resolve(std::string_view uri, std::c
 
 std::string transport::uri_of(const actor_ref& r) { return is_running() ? core_->uri_of(r) : r.path(); }
 
+bool transport::route_inbound(const actor_ref& recipient, std::shared_ptr<inbound_router> router) {
+  if (!is_running() || !recipient) return false;
+  core_->route_inbound(recipient, std::move(router));
+  return true;
+}
+
 void transport::quarantine(const address& node, std::uint64_t uid, std::string reason) {
   if (!is_running()) return;
   core_->quarantine(*core_->association_for(node), uid, reason);
@@ -101,6 +107,7 @@ transport_stats transport::stats() const noexcept {
   s.unverified_incarnations = get(c.unverified_incarnations);
   s.quarantines = get(c.quarantines);
   s.frames_written_by_senders = get(c.frames_written_by_senders);
+  s.socket_writes = get(c.socket_writes);
   return s;
 }
 

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "internal/connection.hpp"
+#include "troupe/actor/delivery_batch.hpp"
 #include "troupe/actor/messages.hpp"
 
 namespace troupe::remote::detail {
@@ -363,6 +364,10 @@ void transport_core::shutdown() {
     for (auto c : std::set<std::shared_ptr<connection>>(inbound_)) c->close("", false);
     inbound_.clear();
     recipient_cache_.clear();
+    {
+      std::lock_guard lock(routers_mutex_);
+      routers_.clear();
+    }
     found_recipient_ = {};
     found_sender_ = {};  // may be a remote ref, which holds this core: a cycle until cleared
     for (auto& a : all_associations()) a->forget_senders();
@@ -480,6 +485,7 @@ void transport_core::enqueue_frame(association& a, std::size_t lane_index, const
                                    message* for_dead_letter, const actor_ref& recipient) {
   auto& lane = a.lanes[lane_index];
   bool post = false;
+  bool owe = false;
   {
     std::lock_guard lock(lane.mutex);
     if (lane.pending_messages >= settings_.outbound_queue_size && for_dead_letter) {
@@ -492,22 +498,76 @@ void transport_core::enqueue_frame(association& a, std::size_t lane_index, const
       if (written > 0) lane.partial_front = frame.size() - written;  // (`pending` was empty)
       lane.pending.insert(lane.pending.end(), frame.begin() + static_cast<std::ptrdiff_t>(written), frame.end());
       ++lane.pending_messages;
-      post = !lane.kick_posted;
-      lane.kick_posted = true;
+      if (!lane.kick_posted) {
+        if (lane.kick_owed_by == nullptr && detail_in_turn()) {
+          lane.kick_owed_by = turn_token();
+          owe = true;
+        } else if (lane.kick_owed_by != turn_token() || lane.pending.size() >= eager_kick_bytes) {
+          lane.kick_posted = true;
+          post = true;
+        }
+      }
     }
   }
   if (for_dead_letter) {
     dead_letter(std::move(*for_dead_letter), recipient, "outbound queue to the remote node is full");
     return;
   }
-  if (post) {
-    auto keep = association_for(a.peer);
-    asio::post(io_, [this, keep, lane_index] { kick_lane(*keep, lane_index); });
+  if (owe) owe_kick(association_for(a.peer), lane_index);
+  if (post) post_kick(association_for(a.peer), lane_index);
+}
+
+// Inside an actor turn, the I/O thread is told once the turn ends (or once a burst fills
+// `eager_kick_bytes`): whatever else the turn sends on the lane meanwhile (a region
+// forwarding a mailbox's worth, one message per handler) goes in the same write, where a
+// kick per message woke the I/O thread every few messages.
+namespace {
+struct owed_kick {
+  std::shared_ptr<transport_core> core;
+  std::shared_ptr<association> assoc;
+  std::size_t lane;
+};
+thread_local std::vector<owed_kick> tls_owed_kicks;  // what this thread's turn owes
+thread_local const char tls_turn_token = 0;          // its address tells threads apart
+}  // namespace
+
+bool transport_core::detail_in_turn() noexcept { return troupe::detail::current_actor() != nullptr; }
+const void* transport_core::turn_token() noexcept { return &tls_turn_token; }
+
+void transport_core::owe_kick(std::shared_ptr<association> a, std::size_t lane_index) {
+  if (!tls_owed_kicks.empty() || at_turn_end(&transport_core::pay_owed_kicks, nullptr)) {
+    tls_owed_kicks.push_back({shared_from_this(), std::move(a), lane_index});
+    return;
   }
+  // Not a turn after all (cannot happen: detail_in_turn said so): pay now.
+  pay_kick(*a, lane_index);
+}
+
+void transport_core::pay_kick(association& a, std::size_t lane_index) {
+  auto& lane = a.lanes[lane_index];
+  bool post = false;
+  {
+    std::lock_guard lock(lane.mutex);
+    if (lane.kick_owed_by == turn_token()) lane.kick_owed_by = nullptr;
+    post = !lane.kick_posted && (!lane.pending.empty() || lane.partial_front != 0);
+    if (post) lane.kick_posted = true;
+  }
+  if (post) post_kick(association_for(a.peer), lane_index);
+}
+
+void transport_core::pay_owed_kicks(void*) {
+  auto owed = std::move(tls_owed_kicks);
+  tls_owed_kicks.clear();
+  for (auto& k : owed) k.core->pay_kick(*k.assoc, k.lane);
+}
+
+void transport_core::post_kick(std::shared_ptr<association> a, std::size_t lane_index) {
+  asio::post(io_, [this, keep = std::move(a), lane_index] { kick_lane(*keep, lane_index); });
 }
 
 void transport_core::count_sent(association* a, std::size_t lane_index, std::size_t bytes, std::size_t messages) {
   if (bytes == 0 && messages == 0) return;
+  stats.socket_writes.fetch_add(1, std::memory_order_relaxed);
   stats.bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
   stats.messages_sent.fetch_add(messages, std::memory_order_relaxed);
   stats.messages_sent_by_lane[lane_index].fetch_add(messages, std::memory_order_relaxed);
@@ -949,22 +1009,49 @@ void transport_core::on_inbound_closed(connection& c) {
   }
 }
 
-const actor_ref& transport_core::local_recipient(association&, std::string_view path, std::uint64_t uid) {
+void transport_core::route_inbound(const actor_ref& recipient, std::shared_ptr<inbound_router> router) {
+  std::lock_guard lock(routers_mutex_);
+  if (router) {
+    routers_[recipient.get()] = {recipient, std::move(router)};
+  } else {
+    routers_.erase(recipient.get());
+  }
+  routers_generation_.fetch_add(1, std::memory_order_release);
+}
+
+const actor_ref& transport_core::local_recipient(association&, std::string_view path, std::uint64_t uid,
+                                                 inbound_router** router) {
+  *router = nullptr;
   if (path.rfind("/temp/", 0) == 0) {
     std::lock_guard lock(temp_mutex_);
     auto it = temp_refs_.find(static_cast<std::uint32_t>(uid));
     found_recipient_ = it == temp_refs_.end() ? actor_ref{} : it->second;
     return found_recipient_;
   }
+  if (const auto g = routers_generation_.load(std::memory_order_acquire); g != routers_seen_) {
+    recipient_cache_.clear();  // a router came or went: look each recipient's up again
+    routers_seen_ = g;
+  }
   auto it = recipient_cache_.find(path);
-  if (it != recipient_cache_.end() && !it->second.is_terminated()) {
-    if (uid == 0 || it->second.uid() == static_cast<std::uint32_t>(uid)) return it->second;
+  if (it != recipient_cache_.end() && !it->second.ref.is_terminated()) {
+    if (uid == 0 || it->second.ref.uid() == static_cast<std::uint32_t>(uid)) {
+      *router = it->second.router.get();
+      return it->second.ref;
+    }
   }
   found_recipient_ = {};
   auto r = system_.resolve(path);
   if (!r || (uid != 0 && r->uid() != static_cast<std::uint32_t>(uid))) return found_recipient_;
   if (recipient_cache_.size() > 10000) recipient_cache_.clear();
-  return recipient_cache_.insert_or_assign(std::string(path), std::move(*r)).first->second;
+  std::shared_ptr<inbound_router> routed;
+  {
+    std::lock_guard lock(routers_mutex_);
+    if (auto found = routers_.find(r->get()); found != routers_.end()) routed = found->second.second;
+  }
+  auto& entry = recipient_cache_.insert_or_assign(std::string(path), cached_recipient{std::move(*r), std::move(routed)})
+                    .first->second;
+  *router = entry.router.get();
+  return entry.ref;
 }
 
 const actor_ref& transport_core::sender_ref(association& a, const wire::sender_ref& s) {
@@ -1015,8 +1102,9 @@ void transport_core::on_envelope(connection& c, association& a, std::uint64_t pe
 }
 
 void transport_core::deliver(association& a, const wire::envelope& e) {
-  const actor_ref& recipient = local_recipient(a, e.recipient_path, e.recipient_uid);
-  if (recipient && !e.is_system() && recipient.get()->takes_deferred()) {
+  inbound_router* router = nullptr;
+  const actor_ref& recipient = local_recipient(a, e.recipient_path, e.recipient_uid, &router);
+  if (recipient && !router && !e.is_system() && recipient.get()->takes_deferred()) {
     if (envelope* d = deferred_for(e)) {
       if (e.sender) d->sender = sender_ref(a, *e.sender);
       recipient.tell_envelope(d);
@@ -1060,6 +1148,10 @@ void transport_core::deliver(association& a, const wire::envelope& e) {
   }
   if (!recipient) {
     dead_letter(std::move(m), actor_ref{}, "no actor lives at the path the remote sender used");
+    return;
+  }
+  if (router) {
+    router->route(recipient, std::move(m));
     return;
   }
   recipient.tell_envelope(m.release());

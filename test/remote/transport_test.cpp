@@ -330,13 +330,103 @@ TEST_CASE("an encoder that sends a remote message itself spoils neither message"
         ref.tell(std::string("said while encoding ") + c.text);
         return troupe::remote::bytes(c.text.begin(), c.text.end());
       },
-      [](std::span<const std::uint8_t> b) { return chatty{std::string(b.begin(), b.end())}; });
+      [](std::span<const std::uint8_t> in) { return chatty{std::string(in.begin(), in.end())}; });
   b.remoting().serialization().register_custom<chatty>(
       201, "test.chatty", [](const chatty& c) { return troupe::remote::bytes(c.text.begin(), c.text.end()); },
-      [](std::span<const std::uint8_t> b) { return chatty{std::string(b.begin(), b.end())}; });
+      [](std::span<const std::uint8_t> in) { return chatty{std::string(in.begin(), in.end())}; });
   ref.tell(chatty{"the outer message"});
   CHECK(sink.expect_msg<std::string>(5s) == "said while encoding the outer message");
   CHECK(sink.expect_msg<chatty>(5s).text == "the outer message");
+}
+
+namespace {
+
+/// Sends `n` strings to `to` in one turn when told an int.
+class burst_sender final : public troupe::actor {
+ public:
+  explicit burst_sender(actor_ref to) : to_(std::move(to)) {}
+  troupe::behavior make_behavior() override {
+    return {[this](int n) {
+      for (int i = 0; i < n; ++i) to_.tell(std::string("m") + std::to_string(i));
+    }};
+  }
+
+ private:
+  actor_ref to_;
+};
+
+/// An inbound router: strings starting with "odd" go to `odd`, the rest to the recipient.
+class splitting_router final : public troupe::remote::inbound_router {
+ public:
+  explicit splitting_router(actor_ref odd) : odd_(std::move(odd)) {}
+  void route(const actor_ref& recipient, troupe::message m) override {
+    ++seen;
+    const auto* s = m.get_if<std::string>();
+    if (s && s->rfind("odd", 0) == 0) {
+      odd_.tell_envelope(m.release());
+    } else {
+      recipient.tell_envelope(m.release());
+    }
+  }
+  std::atomic<int> seen{0};
+
+ private:
+  actor_ref odd_;
+};
+
+}  // namespace
+
+TEST_CASE("the messages an actor sends in one turn leave in one write", "[integration][remote]") {
+  node a("alpha"), b("beta");
+  test_probe sink(b.system, "sink");
+  auto to = *a.remoting().ref_for(b.uri("/system/sink"));
+  auto sender = a.system.spawn<burst_sender>("sender", to);
+  sender.tell(1);  // the connection is set up by the first message
+  CHECK(sink.expect_msg<std::string>(5s) == "m0");
+  // (A write is counted when it completes, which may be after its message arrived.)
+  await_condition(
+      a.system, [&] { return a.remoting().stats().messages_sent == 1; }, 5s, "m0 counted");
+  const auto before = a.remoting().stats();
+  sender.tell(100);  // about 5 KB: below the size at which a turn has its burst written at once
+  for (int i = 0; i < 100; ++i) CHECK(sink.expect_msg<std::string>(5s) == "m" + std::to_string(i));
+  await_condition(
+      a.system, [&] { return a.remoting().stats().messages_sent == 101; }, 5s, "the burst counted");
+  const auto after = a.remoting().stats();
+  // The sender may write the first frames itself while the connection is idle (one per
+  // 50 us); once one waits in the lane, the I/O thread is told at the turn's end and
+  // writes all that waits at once.
+  const auto by_senders = after.frames_written_by_senders - before.frames_written_by_senders;
+  CHECK(after.socket_writes - before.socket_writes - by_senders <= 1);
+}
+
+TEST_CASE("an inbound router sees the user messages for its recipient first", "[integration][remote]") {
+  node a("alpha"), b("beta");
+  auto target = b.system.spawn<echo>("target");  // answers a string with itself
+  test_probe odd(b.system, "odd"), client(a.system, "client");
+  auto router = std::make_shared<splitting_router>(odd.ref());
+  auto resolved = a.remoting().resolve(b.uri("/user/target"), 5s);  // with its uid, for the watch
+  REQUIRE(resolved);
+  const actor_ref to = *resolved;
+  REQUIRE(b.remoting().route_inbound(target, router));
+  const auto received_before = b.remoting().stats().messages_received;
+  to.tell(std::string("even 1"), client.ref());
+  to.tell(std::string("odd 1"), client.ref());
+  CHECK(client.expect_msg<std::string>(5s) == "even 1");  // the target's answer
+  CHECK(odd.expect_msg<std::string>(5s) == "odd 1");
+  CHECK(odd.last_sender().path() == a.uri("/system/client"));
+  CHECK(router->seen == 2);
+  // System messages never pass it: a remote watch reaches the recipient.
+  client.watch(to);
+  await_condition(
+      b.system, [&] { return b.remoting().stats().messages_received >= received_before + 3; }, 5s, "watch received");
+  // Removed: the mailbox again.
+  REQUIRE(b.remoting().route_inbound(target, nullptr));
+  to.tell(std::string("odd 2"), client.ref());
+  CHECK(client.expect_msg<std::string>(5s) == "odd 2");
+  CHECK(router->seen == 2);
+  odd.expect_no_msg(100ms);
+  b.system.stop(target);
+  CHECK(client.expect_terminated(to, 5s).existence_confirmed);
 }
 
 TEST_CASE("watching a remote actor delivers terminated when it stops", "[integration][remote]") {

@@ -577,6 +577,9 @@ std::string cluster::metrics() const {
   out.add("troupe_remote_frames_written_by_senders_total", counter,
           "Frames a sending thread wrote to an idle connection itself, without the I/O thread",
           static_cast<double>(t.frames_written_by_senders));
+  out.add("troupe_remote_socket_writes_total", counter,
+          "Writes to sockets (a batch of frames each, or one frame a sender wrote itself)",
+          static_cast<double>(t.socket_writes));
   out.add("troupe_remote_handshake_failures_total", counter,
           "Connections closed for malformed frames or a failed handshake",
           static_cast<double>(t.connections_closed_bad_input));

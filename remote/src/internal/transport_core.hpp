@@ -82,7 +82,11 @@ struct lane_state {
   std::mutex mutex;
   wire::byte_buffer pending;  ///< whole frames, in send order (or the rest of one a sender began)
   std::size_t pending_messages = 0;
-  bool kick_posted = false;
+  bool kick_posted = false;  ///< the I/O thread has a kick for this lane queued
+  /// The actor turn that will post the kick when it ends (its thread's token), or null: a
+  /// turn's messages leave in one write. Others post at once, as does the owner once
+  /// `pending` holds `eager_kick_bytes`.
+  const void* kick_owed_by = nullptr;
   /// The socket a sender may write its frame to itself, or -1: set by the I/O thread while
   /// the lane's connection is established, outbound, without TLS and idle (nothing being
   /// written or waiting), cleared before it writes and before it closes the socket.
@@ -231,6 +235,8 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
 
   std::shared_ptr<association> association_for(const address& a);
   std::optional<actor_ref> ref_for(std::string_view uri, std::uint64_t uid);
+  /// See `transport::route_inbound`.
+  void route_inbound(const actor_ref& recipient, std::shared_ptr<inbound_router> router);
   std::string uri_of(const actor_ref& r);
   /// The path of a local ref on this node ("/user/a"), registering temporary refs (asks).
   std::string local_path_of(const actor_ref& r);
@@ -267,8 +273,8 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
     std::atomic<std::uint64_t> messages_sent{0}, messages_received{0}, bytes_sent{0}, bytes_received{0},
         dropped_queue_full{0}, dropped_unserializable{0}, dropped_too_large{0}, dropped_quarantined{0},
         dropped_blackholed{0}, decode_failures{0}, connections_closed_bad_input{0}, system_messages_resent{0},
-        max_heartbeat_gap_us{0}, accept_failures{0}, connections_refused{0}, unverified_incarnations{0},
-        quarantines{0}, frames_written_by_senders{0};
+        max_heartbeat_gap_us{0}, accept_failures{0}, connections_refused{0}, unverified_incarnations{0}, quarantines{0},
+        frames_written_by_senders{0}, socket_writes{0};
     std::array<std::atomic<std::uint64_t>, lane_count> messages_sent_by_lane{};
   } stats;
   /// Counts `bytes` and `messages` written to a socket of `a`'s lane (by the I/O thread or a
@@ -287,6 +293,17 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
   void enqueue_frame(association& a, std::size_t lane, const wire::byte_buffer& frame, message* for_dead_letter,
                      const actor_ref& recipient = {});
   bool local_address_is(const address& a) const;
+  /// Has the I/O thread write the lane's pending frames.
+  void post_kick(std::shared_ptr<association> a, std::size_t lane_index);
+  /// The kick this thread's turn owes for the lane (`kick_owed_by`), paid when it ends.
+  void owe_kick(std::shared_ptr<association> a, std::size_t lane_index);
+  void pay_kick(association& a, std::size_t lane_index);
+  static void pay_owed_kicks(void*);
+  static bool detail_in_turn() noexcept;
+  static const void* turn_token() noexcept;
+  /// A turn that has queued this much on a lane has it written at once, so a long burst
+  /// is written while the rest of it is being encoded.
+  static constexpr std::size_t eager_kick_bytes = 16 * 1024;
   /// Writes `frame` to the lane's idle socket from the calling thread (lane mutex held);
   /// returns the bytes written, 0 when it should not or could not.
   std::size_t write_directly(association& a, std::size_t lane_index, const wire::byte_buffer& frame);
@@ -294,7 +311,8 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
   static constexpr std::chrono::microseconds direct_write_spacing{50};
   // The refs an inbound envelope names, as references into the I/O thread's caches (or
   // into `found_*`), valid until the next call: no reference count moves per message.
-  const actor_ref& local_recipient(association& a, std::string_view path, std::uint64_t uid);
+  // `*router`: the inbound router of the recipient, if it has one.
+  const actor_ref& local_recipient(association& a, std::string_view path, std::uint64_t uid, inbound_router** router);
   const actor_ref& sender_ref(association& a, const wire::sender_ref& s);
   void accept_next();
   /// Whether a connection from `host` may wait for its handshake (max-pending-handshakes);
@@ -345,7 +363,18 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
   std::mutex temp_mutex_;
   std::unordered_map<std::uint32_t, actor_ref> temp_refs_;  // by uid: asks and other non-actor refs
 
-  ref_by_path recipient_cache_;  // I/O thread only
+  /// A local recipient as the I/O thread caches it, with its inbound router if any.
+  struct cached_recipient {
+    actor_ref ref;
+    std::shared_ptr<inbound_router> router;
+  };
+  std::unordered_map<std::string, cached_recipient, path_hash, std::equal_to<>> recipient_cache_;  // I/O thread only
+  /// Inbound routers by recipient (`route_inbound`); a change bumps the generation, which
+  /// makes the I/O thread drop its recipient cache before it delivers the next message.
+  std::mutex routers_mutex_;
+  std::unordered_map<const ref_target*, std::pair<actor_ref, std::shared_ptr<inbound_router>>> routers_;
+  std::atomic<std::uint64_t> routers_generation_{0};
+  std::uint64_t routers_seen_ = 0;            // I/O thread only
   actor_ref found_recipient_, found_sender_;  // I/O thread only: what the two above return when not cached
 
   std::mutex warn_mutex_;

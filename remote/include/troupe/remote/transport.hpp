@@ -96,6 +96,9 @@ struct transport_stats {
   /// Frames a sending thread wrote to an idle lane's socket itself, without waking the I/O
   /// thread (at most one per lane per 50 us; the rest of the traffic is batched there).
   std::uint64_t frames_written_by_senders = 0;
+  /// Writes to sockets, by the I/O thread (one per batch of frames) and by senders (one
+  /// frame each): messages_sent / socket_writes is how well outgoing traffic is batched.
+  std::uint64_t socket_writes = 0;
 };
 
 /// One peer node's traffic since this transport first talked to it
@@ -136,6 +139,20 @@ struct association_event {
 
 /// Which way the test switch drops traffic (Akka TestConductor's `Direction`).
 enum class direction { send, receive, both };
+
+/// Sees the messages that arrive from other nodes for one local actor before its mailbox
+/// does, on the receiving I/O thread (`transport::route_inbound`). The cluster sharding
+/// region uses it to hand a forwarded message straight to the running entity it is for,
+/// without a turn of its own.
+class inbound_router {
+ public:
+  virtual ~inbound_router() = default;
+  /// `m` (decoded, its sender set) arrived for `recipient`. Deliver it, to
+  /// `recipient.tell_envelope(m.release())` or elsewhere; never block for long (it holds up
+  /// every message behind it on the connection). Called by one I/O thread at a time per
+  /// connection; messages of one connection come in order.
+  virtual void route(const actor_ref& recipient, message m) = 0;
+};
 
 class transport {
  public:
@@ -178,6 +195,12 @@ class transport {
   /// nothing is exchanged with it again and its watchers get `terminated`. For the cluster
   /// layer, when it removes a member.
   void quarantine(const address& node, std::uint64_t uid, std::string reason);
+
+  /// From now on, user messages that arrive from other nodes for `recipient` go to
+  /// `router` instead of its mailbox (system messages never do); nullptr removes the
+  /// router. False when remoting is not running. Messages already on their way may still
+  /// reach the previous router (or the mailbox) for a moment.
+  bool route_inbound(const actor_ref& recipient, std::shared_ptr<inbound_router> router);
 
   /// Test switch: drops every frame to and/or from `node` until `pass_through`. Heartbeats
   /// and acks are dropped too, so a long enough blackhole looks like a partition.
