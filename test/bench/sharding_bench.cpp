@@ -263,19 +263,16 @@ remote_sizes remote_sizes_of(double scale) {
 }
 
 /// tput_hit on the wire: one byte of id length, the id, the payload (a serializer of its
-/// own, as an application would register for a hot message; JSON would cost more than
-/// the sharding layer being measured).
+/// own, appending to the transport's buffer, as an application would register for a hot
+/// message; JSON would cost more than the sharding layer being measured).
 void register_remote_messages(troupe::actor_system& sys) {
   auto& ser = sys.extension<troupe::remote::transport>().serialization();
-  ser.register_custom<tput_hit>(
+  ser.register_custom_into<tput_hit>(
       troupe::remote::serializer_id::first_user, "bench.tput_hit",
-      [](const tput_hit& h) {
-        troupe::remote::bytes b;
-        b.reserve(1 + h.id.size() + h.payload.size());
+      [](const tput_hit& h, troupe::remote::bytes& b) {
         b.push_back(static_cast<std::uint8_t>(h.id.size()));
         b.insert(b.end(), h.id.begin(), h.id.end());
         b.insert(b.end(), h.payload.begin(), h.payload.end());
-        return b;
       },
       [](std::span<const std::uint8_t> b) {
         if (b.empty() || b[0] + 1u > b.size()) throw std::runtime_error("bench.tput_hit: truncated");

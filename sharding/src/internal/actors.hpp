@@ -32,6 +32,9 @@ struct region_forward {
   std::string entity_id;
   std::string shard_id;
   troupe::message payload;
+  /// Set by the receiving region's front door (never sent): the door counts this message
+  /// as on its way through the region (see front_door.hpp).
+  bool through_door = false;
 };
 
 /// Asks a region for its `region_state` (local only).

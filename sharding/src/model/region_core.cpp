@@ -257,6 +257,14 @@ std::optional<std::uint32_t> region_core::running_slot(std::string_view e, bool 
   return en.slot;
 }
 
+std::optional<std::uint32_t> region_core::deliverable_slot(std::string_view e, bool from_region) const noexcept {
+  const entity* const found = std::as_const(*entities_).find(e);
+  if (!found || found->st != entity::state::running || !found->waiting.empty() || !accepts(*found->home, from_region) ||
+      found->home->held[from_region] != 0)
+    return std::nullopt;
+  return found->slot;
+}
+
 route_decision region_core::route(std::string_view e, std::string_view s, bool from_region) {
   // 1. The hot path: the entity runs here and its shard takes this sender's messages.
   if (entity* const found = entities_->find(e)) {

@@ -68,9 +68,10 @@ std::vector<std::string> strings_of(const json& j, const char* key) {
 
 constexpr std::uint8_t flat_version = 1;
 
+/// Appends to the buffer the transport encodes into (no buffer of its own per message).
 class flat_writer {
  public:
-  explicit flat_writer(std::size_t reserve) { out_.reserve(reserve); }
+  explicit flat_writer(remote::bytes& out) : out_(out) {}
   void byte(std::uint8_t b) { out_.push_back(b); }
   void varint(std::uint64_t v) {
     while (v >= 0x80) {
@@ -90,19 +91,18 @@ class flat_writer {
     varint(r.address.port);
     varint(r.uid);
   }
-  /// The message in its own wire form; throws when it has none (its type is unknown).
+  /// The message in its own wire form, written in place; throws when it has none (its type
+  /// is unknown) or its encoder throws.
   void nested(const remote::serialization& s, const message& m) {
-    auto w = s.encode(m);
-    if (!w) throw std::runtime_error(w.error());
-    out_.reserve(out_.size() + 20 + w.value().manifest.size() + w.value().payload.size());
-    varint(w.value().serializer);
-    text(w.value().manifest);
-    raw(w.value().payload);
+    auto as = s.encoding_of(m);
+    if (!as) throw std::runtime_error(as.error());
+    varint(as.value().serializer);
+    text(as.value().manifest);
+    if (auto w = s.encode_into(m, out_); !w) throw std::runtime_error(w.error());
   }
-  remote::bytes take() { return std::move(out_); }
 
  private:
-  remote::bytes out_;
+  remote::bytes& out_;
 };
 
 /// Reads what flat_writer wrote; every problem is a decode_error naming the field.
@@ -160,13 +160,12 @@ class flat_reader {
 template <class T, class Write, class Read>
 void add_flat(remote::serialization& s, const char* manifest, Write write, Read read) {
   const remote::serialization* reg = &s;
-  s.register_custom<T>(
+  s.register_custom_into<T>(
       serializer_id, manifest,
-      [reg, write](const T& m) {
-        flat_writer w(64);
+      [reg, write](const T& m, remote::bytes& out) {
+        flat_writer w(out);
         w.byte(flat_version);
         write(*reg, w, m);
-        return w.take();
       },
       [reg, read, manifest](std::span<const std::uint8_t> wire) {
         try {

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "internal/actors.hpp"
+#include "region/front_door.hpp"
 #include "troupe/cluster/cluster.hpp"
 #include "troupe/cluster/model/membership_state.hpp"
 #include "troupe/cluster/model/oldest.hpp"
@@ -56,6 +57,10 @@ class shard_region final : public actor {
     self_ = cl.self_unique_address();
     core_ = std::make_unique<model::region_core>(p_.settings.region, self_);
     transport_ = &system().extension<remote::transport>();
+    if (!p_.proxy && p_.settings.region.active_entity_limit == 0) {
+      door_ = std::make_shared<front_door>(self_);
+      if (!transport_->route_inbound(self(), door_)) door_.reset();
+    }
     timers().start_periodic_timer("retry", retry_tick{}, p_.settings.region.retry_interval);
     if (p_.settings.region.idle_timeout)
       timers().start_periodic_timer("passivation", passivation_tick{}, *p_.settings.region.idle_timeout / 2);
@@ -66,6 +71,10 @@ class shard_region final : public actor {
   }
 
   void post_stop() override {
+    if (door_) {
+      door_->shut();
+      transport_->route_inbound(self(), nullptr);
+    }
     if (auto& cl = cluster::cluster::get(system()); !cl.is_terminated()) cl.unsubscribe(self());
     // Whatever still waits here cannot be delivered any more.
     for (auto& [token, held] : held_) system().publish_dead_letter(std::move(held.payload), self(), "the shard region stopped");
@@ -112,6 +121,9 @@ class shard_region final : public actor {
           carry_out();
         },
         [this](const passivation_tick&) {
+          // What the front door handed over counts as use, as if the region had routed it.
+          if (door_)
+            for (const auto& id : door_->take_touched()) (void)core_->running_slot(id, true);
           core_->on_tick(model::region_tick::passivation, now());
           carry_out();
         },
@@ -160,7 +172,23 @@ class shard_region final : public actor {
       return unmapped(std::move(f.payload), "forwarded to an earlier incarnation of this node");
     }
     if (f.payload.get()) f.payload.get()->sender = sender();
+    if (!f.through_door || !door_) {
+      route(std::move(f.entity_id), std::move(f.payload), true, std::move(f.shard_id));
+      return;
+    }
+    // The door counted it: once routed, tell the door whether the entity may now get
+    // forwarded messages straight from it.
+    const std::string entity = f.entity_id;
     route(std::move(f.entity_id), std::move(f.payload), true, std::move(f.shard_id));
+    const auto slot = core_->deliverable_slot(entity, true);
+    door_->settle(entity, slot && *slot < entities_.size() ? &entities_[*slot] : nullptr);
+  }
+
+  /// Messages for the entity in `slot` go through the region from now on (before it is
+  /// told to stop, so what the door handed over comes first).
+  void close_door(std::uint32_t slot) {
+    if (!door_) return;
+    if (const model::entity_id* id = core_->entity_at(slot)) door_->close(*id);
   }
 
   void unmapped(message m, const std::string& why) {
@@ -212,13 +240,17 @@ class shard_region final : public actor {
 
   void forward_to(std::uint32_t region, std::string entity, std::string shard, message payload) {
     const auto& to = core_->region_at(region);
-    actor_ref ref = region_ref(to);
+    // By the core's index of the region, which names one region for the core's life: no
+    // comparison of addresses per message.
+    if (region >= region_refs_by_index_.size()) region_refs_by_index_.resize(region + 1);
+    actor_ref& ref = region_refs_by_index_[region];
+    if (!ref) ref = region_ref(to);
     if (!ref) {
       system().publish_dead_letter(std::move(payload), self(), "no route to the shard's region");
       return;
     }
     const actor_ref sender = payload.sender();
-    ref.tell(region_forward{to, std::move(entity), std::move(shard), std::move(payload)}, sender);
+    ref.tell(region_forward{to, std::move(entity), std::move(shard), std::move(payload), false}, sender);
   }
 
   void start_entity(std::uint32_t slot, const std::string& entity) {
@@ -254,6 +286,7 @@ class shard_region final : public actor {
 
   void apply(model::stop_entity& e) {
     if (e.slot >= entities_.size() || !entities_[e.slot]) return;
+    close_door(e.slot);
     if (e.force) {
       TROUPE_LOG(log(), warning) << "sharding " << p_.type_name << ": entity " << entities_[e.slot].name()
                                  << " did not stop within the hand-off timeout; stopping it";
@@ -320,6 +353,7 @@ class shard_region final : public actor {
   void on_terminated(const terminated& t) {
     const auto slot = slot_of(t.actor);
     if (!slot) return;
+    close_door(*slot);
     entities_[*slot] = actor_ref{};
     core_->entity_terminated(*slot, now());
     carry_out();
@@ -329,6 +363,7 @@ class shard_region final : public actor {
     const auto slot = slot_of(sender());
     if (!slot) return;  // not one of its entities
     if (!core_->passivate(*slot, now())) return;
+    close_door(*slot);
     entities_[*slot].tell(p.stop_message ? std::move(p.stop_message) : stop_message());
     carry_out();
   }
@@ -435,6 +470,7 @@ class shard_region final : public actor {
     s.buffered = core_->buffered_count();
     s.stats = core_->stats();
     s.unmapped = unmapped_;
+    s.handed_over = door_ ? door_->handed_over() : 0;
     return s;
   }
 
@@ -466,11 +502,13 @@ class shard_region final : public actor {
   bool retired_ = false;     ///< and was then seen down or removed: fenced for good
   std::unique_ptr<model::region_core> core_;
   remote::transport* transport_ = nullptr;
+  std::shared_ptr<front_door> door_;                             ///< hosting regions without an active-entity limit
   std::vector<actor_ref> entities_;                              ///< by slot
   std::vector<std::uint32_t> pending_failed_;                    ///< slots whose entity did not start
   std::unordered_map<std::uint64_t, held_message> held_;         ///< by token
   std::uint64_t next_token_ = 1;
   std::map<model::region_id, actor_ref> region_refs_;
+  std::vector<actor_ref> region_refs_by_index_;  ///< region_refs_ by the core's index
   std::map<model::region_id, actor_ref> coordinator_refs_;
   std::uint64_t unmapped_ = 0;
 };

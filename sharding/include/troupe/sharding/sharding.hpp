@@ -165,6 +165,9 @@ struct region_state {
   std::size_t buffered = 0;                   ///< messages waiting for a home
   model::region_stats stats;                  ///< counters since start
   std::uint64_t unmapped = 0;                 ///< messages with no (or an empty) entity id
+  /// Messages other regions forwarded that the receiving I/O thread handed straight to
+  /// their running entity (docs/sharding.md, "The front door").
+  std::uint64_t handed_over = 0;
 };
 
 /// Entities per shard of one region.

@@ -220,6 +220,11 @@ class region_core {
   /// and its shard takes this sender's messages now (touched as `route` would); nullopt:
   /// ask `route`.
   std::optional<std::uint32_t> running_slot(std::string_view entity, bool from_region) noexcept;
+  /// The slot `running_slot` would give now, without touching the entity: a message from
+  /// `from_region` for `entity` may go straight to it until the entity stops (a
+  /// `stop_entity` effect, `passivate` or `entity_terminated`), which is what the region's
+  /// front door relies on.
+  std::optional<std::uint32_t> deliverable_slot(std::string_view entity, bool from_region) const noexcept;
   /// After `route` said buffer: keep `token` (false: the buffer is full, drop the message).
   bool buffer(std::string_view entity, std::string_view shard, std::uint64_t token, bool from_region);
 
