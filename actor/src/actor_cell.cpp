@@ -22,8 +22,11 @@ thread_local message* tls_message = nullptr;  // the message the current cell is
 // The live delivery_batch scopes on this thread, and the cells their messages woke from
 // idle, to schedule when the outermost ends.
 thread_local int tls_batch_depth = 0;
-// What `at_turn_end` keeps for the end of the turn running on this thread.
+// What `at_turn_end` keeps for the end of the turn running on this thread, and whether it
+// keeps anything: the flag is what every turn reads, a plain thread-local (the vector, with
+// a destructor, is reached through a guard of the C++ runtime).
 thread_local std::vector<std::pair<void (*)(void*), void*>> tls_turn_end;
+constinit thread_local bool tls_turn_end_kept = false;
 thread_local std::vector<actor_cell*> tls_batch_woken;
 
 // Sentinel values of the mailbox stack head; never dereferenced.
@@ -61,6 +64,7 @@ void end_of_turn() {
   // A callback that sends is outside any turn now: it acts at once, adds nothing here.
   for (std::size_t i = 0; i < tls_turn_end.size(); ++i) tls_turn_end[i].first(tls_turn_end[i].second);
   tls_turn_end.clear();
+  tls_turn_end_kept = false;
 }
 }  // namespace
 actor_cell* constructing_cell() noexcept { return tls_constructing; }
@@ -507,7 +511,7 @@ void actor_cell::close_mailbox() noexcept {
 
 int actor_cell::run(int throughput, int batch_limit) noexcept {
   const int handled = run_turn(throughput, batch_limit);
-  if (!tls_turn_end.empty() && !tls_current) end_of_turn();  // (the cell may be gone now)
+  if (tls_turn_end_kept && !tls_current) end_of_turn();  // (the cell may be gone now)
   return handled;
 }
 
@@ -1422,6 +1426,7 @@ namespace troupe {
 bool at_turn_end(void (*fn)(void*), void* arg) {
   if (!detail::tls_current) return false;
   detail::tls_turn_end.emplace_back(fn, arg);
+  detail::tls_turn_end_kept = true;
   return true;
 }
 

@@ -1,8 +1,5 @@
 #include "internal/dispatcher.hpp"
 
-#include <algorithm>
-#include <array>
-
 #include "internal/actor_cell.hpp"
 
 namespace troupe::detail {
@@ -141,37 +138,20 @@ actor_cell* work_stealing_dispatcher::find_work(worker& self, std::size_t index)
   // The own queue LIFO (depth first: what was scheduled last is hot in the cache, and a
   // tree of actors spawning children stays small), thieves take the oldest (FIFO).
   if (actor_cell* c = pop(self, false)) return c;
-  if (actor_cell* c = take_global(self)) return c;
+  {
+    std::lock_guard lock(global_lock_);
+    if (!global_.empty()) {
+      actor_cell* c = global_.front();
+      global_.pop_front();
+      queued_.fetch_sub(1, std::memory_order_relaxed);
+      return c;
+    }
+  }
   const std::size_t n = workers_.size();
   for (std::size_t k = 1; k < n; ++k) {
     if (actor_cell* c = pop(*workers_[(index + k) % n], true)) return c;
   }
   return nullptr;
-}
-
-actor_cell* work_stealing_dispatcher::take_global(worker& self) {
-  // The first to run now and, when many wait (a burst an I/O thread delivered), this
-  // worker's share of the rest into its own queue: one visit of the shared lock for a
-  // run of turns, where one each had the I/O thread and both workers queue on it.
-  actor_cell* first;
-  std::array<actor_cell*, global_share_max> share;
-  std::size_t taken = 0;
-  {
-    std::lock_guard lock(global_lock_);
-    if (global_.empty()) return nullptr;
-    first = global_.front();
-    global_.pop_front();
-    taken = std::min<std::size_t>(global_.size() / workers_.size(), global_share_max);
-    std::copy_n(global_.begin(), taken, share.begin());
-    global_.erase(global_.begin(), global_.begin() + static_cast<std::ptrdiff_t>(taken));
-  }
-  queued_.fetch_sub(1, std::memory_order_relaxed);  // the share stays stealable: counted still
-  if (taken != 0) {
-    std::lock_guard lock(self.queue_lock);
-    // The own queue is popped from the back: put the oldest there.
-    for (std::size_t i = taken; i-- > 0;) self.queue.push_back(share[i]);
-  }
-  return first;
 }
 
 bool work_stealing_dispatcher::park() {

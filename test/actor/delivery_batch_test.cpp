@@ -98,8 +98,8 @@ TEST_CASE("delivery batch: an actor stopped during a burst stops when the batch 
 }
 
 TEST_CASE("delivery batch: a burst that wakes many actors of the worker pool reaches each, in order", "[unit]") {
-  // The pool's own dispatcher: the burst is handed over in one piece and the workers share
-  // it out (each takes a run of the waiting actors into its own queue).
+  // The pool's own dispatcher: the burst is handed over in one piece (schedule_all), and
+  // the workers take the actors from there.
   troupe::actor_system sys("burst", troupe::test_support::quiet_threads(2));
   constexpr int actors = 300;
   std::vector<std::shared_ptr<std::vector<int>>> seen;

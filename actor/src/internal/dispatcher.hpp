@@ -80,10 +80,7 @@ class work_stealing_dispatcher final : public dispatcher {
   };
 
   void run(std::size_t index);
-  /// At most this many cells a worker moves from the global queue to its own in one visit.
-  static constexpr std::size_t global_share_max = 32;
   actor_cell* find_work(worker& self, std::size_t index);
-  actor_cell* take_global(worker& self);
   actor_cell* pop(worker& w, bool front);
   void push(worker& w, actor_cell* c);
   void push_global(actor_cell* c);
