@@ -509,13 +509,7 @@ void actor_cell::close_mailbox() noexcept {
 
 // ---- the turn ----
 
-int actor_cell::run(int throughput, int batch_limit) noexcept {
-  const int handled = run_turn(throughput, batch_limit);
-  if (tls_turn_end_kept && !tls_current) end_of_turn();  // (the cell may be gone now)
-  return handled;
-}
-
-int actor_cell::run_turn(int throughput, int batch_limit) noexcept {
+[[gnu::always_inline]] inline int actor_cell::run_turn(int throughput, int batch_limit) noexcept {
   actor_cell* const prev = tls_current;
   message* const prev_message = std::exchange(tls_message, nullptr);
   tls_current = this;
@@ -602,6 +596,12 @@ int actor_cell::run_turn(int throughput, int batch_limit) noexcept {
     dispatcher_of(*core_, dispatcher_index_)->reschedule(this);
   }
   return limit - budget;
+}
+
+int actor_cell::run(int throughput, int batch_limit) noexcept {
+  const int handled = run_turn(throughput, batch_limit);
+  if (tls_turn_end_kept && !tls_current) end_of_turn();  // (the cell may be gone now)
+  return handled;
 }
 
 void actor_cell::process_system(envelope* e) {

@@ -274,7 +274,7 @@ class actor_cell final : public ref_target {
   void lock_children() const noexcept;
   void unlock_children() const noexcept;
   /// `run` without what `at_turn_end` kept.
-  int run_turn(int throughput, int batch_limit) noexcept;
+  inline int run_turn(int throughput, int batch_limit) noexcept;  // (defined in actor_cell.cpp only)
 
   // ---- fields (176 bytes with the ref_target base) ----
   // Ordered by who writes them. The first 112 bytes are what a turn reads and writes for
