@@ -369,9 +369,9 @@ bool actor_cell::push(envelope* e) noexcept {
   return true;
 }
 
-void actor_cell::schedule() noexcept { dispatcher_for_batch()->schedule(this); }
+void actor_cell::schedule() noexcept { own_dispatcher()->schedule(this); }
 
-dispatcher* actor_cell::dispatcher_for_batch() const noexcept { return dispatcher_of(*core_, dispatcher_index_); }
+dispatcher* actor_cell::own_dispatcher() const noexcept { return dispatcher_of(*core_, dispatcher_index_); }
 
 std::int32_t actor_cell::fetch() noexcept {
   envelope* h = head_.exchange(nullptr, std::memory_order_acquire);
@@ -1441,9 +1441,9 @@ delivery_batch::~delivery_batch() {
   // Runs of cells of one dispatcher are handed over together.
   auto& woken = detail::tls_batch_woken;
   for (std::size_t i = 0; i < woken.size();) {
-    detail::dispatcher* d = woken[i]->dispatcher_for_batch();
+    detail::dispatcher* d = woken[i]->own_dispatcher();
     std::size_t j = i + 1;
-    while (j < woken.size() && woken[j]->dispatcher_for_batch() == d) ++j;
+    while (j < woken.size() && woken[j]->own_dispatcher() == d) ++j;
     d->schedule_all(woken.data() + i, j - i);
     i = j;
   }

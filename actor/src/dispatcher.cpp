@@ -157,8 +157,8 @@ actor_cell* work_stealing_dispatcher::find_work(worker& self, std::size_t index)
 bool work_stealing_dispatcher::park() {
   // No spinning for work first: on a machine with few cores the spinning worker took the
   // core from the threads that make the work (the I/O thread, the other process of a
-  // remote pair): sharding_tell_remote 0.51 M -> 0.69 M msg/s without it, the runtime's
-  // own rows the same (docs/benchmarks.md).
+  // remote pair): sharding_tell_remote 18-35 % faster without it, the runtime's own rows
+  // within their spread (docs/benchmarks.md, "Remote tells through the front door").
   sleepers_.fetch_add(1, std::memory_order_seq_cst);
   if (queued_.load(std::memory_order_seq_cst) > 0 || stop_.load(std::memory_order_seq_cst)) {
     sleepers_.fetch_sub(1, std::memory_order_seq_cst);

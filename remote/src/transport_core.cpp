@@ -499,7 +499,7 @@ void transport_core::enqueue_frame(association& a, std::size_t lane_index, const
       lane.pending.insert(lane.pending.end(), frame.begin() + static_cast<std::ptrdiff_t>(written), frame.end());
       ++lane.pending_messages;
       if (!lane.kick_posted) {
-        if (lane.kick_owed_by == nullptr && detail_in_turn()) {
+        if (lane.kick_owed_by == nullptr && in_actor_turn()) {
           lane.kick_owed_by = turn_token();
           owe = true;
         } else if (lane.kick_owed_by != turn_token() || lane.pending.size() >= eager_kick_bytes) {
@@ -531,7 +531,7 @@ thread_local std::vector<owed_kick> tls_owed_kicks;  // what this thread's turn 
 thread_local const char tls_turn_token = 0;          // its address tells threads apart
 }  // namespace
 
-bool transport_core::detail_in_turn() noexcept { return troupe::detail::current_actor() != nullptr; }
+bool transport_core::in_actor_turn() noexcept { return troupe::detail::current_actor() != nullptr; }
 const void* transport_core::turn_token() noexcept { return &tls_turn_token; }
 
 void transport_core::owe_kick(std::shared_ptr<association> a, std::size_t lane_index) {
@@ -539,7 +539,7 @@ void transport_core::owe_kick(std::shared_ptr<association> a, std::size_t lane_i
     tls_owed_kicks.push_back({shared_from_this(), std::move(a), lane_index});
     return;
   }
-  // Not a turn after all (cannot happen: detail_in_turn said so): pay now.
+  // Not a turn after all (cannot happen: in_actor_turn said so): pay now.
   pay_kick(*a, lane_index);
 }
 

@@ -129,7 +129,7 @@ class actor_cell final : public ref_target {
   /// or at the end of the delivery_batch that deferred that.
   void schedule() noexcept;
   /// The dispatcher `schedule` hands this cell to.
-  dispatcher* dispatcher_for_batch() const noexcept;
+  dispatcher* own_dispatcher() const noexcept;
 
   std::string_view name_view() const noexcept { return name_.view(); }
   actor_cell* parent_cell() const noexcept { return parent_; }
@@ -319,7 +319,6 @@ class actor_cell final : public ref_target {
 
 /// The cell being processed on this thread (for implicit senders and the context API).
 actor_cell* current_cell() noexcept;
-
 /// The cell whose actor is being constructed on this thread.
 actor_cell* constructing_cell() noexcept;
 

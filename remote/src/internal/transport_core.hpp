@@ -299,7 +299,7 @@ class transport_core : public std::enable_shared_from_this<transport_core> {
   void owe_kick(std::shared_ptr<association> a, std::size_t lane_index);
   void pay_kick(association& a, std::size_t lane_index);
   static void pay_owed_kicks(void*);
-  static bool detail_in_turn() noexcept;
+  static bool in_actor_turn() noexcept;
   static const void* turn_token() noexcept;
   /// A turn that has queued this much on a lane has it written at once, so a long burst
   /// is written while the rest of it is being encoded.

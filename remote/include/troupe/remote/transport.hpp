@@ -26,6 +26,11 @@
 // `tls.check-peer-address` is false); the cookie handshake runs inside it. Without TLS a
 // cookie is required (or `insecure`): see docs/security.md.
 //
+// A message sent inside an actor turn is handed to the I/O thread when the turn ends (or
+// once the turn has queued 16 KiB for that connection), so a turn's messages leave in one
+// write; one sent outside any turn, at once. (A handler that sends and then blocks holds
+// its messages back: actors do not block, and the blocking calls here say so.)
+//
 // Delivery is at most once for user messages, in order per sender and recipient.
 // System messages (watch, unwatch, death notifications, stop) are sequenced, acked and
 // resent across reconnects; when they cannot be delivered for
