@@ -84,7 +84,6 @@ class flat_writer {
     varint(t.size());
     out_.insert(out_.end(), t.begin(), t.end());
   }
-  void raw(std::span<const std::uint8_t> b) { out_.insert(out_.end(), b.begin(), b.end()); }
   void region(const model::region_id& r) {
     text(r.address.system);
     text(r.address.host);
