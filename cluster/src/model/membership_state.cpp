@@ -44,6 +44,11 @@ bool on_losing_side(const gossip& g, const unique_address& self, const sbr_setti
   const sbr_decision d = resolve_split_brain(s, sbr_snapshot_of(g, self, s.stable_after, std::chrono::nanoseconds{0}));
   return d.outcome == sbr_outcome::decided && d.to_down.contains(self);
 }
+
+bool fenced_after(bool was_fenced, const gossip& g, const unique_address& self, const sbr_settings& s) {
+  if (g.reachability().all_unreachable_or_terminated().empty()) return false;
+  return was_fenced || on_losing_side(g, self, s);
+}
 namespace {
 
 using enum member_status;

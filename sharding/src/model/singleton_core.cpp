@@ -67,7 +67,7 @@ void singleton_core::on_view(const gossip& g, nanoseconds now) {
         (!next || m.is_older_than(*next)))
       next = &m;
   if (next) successor_ = next->unique_address();
-  fenced_ = settings_.downing && self_member_ && cluster::model::on_losing_side(g, self_, *settings_.downing);
+  fenced_ = settings_.downing && self_member_ && cluster::model::fenced_after(fenced_, g, self_, *settings_.downing);
   // 3. Every other member with the role that has been up, and when it was removed.
   for (const auto& m : g.members()) {
     if (m.unique_address() == self_ || !has_role(m, settings_.role) || m.up_number() == member::no_up_number) continue;

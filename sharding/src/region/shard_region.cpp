@@ -387,7 +387,8 @@ class shard_region final : public actor {
     if (me) was_member_ = true;
     if ((me && me->status() == cluster::model::member_status::down) || (!me && was_member_)) retired_ = true;
     const auto& downing = cl.settings().downing;
-    core_->set_fenced(retired_ || (downing && me && cm::on_losing_side(g, self_, *downing)), now());
+    partition_fenced_ = downing && me && cm::fenced_after(partition_fenced_, g, self_, *downing);
+    core_->set_fenced(retired_ || partition_fenced_, now());
     carry_out();
   }
 
@@ -504,6 +505,7 @@ class shard_region final : public actor {
   model::region_id self_;
   bool was_member_ = false;  ///< this node has been in a view
   bool retired_ = false;     ///< and was then seen down or removed: fenced for good
+  bool partition_fenced_ = false;  ///< on the losing side, until nobody is unreachable
   std::unique_ptr<model::region_core> core_;
   remote::transport* transport_ = nullptr;
   std::shared_ptr<front_door> door_;                             ///< hosting regions without an active-entity limit

@@ -205,3 +205,25 @@ TEST_CASE("on_losing_side: the resolver's role counts only members with it", "[u
   s.role = "db";
   CHECK_FALSE(on_losing_side(g, test_node(1), s));
 }
+
+TEST_CASE("fenced_after: a fence lifts only once nobody is unreachable, not when the resolver turns",
+          "[unit][oldest]") {
+  using troupe::cluster::model::fenced_after;
+  const sbr_settings s;  // keep-majority
+  // Node 1 cut off from 2 and 3: it is on the losing side.
+  const gossip cut = side_view(3, {1});
+  REQUIRE(fenced_after(false, cut, test_node(1), s));
+  // Healing: node 1 hears node 3 again, only its record of node 2 is left. Counted alone,
+  // that record puts node 1 on the winning side ({1, 3} against 2) ...
+  gossip healing{up_members(3)};
+  healing = healing.with_reachability(reachability{}.unreachable(test_node(1), test_node(2)));
+  REQUIRE_FALSE(on_losing_side(healing, test_node(1), s));
+  // ... but a fenced node stays fenced: node 2, which may hold what its entities need,
+  // is still cut off in its view.
+  CHECK(fenced_after(true, healing, test_node(1), s));
+  CHECK_FALSE(fenced_after(false, healing, test_node(1), s));  // a node never fenced is not fenced by it
+  // Healed: lifted.
+  CHECK_FALSE(fenced_after(true, gossip{up_members(3)}, test_node(1), s));
+  // A node on the winning side is never fenced, and without unreachable members nobody is.
+  CHECK_FALSE(fenced_after(false, side_view(3, {2, 3}), test_node(2), s));
+}

@@ -126,6 +126,14 @@ sbr_snapshot sbr_snapshot_of(const model::gossip& g, const unique_address& self,
 /// removal (troupe's replacement for Akka's down-removal-margin).
 bool on_losing_side(const model::gossip& g, const unique_address& self, const sbr_settings& s);
 
+/// Whether `self` stays fenced (its singletons and shard entities stopped) in its view `g`,
+/// given `was_fenced` before it: fenced as soon as it is on the losing side, and lifted
+/// only once nobody is unreachable in its view. While a partition heals, the records clear
+/// one by one, and on some of them the resolver decides for this node's side (say a node cut
+/// off alone sees one peer again while the other's record stays): lifting the fence there
+/// restarts entities while members that hold their state are still cut off.
+bool fenced_after(bool was_fenced, const model::gossip& g, const unique_address& self, const sbr_settings& s);
+
 /// The latest gossip as seen by `self`.
 class membership_state {
  public:

@@ -16,7 +16,8 @@
 // The rules (troupe/cluster/model/oldest.hpp says who the oldest is):
 // 1. The singleton runs only on the oldest member with the role (a down member keeps that
 //    place until it is removed), only while that node is not on the losing side of a
-//    partition (`cluster::model::on_losing_side`: "fenced"), and only once every member
+//    partition (`cluster::model::on_losing_side`: "fenced", until nobody is unreachable in
+//    its view, `cluster::model::fenced_after`), and only once every member
 //    older than it has let go:
 //    - an older member still in the view (it is exiting: it is handing over) has sent
 //      `hand_over_done`; the new oldest asks with `hand_over_to_me` every
