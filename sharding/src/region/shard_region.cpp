@@ -20,8 +20,6 @@ namespace {
 using std::chrono::nanoseconds;
 namespace cm = troupe::cluster::model;
 
-constexpr bool front_door_enabled = false;  ///< see pre_start
-
 struct retry_tick {};
 struct passivation_tick {};
 /// The store answered (on its own thread; delivered to the region as a message).
@@ -59,9 +57,7 @@ class shard_region final : public actor {
     self_ = cl.self_unique_address();
     core_ = std::make_unique<model::region_core>(p_.settings.region, self_);
     transport_ = &system().extension<remote::transport>();
-    // Off until a bug is found: with the door open, the data processes' partition-and-heal
-    // test lost cache keys on the isolated node in 2 of 3 runs (docs/sharding.md).
-    if (front_door_enabled && !p_.proxy && p_.settings.region.active_entity_limit == 0) {
+    if (!p_.proxy && p_.settings.region.active_entity_limit == 0) {
       door_ = std::make_shared<front_door>(self_);
       if (!transport_->route_inbound(self(), door_)) door_.reset();
     }

@@ -632,6 +632,9 @@ TEST_CASE("sharding: forwarded messages go straight to running entities, in orde
   // 1. Once an entity runs, what the proxy forwards to it skips the hosting region's turn.
   burst(2000, "d", 20);
   all_delivered(2000);
+  auto st = host.sharding().region_state("counter", 3s);
+  REQUIRE(st);
+  CHECK(st->handed_over > 0);
 
   // 2. An entity that passivates itself in the middle of a stream gets every message, in
   //    order: the region closes the door before it sends the stop message, and what comes
@@ -661,6 +664,7 @@ TEST_CASE("sharding: forwarded messages go straight to running entities, in orde
 
   // 3. Messages the door handed over count as use: an entity that gets them keeps running
   //    past the idle timeout while the others are passivated.
+  const auto before = host.sharding().region_state("counter", 3s)->handed_over;
   const auto until = std::chrono::steady_clock::now() + 2500ms;
   std::size_t n = 2000 + 5 * 2001;
   while (std::chrono::steady_clock::now() < until) {
@@ -669,6 +673,7 @@ TEST_CASE("sharding: forwarded messages go straight to running entities, in orde
     std::this_thread::sleep_for(50ms);  // pacing the load, not waiting for an effect
   }
   all_delivered(n);
+  CHECK(host.sharding().region_state("counter", 3s)->handed_over > before);
   await_condition(
       host.system, [&] { return j.running_now() == 1; }, 5s, "the idle entities passivated");
   std::lock_guard lock(j.mutex);
