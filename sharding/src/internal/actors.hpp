@@ -28,9 +28,10 @@ namespace troupe::sharding::detail {
 /// Region -> region: a message for an entity, forwarded by the region its sender used.
 /// The receiver refuses it when `to` is an earlier incarnation of its node.
 struct region_forward {
-  model::region_id to;
-  std::string entity_id;
-  std::string shard_id;
+  /// The uid of the receiving region's node incarnation: the transport delivers by address,
+  /// so the uid is what tells a restarted node at that address apart.
+  std::uint64_t to_uid = 0;
+  std::string entity_id;  ///< the receiving region maps it to its shard itself, if needed
   troupe::message payload;
   /// Set by the receiving region's front door (never sent): the door counts this message
   /// as on its way through the region (see front_door.hpp).

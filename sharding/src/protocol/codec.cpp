@@ -57,16 +57,19 @@ std::vector<std::string> strings_of(const json& j, const char* key) {
 // ---------------------------------------------------------------------------------------
 // The hot pair, forwarded messages and envelopes, in a flat form written in one pass:
 //
-//   forward:  0x01 | to (text system, text host, varint port, varint uid) | text entity |
-//             text shard | nested
+//   forward:  0x02 | to's uid (8 bytes, little endian) | text entity | nested
 //   envelope: 0x01 | text entity | nested
 //   nested:   varint serializer | text manifest | the message's bytes (the rest)
 //   text:     varint length | UTF-8 bytes;  varint: unsigned LEB128, at most 10 bytes
 //
 // The first byte is the layout's version. A CBOR map per message cost a tree of JSON
-// values on each side, a fifth of the CPU of sharding_tell_remote.
+// values on each side, a fifth of the CPU of sharding_tell_remote. A forward's first layout
+// (0x01) also carried the whole address of its receiver and the shard id: the connection
+// names the address, and the receiving region maps the entity to its shard itself when it
+// needs to (only when the entity does not run there), so both went.
 
-constexpr std::uint8_t flat_version = 1;
+constexpr std::uint8_t envelope_version = 1;
+constexpr std::uint8_t forward_version = 2;
 
 /// Appends to the buffer the transport encodes into (no buffer of its own per message).
 class flat_writer {
@@ -74,21 +77,23 @@ class flat_writer {
   explicit flat_writer(remote::bytes& out) : out_(out) {}
   void byte(std::uint8_t b) { out_.push_back(b); }
   void varint(std::uint64_t v) {
+    std::uint8_t b[10];
+    std::size_t n = 0;
     while (v >= 0x80) {
-      out_.push_back(static_cast<std::uint8_t>(v | 0x80));
+      b[n++] = static_cast<std::uint8_t>(v | 0x80);
       v >>= 7;
     }
-    out_.push_back(static_cast<std::uint8_t>(v));
+    b[n++] = static_cast<std::uint8_t>(v);
+    out_.insert(out_.end(), b, b + n);
+  }
+  void fixed64(std::uint64_t v) {
+    std::uint8_t b[8];
+    for (std::size_t i = 0; i < 8; ++i) b[i] = static_cast<std::uint8_t>(v >> (8 * i));
+    out_.insert(out_.end(), b, b + 8);
   }
   void text(std::string_view t) {
     varint(t.size());
     out_.insert(out_.end(), t.begin(), t.end());
-  }
-  void region(const model::region_id& r) {
-    text(r.address.system);
-    text(r.address.host);
-    varint(r.address.port);
-    varint(r.uid);
   }
   /// The message in its own wire form, written in place; throws when it has none (its type
   /// is unknown) or its encoder throws.
@@ -108,10 +113,17 @@ class flat_writer {
 class flat_reader {
  public:
   explicit flat_reader(std::span<const std::uint8_t> in) : in_(in) {}
-  void version() {
+  void version(std::uint8_t expected) {
     if (in_.empty()) fail("version", "missing");
-    if (in_[0] != flat_version) fail("version", "unknown layout " + std::to_string(in_[0]));
+    if (in_[0] != expected) fail("version", "unknown layout " + std::to_string(in_[0]));
     in_ = in_.subspan(1);
+  }
+  std::uint64_t fixed64(const char* field) {
+    if (in_.size() < 8) fail(field, "truncated");
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(in_[i]) << (8 * i);
+    in_ = in_.subspan(8);
+    return v;
   }
   std::uint64_t varint(const char* field) {
     std::uint64_t v = 0;
@@ -124,27 +136,19 @@ class flat_reader {
     }
     fail(field, "varint longer than 10 bytes");
   }
-  std::string text(const char* field) {
+  std::string text(const char* field) { return std::string(text_view(field)); }
+  /// Valid as long as the bytes read.
+  std::string_view text_view(const char* field) {
     const std::uint64_t n = varint(field);
     if (n > in_.size()) fail(field, "truncated");
-    std::string t(reinterpret_cast<const char*>(in_.data()), static_cast<std::size_t>(n));
+    const std::string_view t(reinterpret_cast<const char*>(in_.data()), static_cast<std::size_t>(n));
     in_ = in_.subspan(static_cast<std::size_t>(n));
     return t;
-  }
-  model::region_id region(const char* field) {
-    model::region_id r;
-    r.address.system = text(field);
-    r.address.host = text(field);
-    const std::uint64_t port = varint(field);
-    if (port > 0xffff) fail(field, "port out of range");
-    r.address.port = static_cast<std::uint16_t>(port);
-    r.uid = varint(field);
-    return r;
   }
   message nested(const remote::serialization& s) {
     const std::uint64_t serializer = varint("payload.serializer");
     if (serializer > 0xffffffffu) fail("payload.serializer", "out of range");
-    const std::string manifest = text("payload.manifest");
+    const std::string_view manifest = text_view("payload.manifest");
     auto m = s.decode(static_cast<std::uint32_t>(serializer), manifest, in_);
     in_ = {};
     if (!m) fail("payload", m.error());
@@ -157,19 +161,19 @@ class flat_reader {
 
 /// Registers `T` in the flat form: `write(writer, m)` after the version byte, `read(reader, m)`.
 template <class T, class Write, class Read>
-void add_flat(remote::serialization& s, const char* manifest, Write write, Read read) {
+void add_flat(remote::serialization& s, const char* manifest, std::uint8_t version, Write write, Read read) {
   const remote::serialization* reg = &s;
   s.register_custom_into<T>(
       serializer_id, manifest,
-      [reg, write](const T& m, remote::bytes& out) {
+      [reg, write, version](const T& m, remote::bytes& out) {
         flat_writer w(out);
-        w.byte(flat_version);
+        w.byte(version);
         write(*reg, w, m);
       },
-      [reg, read, manifest](std::span<const std::uint8_t> wire) {
+      [reg, read, manifest, version](std::span<const std::uint8_t> wire) {
         try {
           flat_reader r(wire);
-          r.version();
+          r.version(version);
           T m{};
           read(*reg, r, m);
           return m;
@@ -181,24 +185,22 @@ void add_flat(remote::serialization& s, const char* manifest, Write write, Read 
 
 void add_forward(remote::serialization& s) {
   add_flat<detail::region_forward>(
-      s, "sharding.forward",
+      s, "sharding.forward", forward_version,
       [](const remote::serialization& reg, flat_writer& w, const detail::region_forward& m) {
-        w.region(m.to);
+        w.fixed64(m.to_uid);
         w.text(m.entity_id);
-        w.text(m.shard_id);
         w.nested(reg, m.payload);
       },
       [](const remote::serialization& reg, flat_reader& r, detail::region_forward& m) {
-        m.to = r.region("to");
+        m.to_uid = r.fixed64("to");
         m.entity_id = r.text("entity");
-        m.shard_id = r.text("shard");
         m.payload = r.nested(reg);
       });
 }
 
 void add_envelope(remote::serialization& s) {
   add_flat<sharding_envelope>(
-      s, "sharding.envelope",
+      s, "sharding.envelope", envelope_version,
       [](const remote::serialization& reg, flat_writer& w, const sharding_envelope& m) {
         w.text(m.entity_id);
         w.nested(reg, m.message);

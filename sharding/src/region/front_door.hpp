@@ -35,7 +35,7 @@ namespace troupe::sharding::detail {
 
 class front_door final : public remote::inbound_router {
  public:
-  explicit front_door(model::region_id self) : self_(std::move(self)) {}
+  explicit front_door(std::uint64_t self_uid) : self_uid_(self_uid) {}
 
   // ---- the I/O thread ----
 
@@ -43,7 +43,7 @@ class front_door final : public remote::inbound_router {
     auto* f = m.get_if<region_forward>();
     if (!f) return region.tell_envelope(m.release());
     std::lock_guard lock(mutex_);
-    if (!open_for_business_ || f->to != self_) return region.tell_envelope(m.release());
+    if (!open_for_business_ || f->to_uid != self_uid_) return region.tell_envelope(m.release());
     auto it = entries_.find(std::string_view(f->entity_id));
     if (it != entries_.end() && it->second.open) {
       it->second.touched = true;
@@ -128,7 +128,7 @@ class front_door final : public remote::inbound_router {
     bool touched = false;  ///< handed a message since `take_touched`
   };
 
-  const model::region_id self_;
+  const std::uint64_t self_uid_;  ///< of this node's incarnation
   mutable std::mutex mutex_;
   bool open_for_business_ = true;
   std::uint64_t handed_over_ = 0;

@@ -41,7 +41,6 @@ struct retry_store {
 struct held_message {
   message payload;  ///< what the entity gets, with its sender
   std::string entity;
-  std::string shard;
 };
 
 class shard_region final : public actor {
@@ -58,7 +57,7 @@ class shard_region final : public actor {
     core_ = std::make_unique<model::region_core>(p_.settings.region, self_);
     transport_ = &system().extension<remote::transport>();
     if (!p_.proxy && p_.settings.region.active_entity_limit == 0) {
-      door_ = std::make_shared<front_door>(self_);
+      door_ = std::make_shared<front_door>(self_.uid);
       if (!transport_->route_inbound(self(), door_)) door_.reset();
     }
     timers().start_periodic_timer("retry", retry_tick{}, p_.settings.region.retry_interval);
@@ -168,18 +167,18 @@ class shard_region final : public actor {
   }
 
   void on_forward(region_forward& f) {
-    if (f.to != self_) {
+    if (f.to_uid != self_.uid) {
       return unmapped(std::move(f.payload), "forwarded to an earlier incarnation of this node");
     }
     if (f.payload.get()) f.payload.get()->sender = sender();
     if (!f.through_door || !door_) {
-      route(std::move(f.entity_id), std::move(f.payload), true, std::move(f.shard_id));
+      route(std::move(f.entity_id), std::move(f.payload), true);
       return;
     }
     // The door counted it: once routed, tell the door whether the entity may now get
     // forwarded messages straight from it.
     const std::string entity = f.entity_id;
-    route(std::move(f.entity_id), std::move(f.payload), true, std::move(f.shard_id));
+    route(std::move(f.entity_id), std::move(f.payload), true);
     const auto slot = core_->deliverable_slot(entity, true);
     door_->settle(entity, slot && *slot < entities_.size() ? &entities_[*slot] : nullptr);
   }
@@ -215,12 +214,12 @@ class shard_region final : public actor {
         deliver(d.slot, std::move(payload));
         break;
       case model::route_kind::forward:
-        forward_to(d.region, std::move(entity), std::move(shard), std::move(payload));
+        forward_to(d.region, std::move(entity), std::move(payload));
         break;
       case model::route_kind::buffer: {
         const std::uint64_t token = next_token_++;
         if (core_->buffer(entity, shard, token, from_region)) {
-          held_.emplace(token, held_message{std::move(payload), std::move(entity), std::move(shard)});
+          held_.emplace(token, held_message{std::move(payload), std::move(entity)});
         } else {
           system().publish_dead_letter(std::move(payload), self(), "the shard region's buffer is full");
         }
@@ -238,7 +237,7 @@ class shard_region final : public actor {
     }
   }
 
-  void forward_to(std::uint32_t region, std::string entity, std::string shard, message payload) {
+  void forward_to(std::uint32_t region, std::string entity, message payload) {
     const auto& to = core_->region_at(region);
     // By the core's index of the region, which names one region for the core's life: no
     // comparison of addresses per message.
@@ -250,7 +249,7 @@ class shard_region final : public actor {
       return;
     }
     const actor_ref sender = payload.sender();
-    ref.tell(region_forward{to, std::move(entity), std::move(shard), std::move(payload), false}, sender);
+    ref.tell(region_forward{to.uid, std::move(entity), std::move(payload), false}, sender);
   }
 
   void start_entity(std::uint32_t slot, const std::string& entity) {
@@ -305,7 +304,7 @@ class shard_region final : public actor {
     auto h = held_.extract(e.token);
     if (h.empty()) return;
     auto& held = h.mapped();
-    forward_to(e.region, std::move(held.entity), std::move(held.shard), std::move(held.payload));
+    forward_to(e.region, std::move(held.entity), std::move(held.payload));
   }
 
   void apply(model::drop_buffered& e) {

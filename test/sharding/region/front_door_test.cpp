@@ -24,7 +24,7 @@ const ts::model::region_id earlier{{"stest", "127.0.0.1", 2551}, 6};
 troupe::message forwarded(const std::string& entity, const std::string& text, const troupe::actor_ref& sender,
                           const ts::model::region_id& to = here) {
   return troupe::make_message(
-      ts::detail::region_forward{to, entity, "1", troupe::make_message(std::string(text)), false}, sender);
+      ts::detail::region_forward{to.uid, entity, troupe::make_message(std::string(text)), false}, sender);
 }
 
 /// The region's side of a message the door let through: it was counted, for `entity`.
@@ -41,7 +41,7 @@ TEST_CASE("front door: an entity gets forwarded messages straight only once none
           "[unit][sharding]") {
   troupe::actor_system sys("stest");
   test_probe region(sys, "region"), entity(sys, "entity"), sender(sys, "sender");
-  ts::detail::front_door door(here);
+  ts::detail::front_door door(here.uid);
 
   // Closed: counted and let through, in order.
   door.route(region.ref(), forwarded("e", "1", sender.ref()));

@@ -14,6 +14,8 @@
 #include <troupe/sharding/settings.hpp>
 #include <troupe/sharding/sharding.hpp>
 
+#include "internal/actors.hpp"  // region_forward, the library's private message
+
 using namespace std::chrono_literals;
 namespace model = troupe::sharding::model;
 namespace ts = troupe::sharding;
@@ -144,6 +146,36 @@ TEST_CASE("sharding protocol: a damaged envelope is an error naming the field, a
   CHECK(r.error().find("payload: no serializer") != std::string::npos);
 }
 
+TEST_CASE("sharding protocol: a forwarded message carries its receiver's uid, the entity and its message",
+          "[unit][sharding][protocol]") {
+  const registry s;
+  const auto f = round_trip(
+      s, ts::detail::region_forward{0xfeedface12345678ULL, "alice", troupe::make_message(std::string("hi")), true});
+  CHECK(f.to_uid == 0xfeedface12345678ULL);
+  CHECK(f.entity_id == "alice");
+  REQUIRE(f.payload.is<std::string>());
+  CHECK(*f.payload.get_if<std::string>() == "hi");
+  CHECK_FALSE(f.through_door);  // the receiving door's mark, never sent
+  auto wire =
+      s.encode(troupe::make_message(ts::detail::region_forward{7, "alice", troupe::make_message(std::string("hi"))}));
+  REQUIRE(wire);
+  const std::vector<std::uint8_t> good = wire.value().payload;
+  // Version, 8 bytes of uid, the entity id, the nested string: nothing else per message.
+  CHECK(good.size() == 1 + 8 + 1 + 5 + 1 + 1 + 1 + 2);
+  const auto decode = [&](std::vector<std::uint8_t> bytes) {
+    return s.decode(ts::serializer_id, "sharding.forward", bytes);
+  };
+  auto r = decode({good.begin(), good.begin() + 5});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().find("sharding.forward: to: truncated") != std::string::npos);
+  // The first layout (with the receiver's whole address and the shard id) is refused by name.
+  auto first = good;
+  first[0] = 1;
+  r = decode(first);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().find("version: unknown layout 1") != std::string::npos);
+}
+
 TEST_CASE("sharding protocol: random bytes never crash a decoder", "[unit][sharding][protocol]") {
   const registry s;
   const std::vector<std::string> manifests{
@@ -155,6 +187,10 @@ TEST_CASE("sharding protocol: random bytes never crash a decoder", "[unit][shard
   std::vector<std::vector<std::uint8_t>> seeds;
   seeds.push_back(s.encode(troupe::make_message(model::handoff{coord, "17", 77, {node(2552, 3)}, node(2553, 4)})).value().payload);
   seeds.push_back(s.encode(troupe::make_message(ts::sharding_envelope{"a", troupe::make_message(std::string("x"))})).value().payload);
+  seeds.push_back(
+      s.encode(troupe::make_message(ts::detail::region_forward{9, "a", troupe::make_message(std::string("x"))}))
+          .value()
+          .payload);
   std::size_t errors = 0;
   for (int i = 0; i < 20000; ++i) {
     std::vector<std::uint8_t> bytes;
