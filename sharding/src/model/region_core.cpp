@@ -1,8 +1,9 @@
 #include "troupe/sharding/model/region_core.hpp"
 
+#include "troupe/sharding/model/id_table.hpp"
+
 #include <algorithm>
 #include <array>
-#include <deque>
 #include <functional>
 #include <string_view>
 #include <utility>
@@ -52,121 +53,8 @@ struct region_core::entity {
   bool in_use = false;  ///< the record holds an entity (else its slot is free)
 };
 
-// The entity records by slot, and an index from entity id to slot. The index is open
-// addressing over 8-byte buckets (the id's hash and the slot): a lookup reads one bucket
-// and the record only when the hash matches, where a node-based map would chase a pointer
-// per probe, and growing it rehashes from the buckets alone. At a million entities the
-// lookups of the activation path were a fifth of its time in the node-based map.
-class region_core::entity_table {
- public:
-  entity* find(std::string_view id) noexcept {
-    if (buckets_.empty()) return nullptr;
-    const std::uint32_t h = hash(id);
-    const std::size_t mask = buckets_.size() - 1;
-    for (std::size_t i = h & mask;; i = (i + 1) & mask) {
-      const bucket& b = buckets_[i];
-      if (b.slot == empty) return nullptr;
-      if (b.slot != tombstone && b.hash == h && records_[b.slot].id == id) return &records_[b.slot];
-    }
-  }
-  const entity* find(std::string_view id) const noexcept { return const_cast<entity_table*>(this)->find(id); }
-
-  /// A new record for `id` (not present), in a free slot.
-  entity& add(std::string_view id) {
-    if ((used_ + 1) * 4 > buckets_.size() * 3) grow();  // load <= 0.75, tombstones included
-    std::uint32_t slot;
-    if (free_.empty()) {
-      slot = static_cast<std::uint32_t>(records_.size());
-      records_.emplace_back();
-    } else {
-      slot = free_.back();
-      free_.pop_back();
-    }
-    entity& en = records_[slot];
-    en.id.assign(id);
-    en.slot = slot;
-    en.in_use = true;
-    const std::uint32_t h = hash(id);
-    const std::size_t mask = buckets_.size() - 1;
-    std::size_t i = h & mask;
-    while (buckets_[i].slot != empty && buckets_[i].slot != tombstone) i = (i + 1) & mask;
-    if (buckets_[i].slot == empty) ++used_;
-    buckets_[i] = {h, slot};
-    ++size_;
-    return en;
-  }
-
-  /// Frees the record (its slot may be reused by the next `add`).
-  void remove(entity& en) {
-    const std::uint32_t h = hash(en.id);
-    const std::size_t mask = buckets_.size() - 1;
-    for (std::size_t i = h & mask; buckets_[i].slot != empty; i = (i + 1) & mask) {
-      if (buckets_[i].slot == en.slot) {
-        buckets_[i].slot = tombstone;
-        break;
-      }
-    }
-    --size_;
-    free_.push_back(en.slot);
-    en = entity{};
-  }
-
-  /// The record in `slot`, if in use.
-  entity* at(std::uint32_t slot) noexcept {
-    return slot < records_.size() && records_[slot].in_use ? &records_[slot] : nullptr;
-  }
-  const entity* at(std::uint32_t slot) const noexcept { return const_cast<entity_table*>(this)->at(slot); }
-
-  std::size_t size() const noexcept { return size_; }
-
-  /// The records in use, in slot order.
-  std::vector<entity*> all() {
-    std::vector<entity*> out;
-    out.reserve(size_);
-    for (auto& en : records_)
-      if (en.in_use) out.push_back(&en);
-    return out;
-  }
-  template <class F>
-  void for_each(F&& f) const {
-    for (const auto& en : records_)
-      if (en.in_use) f(en);
-  }
-
- private:
-  struct bucket {
-    std::uint32_t hash = 0;
-    std::uint32_t slot = empty;
-  };
-  static constexpr std::uint32_t empty = ~std::uint32_t{0};
-  static constexpr std::uint32_t tombstone = empty - 1;
-
-  static std::uint32_t hash(std::string_view id) noexcept {
-    const std::size_t h = std::hash<std::string_view>{}(id);
-    return static_cast<std::uint32_t>(h ^ (h >> 32));
-  }
-
-  void grow() {
-    std::size_t cap = std::max<std::size_t>(16, buckets_.size());
-    while ((size_ + 1) * 2 > cap) cap *= 2;  // at most half full after growing
-    std::vector<bucket> old(cap);
-    old.swap(buckets_);
-    const std::size_t mask = cap - 1;
-    for (const bucket& b : old) {
-      if (b.slot == empty || b.slot == tombstone) continue;
-      std::size_t i = b.hash & mask;
-      while (buckets_[i].slot != empty) i = (i + 1) & mask;
-      buckets_[i] = b;
-    }
-    used_ = size_;
-  }
-
-  std::deque<entity> records_;  ///< by slot; a deque, so records never move
-  std::vector<std::uint32_t> free_;
-  std::vector<bucket> buckets_;
-  std::size_t size_ = 0;
-  std::size_t used_ = 0;  ///< buckets not empty (size + tombstones)
-};
+// The entity records by slot, indexed by entity id (open addressing; see id_table.hpp).
+class region_core::entity_table : public id_table<entity> {};
 
 struct region_core::shard {
   enum class where_t : std::uint8_t { unknown, remote, local };

@@ -25,11 +25,11 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "internal/actors.hpp"
 #include "troupe/remote/transport.hpp"
+#include "troupe/sharding/model/id_table.hpp"
 
 namespace troupe::sharding::detail {
 
@@ -44,17 +44,17 @@ class front_door final : public remote::inbound_router {
     if (!f) return region.tell_envelope(m.release());
     std::lock_guard lock(mutex_);
     if (!open_for_business_ || f->to_uid != self_uid_) return region.tell_envelope(m.release());
-    auto it = entries_.find(std::string_view(f->entity_id));
-    if (it != entries_.end() && it->second.open) {
-      it->second.touched = true;
+    entry* e = entries_.find(f->entity_id);
+    if (e && e->open) {
+      e->touched = true;
       ++handed_over_;
       message payload = std::move(f->payload);
       if (payload.get()) payload.get()->sender = m.sender();
-      it->second.entity.tell_envelope(payload.release());  // under the lock: `close` cannot overtake it
+      e->entity.tell_envelope(payload.release());  // under the lock: `close` cannot overtake it
       return;
     }
-    if (it == entries_.end()) it = entries_.try_emplace(f->entity_id).first;
-    ++it->second.pending;
+    if (!e) e = &entries_.add(f->entity_id);
+    ++e->pending;
     f->through_door = true;
     region.tell_envelope(m.release());
   }
@@ -65,29 +65,28 @@ class front_door final : public remote::inbound_router {
   /// entity's ref when the core says forwarded messages may go straight to it now.
   void settle(std::string_view entity, const actor_ref* deliverable) {
     std::lock_guard lock(mutex_);
-    auto it = entries_.find(entity);
-    if (it == entries_.end()) return;  // closed for good meanwhile
-    entry& e = it->second;
-    if (e.pending > 0) --e.pending;
-    if (e.pending != 0) return;
+    entry* e = entries_.find(entity);
+    if (!e) return;  // closed for good meanwhile
+    if (e->pending > 0) --e->pending;
+    if (e->pending != 0) return;
     if (deliverable && *deliverable && open_for_business_) {
-      e.open = true;
-      e.entity = *deliverable;
-    } else if (!e.open) {
-      entries_.erase(it);
+      e->open = true;
+      e->entity = *deliverable;
+    } else if (!e->open) {
+      entries_.remove(*e);
     }
   }
 
   /// From now on messages for `entity` go through the region (before it is told to stop).
   void close(std::string_view entity) {
     std::lock_guard lock(mutex_);
-    auto it = entries_.find(entity);
-    if (it == entries_.end() || !it->second.open) return;
-    if (it->second.pending == 0) {
-      entries_.erase(it);
+    entry* e = entries_.find(entity);
+    if (!e || !e->open) return;
+    if (e->pending == 0) {
+      entries_.remove(*e);
     } else {
-      it->second.open = false;
-      it->second.entity = actor_ref{};
+      e->open = false;
+      e->entity = actor_ref{};
     }
   }
 
@@ -102,11 +101,11 @@ class front_door final : public remote::inbound_router {
   std::vector<std::string> take_touched() {
     std::vector<std::string> out;
     std::lock_guard lock(mutex_);
-    for (auto& [id, e] : entries_) {
-      if (!e.touched) continue;
+    entries_.for_each([&](entry& e) {
+      if (!e.touched) return;
       e.touched = false;
-      out.push_back(id);
-    }
+      out.push_back(e.id);
+    });
     return out;
   }
 
@@ -117,11 +116,10 @@ class front_door final : public remote::inbound_router {
   }
 
  private:
-  struct string_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-  };
   struct entry {
+    std::string id;  ///< the entity's
+    std::uint32_t slot = 0;
+    bool in_use = false;
     actor_ref entity;           ///< while open
     std::uint32_t pending = 0;  ///< let through to the region, not yet settled
     bool open = false;
@@ -132,7 +130,7 @@ class front_door final : public remote::inbound_router {
   mutable std::mutex mutex_;
   bool open_for_business_ = true;
   std::uint64_t handed_over_ = 0;
-  std::unordered_map<std::string, entry, string_hash, std::equal_to<>> entries_;
+  model::id_table<entry> entries_;  ///< open addressing: the I/O thread looks up every message
 };
 
 }  // namespace troupe::sharding::detail
