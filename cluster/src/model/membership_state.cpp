@@ -49,6 +49,7 @@ bool fenced_after(bool was_fenced, const gossip& g, const unique_address& self, 
   if (g.reachability().all_unreachable_or_terminated().empty()) return false;
   return was_fenced || on_losing_side(g, self, s);
 }
+
 namespace {
 
 using enum member_status;

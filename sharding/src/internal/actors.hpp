@@ -26,7 +26,7 @@
 namespace troupe::sharding::detail {
 
 /// Region -> region: a message for an entity, forwarded by the region its sender used.
-/// The receiver refuses it when `to` is an earlier incarnation of its node.
+/// The receiver refuses it when `to_uid` names an earlier incarnation of its node.
 struct region_forward {
   /// The uid of the receiving region's node incarnation: the transport delivers by address,
   /// so the uid is what tells a restarted node at that address apart.

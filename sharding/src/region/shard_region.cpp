@@ -196,13 +196,13 @@ class shard_region final : public actor {
     system().publish_dead_letter(std::move(m), self(), why.c_str());
   }
 
-  // `shard` is computed only when the entity does not run here already (the hot path).
-  void route(std::string entity, message payload, bool from_region, std::string shard = {}) {
+  // The shard is computed only when the entity does not run here already (the hot path).
+  void route(std::string entity, message payload, bool from_region) {
     if (const auto slot = core_->running_slot(entity, from_region)) {
       deliver(*slot, std::move(payload));
       return;
     }
-    if (shard.empty()) shard = p_.extractor.shard_id(entity);
+    std::string shard = p_.extractor.shard_id(entity);
     const auto d = core_->route(entity, shard, from_region);
     if (core_->has_effects()) carry_out();  // what the core decided first goes first
     switch (d.kind) {
